@@ -1,0 +1,1 @@
+"""The marketplace's users as Vigil knows them: profiles, identifiers, restrictions."""

@@ -1,0 +1,122 @@
+"""Request-scoped dependencies: the database session, the settings, and who is calling.
+
+Authorization is declared on each route with ``Depends(require(Permission.X))`` (or one of
+the ``Annotated`` aliases below) and checked here, in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from vigil.auth import service as auth_service
+from vigil.auth.models import StaffSession, StaffUser
+from vigil.auth.permissions import Permission
+from vigil.auth.principal import Principal
+from vigil.config import Settings
+from vigil.kit.errors import NotAuthenticated, PermissionDenied
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """The request's unit of work: committed when the endpoint returns, before the response
+    is sent (``scope="function"``), so a failed commit is reported to the caller."""
+    factory: sessionmaker[Session] = request.app.state.sessionmaker
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+DB = Annotated[Session, Depends(get_db, scope="function")]
+AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def get_principal(request: Request, db: DB, settings: AppSettings) -> Principal:
+    """An API key (``Authorization: Bearer vgl_...``) or a console session cookie."""
+    token = _bearer(request)
+    if token is not None:
+        principal = auth_service.authenticate_api_key(db, token)
+        if principal is None:
+            raise NotAuthenticated("API key is unknown, revoked or expired", code="invalid_api_key")
+        request.state.principal = principal
+        return principal
+    cookie = request.cookies.get(settings.session_cookie)
+    if cookie:
+        resolved = auth_service.resolve_session(db, cookie)
+        if resolved is not None:
+            user, staff_session = resolved
+            request.state.staff = user
+            request.state.staff_session = staff_session
+            principal = auth_service.principal_for(user)
+            request.state.principal = principal
+            return principal
+    raise NotAuthenticated("log in or send an API key", code="not_authenticated")
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require(permission: Permission) -> Callable[[Principal], Principal]:
+    def check(principal: CurrentPrincipal) -> Principal:
+        if not principal.can(permission):
+            raise PermissionDenied(
+                f"this needs the '{permission.value}' permission", code="permission_denied"
+            )
+        return principal
+
+    check.__name__ = f"require_{permission.name}"
+    return check
+
+
+def current_staff(request: Request, principal: CurrentPrincipal) -> StaffUser:
+    user: StaffUser | None = getattr(request.state, "staff", None)
+    if user is None:
+        raise PermissionDenied("this needs a staff login, not an API key", code="staff_only")
+    return user
+
+
+def current_staff_session(
+    request: Request, _user: StaffUser = Depends(current_staff)
+) -> StaffSession:
+    return request.state.staff_session  # type: ignore[no-any-return]
+
+
+CurrentStaff = Annotated[StaffUser, Depends(current_staff)]
+
+# Typed aliases used by the routers.
+AccountsRead = Annotated[Principal, Depends(require(Permission.accounts_read))]
+AccountsWrite = Annotated[Principal, Depends(require(Permission.accounts_write))]
+RestrictionsWrite = Annotated[Principal, Depends(require(Permission.restrictions_write))]
+PiiReveal = Annotated[Principal, Depends(require(Permission.pii_reveal))]
+CasesRead = Annotated[Principal, Depends(require(Permission.cases_read))]
+CasesCreate = Annotated[Principal, Depends(require(Permission.cases_create))]
+CasesWork = Annotated[Principal, Depends(require(Permission.cases_work))]
+CasesAssign = Annotated[Principal, Depends(require(Permission.cases_assign))]
+QueuesRead = Annotated[Principal, Depends(require(Permission.queues_read))]
+QueuesWrite = Annotated[Principal, Depends(require(Permission.queues_write))]
+StaffRead = Annotated[Principal, Depends(require(Permission.staff_read))]
+StaffWrite = Annotated[Principal, Depends(require(Permission.staff_write))]
+ApiKeysWrite = Annotated[Principal, Depends(require(Permission.api_keys_write))]
+AuditRead = Annotated[Principal, Depends(require(Permission.audit_read))]
+JobsRead = Annotated[Principal, Depends(require(Permission.jobs_read))]
+JobsWrite = Annotated[Principal, Depends(require(Permission.jobs_write))]

@@ -1,0 +1,122 @@
+"""One error shape for every failure: ``{"code", "message", "field", "request_id", "details"}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vigil.kit.context import current_request_id
+from vigil.kit.errors import VigilError
+
+log = logging.getLogger("vigil.api")
+
+_VALIDATION_CODES = {
+    "json_invalid": "invalid_json",
+    "extra_forbidden": "unknown_field",
+    "missing": "missing_field",
+}
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def error_body(
+    code: str, message: str, field: str | None = None, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    return {
+        "code": code,
+        "message": message,
+        "field": field,
+        "request_id": current_request_id(),
+        "details": details or [],
+    }
+
+
+def _field_of(loc: tuple[Any, ...] | list[Any]) -> str | None:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
+        parts = parts[1:]
+    return ".".join(parts) or None
+
+
+def validation_response(exc: RequestValidationError) -> JSONResponse:
+    errors = list(exc.errors())
+    details = [
+        {
+            "code": _VALIDATION_CODES.get(e.get("type", ""), "invalid_field"),
+            "field": _field_of(e.get("loc", ())),
+            "message": e.get("msg", "invalid"),
+        }
+        for e in errors
+    ]
+    first = details[0] if details else {"code": "invalid_input", "field": None, "message": ""}
+    return JSONResponse(
+        status_code=422,
+        content=error_body(first["code"], first["message"], first["field"], details),
+    )
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(VigilError)
+    def _vigil(_request: Request, exc: VigilError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(
+            status_code=exc.status_code,
+            content=error_body(exc.code, exc.message, exc.field, exc.details),
+            headers=headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_response(exc)
+
+    @app.exception_handler(StaleDataError)
+    def _stale(_request: Request, _exc: StaleDataError) -> JSONResponse:
+        return JSONResponse(
+            status_code=409,
+            content=error_body(
+                "version_conflict", "someone else changed this record; reload and try again"
+            ),
+        )
+
+    @app.exception_handler(IntegrityError)
+    def _integrity(_request: Request, exc: IntegrityError) -> JSONResponse:
+        # Services check what they can before writing; this is the race they cannot see.
+        log.warning("integrity error: %s", exc.orig)
+        return JSONResponse(
+            status_code=409,
+            content=error_body("conflict", "the change conflicts with existing data"),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return JSONResponse(
+            status_code=exc.status_code,
+            content=error_body(code, str(exc.detail)),
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse(
+            status_code=500,
+            content=error_body("internal_error", "something went wrong on our side"),
+        )

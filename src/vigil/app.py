@@ -1,0 +1,93 @@
+"""Application wiring: settings, database, middleware, routers, the embedded worker."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib import import_module
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from vigil import __version__
+from vigil.api import errors
+from vigil.config import Settings
+from vigil.db import make_engine, make_sessionmaker
+from vigil.kit.asgi import BodyLimit, RequestContext
+
+log = logging.getLogger("vigil")
+
+API_ROUTERS = [
+    "vigil.api.v1.health",
+    "vigil.api.v1.accounts",
+    "vigil.api.v1.cases",
+    "vigil.api.v1.queues",
+    "vigil.api.v1.staff",
+    "vigil.api.v1.api_keys",
+    "vigil.api.v1.audit",
+    "vigil.api.v1.jobs",
+]
+
+# Modules that register job handlers and periodic tasks when imported.
+TASK_MODULES = ["vigil.cases.tasks", "vigil.auth.tasks"]
+
+
+def load_task_modules() -> None:
+    for name in TASK_MODULES:
+        import_module(name)
+
+
+def create_app(settings: Settings | None = None, *, run_worker: bool | None = None) -> FastAPI:
+    settings = settings or Settings()
+    engine = make_engine(settings)
+    factory = make_sessionmaker(engine)
+    load_task_modules()
+    embedded = settings.serve_worker if run_worker is None else run_worker
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if embedded:
+            from vigil.jobs.worker import EmbeddedWorker
+
+            worker = EmbeddedWorker(settings, factory)
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Vigil",
+        version=__version__,
+        summary="Trust & Safety operations for online marketplaces",
+        description=(
+            "The marketplace's servers send accounts and open cases; staff work cases in the "
+            "console. Authenticate with `Authorization: Bearer <API key>`. Every error has "
+            "the shape `{code, message, field, request_id, details}`; lists use keyset "
+            "pagination (`cursor`, `limit`, `next_cursor`)."
+        ),
+        lifespan=lifespan,
+        openapi_url="/v1/openapi.json",
+        docs_url="/v1/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = factory
+
+    errors.install(app)
+    for name in API_ROUTERS:
+        app.include_router(import_module(name).router, prefix="/v1")
+
+    from vigil.web import views
+
+    app.include_router(views.router)
+    app.mount("/static", StaticFiles(packages=[("vigil.web", "static")]), name="static")
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
+    return app

@@ -1,0 +1,100 @@
+"""Roles, permissions and the one matrix that joins them.
+
+Every route declares the permission it needs (see ``vigil.auth.deps``); this module is the
+only place that says which role holds which permission. ``docs/access.md`` prints this matrix.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    agent = "agent"  # Tier 1
+    specialist = "specialist"  # escalation tier
+    legal = "legal"
+    qa = "qa"
+    policy_lead = "policy_lead"
+    admin = "admin"
+
+
+class Tier(StrEnum):
+    """Where a case sits in the escalation ladder: Tier 1 -> specialist -> legal."""
+
+    tier1 = "tier1"
+    specialist = "specialist"
+    legal = "legal"
+
+    @property
+    def rank(self) -> int:
+        return _TIER_ORDER.index(self)
+
+    def next(self) -> Tier | None:
+        i = self.rank + 1
+        return _TIER_ORDER[i] if i < len(_TIER_ORDER) else None
+
+
+_TIER_ORDER = [Tier.tier1, Tier.specialist, Tier.legal]
+
+
+class Permission(StrEnum):
+    accounts_read = "accounts:read"
+    accounts_write = "accounts:write"
+    pii_reveal = "pii:reveal"
+    restrictions_write = "restrictions:write"
+    cases_read = "cases:read"
+    cases_create = "cases:create"
+    cases_work = "cases:work"  # pull, hold, note, escalate, close cases one may see
+    cases_assign = "cases:assign"  # assign cases to others, reopen
+    queues_read = "queues:read"
+    queues_write = "queues:write"
+    staff_read = "staff:read"
+    staff_write = "staff:write"
+    api_keys_write = "api_keys:write"
+    audit_read = "audit:read"
+    jobs_read = "jobs:read"
+    jobs_write = "jobs:write"
+    legal_cases = "cases:legal"  # see and work cases in the legal tier
+
+
+P = Permission
+
+_WORKER = {
+    P.accounts_read,
+    P.cases_read,
+    P.cases_work,
+    P.queues_read,
+    P.staff_read,
+}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.agent: frozenset(_WORKER | {P.cases_create, P.pii_reveal}),
+    Role.specialist: frozenset(
+        _WORKER | {P.cases_create, P.pii_reveal, P.cases_assign, P.restrictions_write}
+    ),
+    Role.legal: frozenset(
+        _WORKER
+        | {P.cases_create, P.pii_reveal, P.cases_assign, P.restrictions_write, P.legal_cases}
+    ),
+    Role.qa: frozenset({P.accounts_read, P.cases_read, P.queues_read, P.staff_read}),
+    Role.policy_lead: frozenset(
+        {P.accounts_read, P.cases_read, P.queues_read, P.queues_write, P.staff_read, P.audit_read}
+    ),
+    Role.admin: frozenset(set(Permission)),
+}
+
+# What the tier a role works in; roles without one never pull cases.
+ROLE_TIER: dict[Role, Tier] = {
+    Role.agent: Tier.tier1,
+    Role.specialist: Tier.specialist,
+    Role.legal: Tier.legal,
+}
+
+# API keys are for the marketplace's servers: they may hold only these scopes.
+API_KEY_SCOPES: frozenset[Permission] = frozenset(
+    {P.accounts_read, P.accounts_write, P.cases_read, P.cases_create, P.queues_read}
+)
+
+
+def role_has(role: Role, permission: Permission) -> bool:
+    return permission in ROLE_PERMISSIONS[role]

@@ -1,0 +1,1 @@
+"""Auth jobs and periodic tasks."""

@@ -1,0 +1,1 @@
+"""Cases, queues, routing, assignment, escalation, SLAs and the case timeline."""

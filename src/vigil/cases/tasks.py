@@ -1,0 +1,1 @@
+"""Case jobs and periodic tasks."""

@@ -1,0 +1,69 @@
+"""One settings object, read from ``VIGIL_*`` environment variables (or a ``.env`` file).
+
+Nothing imports settings as module constants: the app, the CLI and the worker build a
+``Settings`` and pass it down, so tests can run several configurations in one process.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", env_file=".env", extra="ignore")
+
+    # Storage. SQLite (WAL) is the embedded default; production is ``postgresql+psycopg://``.
+    database_url: str = "sqlite:///./var/vigil.db"
+    # Redis for shared hot state when more than one process serves; empty means in-process.
+    redis_url: str | None = None
+    data_dir: Path = Path("./var")
+
+    # Secrets. The default key is random per process: sessions do not survive a restart and
+    # several processes would not share it, so deployments must set VIGIL_SECRET_KEY.
+    secret_key: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = 8000
+    base_url: str = "http://127.0.0.1:8000"
+    session_cookie: str = "vigil_session"
+    session_ttl_hours: int = 12
+    cookie_secure: bool = False
+    max_body_bytes: int = 1_048_576
+
+    # Jobs. ``serve_worker`` runs one in-process worker inside ``vigil serve`` (embedded mode).
+    serve_worker: bool = True
+    worker_poll_seconds: float = 1.0
+    job_lease_seconds: int = 300
+    job_max_attempts: int = 8
+    job_backoff_base_seconds: float = 2.0
+    job_backoff_max_seconds: float = 3600.0
+    scheduler_enabled: bool = True
+    sla_sweep_seconds: int = 60
+
+    # Page sizes for keyset pagination.
+    page_size_default: int = 50
+    page_size_max: int = 500
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if value.startswith("postgresql://"):
+            # psycopg 3 is the only PostgreSQL driver we ship.
+            return "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        if not (value.startswith("sqlite") or value.startswith("postgresql+psycopg://")):
+            raise ValueError("VIGIL_DATABASE_URL must be sqlite:/// or postgresql+psycopg://")
+        return value
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,75 @@
+"""Job handlers and periodic tasks, registered by name.
+
+A handler receives a ``JobContext`` (its own session, inside the worker's transaction) and the
+job's payload. Handlers must be idempotent: a job may run more than once (a worker can die
+after the work and before the commit that marks it done).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from vigil.config import Settings
+
+
+@dataclass
+class JobContext:
+    session: Session
+    settings: Settings
+    job_id: int
+    attempt: int
+
+
+Handler = Callable[[JobContext, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    name: str
+    every: timedelta
+    kind: str
+    payload: dict[str, Any]
+
+
+class PermanentFailure(Exception):
+    """Raised by a handler when retrying cannot help (bad payload, missing row): the job goes
+    straight to ``dead``."""
+
+
+_handlers: dict[str, Handler] = {}
+_periodic: dict[str, PeriodicTask] = {}
+
+
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        existing = _handlers.get(kind)
+        if existing is not None and existing is not fn:
+            raise RuntimeError(f"job kind {kind!r} registered twice")
+        _handlers[kind] = fn
+        return fn
+
+    return register
+
+
+def get_handler(kind: str) -> Handler | None:
+    return _handlers.get(kind)
+
+
+def handler_kinds() -> list[str]:
+    return sorted(_handlers)
+
+
+def periodic(name: str, every: timedelta, kind: str, payload: dict[str, Any] | None = None) -> None:
+    """Declare that job ``kind`` runs every ``every``; the scheduler leader enqueues it."""
+    if name in _periodic and _periodic[name].kind != kind:
+        raise RuntimeError(f"periodic task {name!r} declared twice")
+    _periodic[name] = PeriodicTask(name, every, kind, payload or {})
+
+
+def periodic_tasks() -> list[PeriodicTask]:
+    return list(_periodic.values())

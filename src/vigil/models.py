@@ -1,0 +1,19 @@
+"""Imports every table so that ``Base.metadata`` is complete (Alembic, tests)."""
+
+from vigil.accounts import models as accounts_models
+from vigil.audit import models as audit_models
+from vigil.auth import models as auth_models
+from vigil.cases import models as cases_models
+from vigil.jobs import models as jobs_models
+from vigil.kit.models import Base
+from vigil.simulate import models as simulate_models
+
+__all__ = [
+    "Base",
+    "accounts_models",
+    "audit_models",
+    "auth_models",
+    "cases_models",
+    "jobs_models",
+    "simulate_models",
+]

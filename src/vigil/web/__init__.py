@@ -1,0 +1,1 @@
+"""The reviewer console: server-rendered Jinja2 + htmx, assets vendored in ``static/``."""
