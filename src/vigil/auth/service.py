@@ -164,7 +164,9 @@ def _check_scopes(scopes: list[str]) -> list[str]:
         try:
             permission = Permission(scope)
         except ValueError:
-            raise InvalidInput(f"unknown scope {scope!r}", field="scopes", code="unknown_scope")
+            raise InvalidInput(
+                f"unknown scope {scope!r}", field="scopes", code="unknown_scope"
+            ) from None
         if permission not in API_KEY_SCOPES:
             raise InvalidInput(
                 f"scope {scope!r} cannot be given to an API key",

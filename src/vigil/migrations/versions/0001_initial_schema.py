@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 08:50:26.229875
+Create Date: (regenerated)
 """
 
 from collections.abc import Sequence
