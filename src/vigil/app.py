@@ -30,7 +30,7 @@ API_ROUTERS = [
 ]
 
 # Modules that register job handlers and periodic tasks when imported.
-TASK_MODULES = ["vigil.cases.tasks", "vigil.auth.tasks"]
+TASK_MODULES = ["vigil.cases.tasks", "vigil.auth.tasks", "vigil.accounts.tasks"]
 
 
 def load_task_modules() -> None:
@@ -83,8 +83,10 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     for name in API_ROUTERS:
         app.include_router(import_module(name).router, prefix="/v1")
 
+    from vigil.web import auth as web_auth
     from vigil.web import views
 
+    web_auth.install(app)
     app.include_router(views.router)
     app.mount("/static", StaticFiles(packages=[("vigil.web", "static")]), name="static")
 

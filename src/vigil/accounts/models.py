@@ -69,6 +69,8 @@ class Account(IdMixin, TimestampMixin, Base):
         Index("ix_accounts_email", "email"),
         Index("ix_accounts_phone", "phone"),
         Index("ix_accounts_legal_name_dob", "legal_name", "date_of_birth"),
+        # Status-filtered lists (and the sweep over restricted accounts) page by id.
+        Index("ix_accounts_status_id", "status", "id"),
     )
 
     external_id: Mapped[str] = mapped_column(String(200), unique=True)
@@ -99,7 +101,8 @@ class Identifier(IdMixin, Base):
     __table_args__ = (
         CheckConstraint(enum_check("kind", IdentifierKind), name="kind"),
         UniqueConstraint("account_id", "kind", "value"),
-        Index("ix_identifiers_kind_value", "kind", "value"),
+        # account_id is included so the linked-accounts join is answered from the index.
+        Index("ix_identifiers_kind_value", "kind", "value", "account_id"),
     )
 
     account_id: Mapped[int] = mapped_column(BigId, ForeignKey("accounts.id", ondelete="CASCADE"))

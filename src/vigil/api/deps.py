@@ -21,7 +21,7 @@ from vigil.kit.errors import NotAuthenticated, PermissionDenied
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -98,7 +98,7 @@ def current_staff(request: Request, principal: CurrentPrincipal) -> StaffUser:
 def current_staff_session(
     request: Request, _user: StaffUser = Depends(current_staff)
 ) -> StaffSession:
-    return request.state.staff_session  # type: ignore[no-any-return]
+    return request.state.staff_session
 
 
 CurrentStaff = Annotated[StaffUser, Depends(current_staff)]

@@ -56,19 +56,27 @@ def _field_of(loc: tuple[Any, ...] | list[Any]) -> str | None:
 
 
 def validation_response(exc: RequestValidationError) -> JSONResponse:
-    errors = list(exc.errors())
-    details = [
-        {
-            "code": _VALIDATION_CODES.get(e.get("type", ""), "invalid_field"),
-            "field": _field_of(e.get("loc", ())),
-            "message": e.get("msg", "invalid"),
-        }
-        for e in errors
-    ]
-    first = details[0] if details else {"code": "invalid_input", "field": None, "message": ""}
+    details: list[dict[str, Any]] = []
+    for e in exc.errors():
+        kind = e.get("type", "")
+        # For malformed JSON the location is a byte offset, not a field: say so in the message.
+        field = None if kind == "json_invalid" else _field_of(e.get("loc", ()))
+        message = str(e.get("msg", "invalid"))
+        if kind == "json_invalid":
+            message = f"request body is not valid JSON ({e.get('ctx', {}).get('error', message)})"
+        details.append(
+            {
+                "code": _VALIDATION_CODES.get(kind, "invalid_field"),
+                "field": field,
+                "message": message,
+            }
+        )
+    if not details:
+        details.append({"code": "invalid_input", "field": None, "message": "invalid input"})
+    first = details[0]
     return JSONResponse(
         status_code=422,
-        content=error_body(first["code"], first["message"], first["field"], details),
+        content=error_body(str(first["code"]), str(first["message"]), first["field"], details),
     )
 
 

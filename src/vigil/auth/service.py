@@ -1,14 +1,23 @@
 """Staff accounts, console sessions and API keys. Never commits: the caller owns the
-transaction."""
+transaction.
+
+Invariants:
+- There is always at least one active admin: the last one cannot be demoted or deactivated.
+- Deactivating a staff member or changing their password ends their console sessions (a
+  password change keeps the session that made it).
+- API key secrets and session tokens are never stored, only their SHA-256.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from vigil.audit import service as audit
@@ -17,13 +26,26 @@ from vigil.auth.models import ApiKey, StaffSession, StaffUser
 from vigil.auth.permissions import API_KEY_SCOPES, Permission, Role
 from vigil.auth.principal import Principal
 from vigil.kit import clock
-from vigil.kit.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from vigil.kit.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, PermissionDenied
+from vigil.kit.pagination import decode_cursor, encode_cursor
 
 API_KEY_PREFIX = "vgl_"
+# How long a rotated key may keep working while the marketplace deploys the new secret.
+MAX_ROTATION_GRACE = timedelta(days=30)
 
 
-def _sha256(value: str) -> str:
+def digest(value: str) -> str:
+    """SHA-256 of a session token or API key secret, as stored."""
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def new_api_key_secret() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def key_prefix(secret: str) -> str:
+    """The first characters of a secret, kept so people can tell their keys apart."""
+    return secret[: len(API_KEY_PREFIX) + 6]
 
 
 def principal_for(user: StaffUser) -> Principal:
@@ -35,9 +57,39 @@ def principal_for(user: StaffUser) -> Principal:
 
 def normalize_email(email: str) -> str:
     value = email.strip().lower()
-    if "@" not in value or value.startswith("@") or value.endswith("@"):
+    local, at, domain = value.partition("@")
+    if not at or not local or not domain or "@" in domain or any(c.isspace() for c in value):
         raise InvalidInput("not an email address", field="email", code="invalid_email")
     return value
+
+
+def _check_password(password: str, field: str = "password") -> None:
+    if len(password) < passwords.MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"password must be at least {passwords.MIN_PASSWORD_LENGTH} characters",
+            field=field,
+            code="password_too_short",
+        )
+
+
+def _clean_name(name: str) -> str:
+    value = name.strip()
+    if not value:
+        raise InvalidInput("name must not be empty", field="name", code="name_required")
+    return value
+
+
+def _clean_languages(languages: Sequence[str] | None) -> list[str]:
+    out: list[str] = []
+    for tag in languages or ["en"]:
+        value = tag.strip()
+        if not value or len(value) > 35 or not all(c.isalnum() or c == "-" for c in value):
+            raise InvalidInput(
+                f"{tag!r} is not a language tag", field="languages", code="invalid_language"
+            )
+        if value.lower() not in {v.lower() for v in out}:
+            out.append(value)
+    return out
 
 
 def create_staff(
@@ -48,28 +100,29 @@ def create_staff(
     name: str,
     role: Role,
     password: str,
-    languages: list[str] | None = None,
+    languages: Sequence[str] | None = None,
 ) -> StaffUser:
     email = normalize_email(email)
-    if len(password) < passwords.MIN_PASSWORD_LENGTH:
-        raise InvalidInput(
-            f"password must be at least {passwords.MIN_PASSWORD_LENGTH} characters",
-            field="password",
-            code="password_too_short",
-        )
+    _check_password(password)
     if session.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
         raise Conflict("a staff member with this email exists", field="email", code="email_taken")
     user = StaffUser(
         email=email,
-        name=name.strip(),
-        role=role,
+        name=_clean_name(name),
+        role=Role(role),
         password_hash=passwords.hash_password(password),
-        languages=languages or ["en"],
+        languages=_clean_languages(languages),
+        active=True,
     )
     session.add(user)
     session.flush()
     audit.record(
-        session, actor, "auth.staff.create", "staff", user.id, data={"role": role, "email": email}
+        session,
+        actor,
+        "auth.staff.create",
+        "staff",
+        user.id,
+        data={"role": user.role.value, "email": email, "languages": user.languages},
     )
     return user
 
@@ -81,6 +134,138 @@ def get_staff(session: Session, staff_id: int) -> StaffUser:
     return user
 
 
+def get_staff_by_email(session: Session, email: str) -> StaffUser:
+    user = session.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
+    if user is None:
+        raise NotFound("no staff member with this email", field="email", code="staff_not_found")
+    return user
+
+
+def list_staff(
+    session: Session,
+    *,
+    role: Role | None = None,
+    active: bool | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[StaffUser], str | None]:
+    """Staff ordered by id; returns a page and the cursor of the next one."""
+    query = select(StaffUser).order_by(StaffUser.id).limit(limit + 1)
+    if role is not None:
+        query = query.where(StaffUser.role == role)
+    if active is not None:
+        query = query.where(StaffUser.active == active)
+    if cursor:
+        (after,) = decode_cursor(cursor, 1)
+        query = query.where(StaffUser.id > int(after))
+    rows = list(session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor([rows[-1].id]) if more and rows else None
+
+
+def _active_admins(session: Session) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(StaffUser)
+            .where(StaffUser.role == Role.admin, StaffUser.active.is_(True))
+        )
+        or 0
+    )
+
+
+def _end_sessions(session: Session, staff_id: int, keep_token_hash: str | None = None) -> None:
+    stmt = delete(StaffSession).where(StaffSession.staff_id == staff_id)
+    if keep_token_hash is not None:
+        stmt = stmt.where(StaffSession.token_hash != keep_token_hash)
+    session.execute(stmt)
+
+
+def update_staff(
+    session: Session,
+    actor: Principal,
+    staff_id: int,
+    *,
+    name: str | None = None,
+    role: Role | None = None,
+    languages: Sequence[str] | None = None,
+    active: bool | None = None,
+    reason: str | None = None,
+) -> StaffUser:
+    """Change a staff member's name, role, languages or active flag. Only fields given
+    (not ``None``) change; the audit record lists each change as ``[old, new]``."""
+    user = get_staff(session, staff_id)
+    changes: dict[str, list[Any]] = {}
+    if name is not None and _clean_name(name) != user.name:
+        changes["name"] = [user.name, _clean_name(name)]
+        user.name = _clean_name(name)
+    if languages is not None:
+        cleaned = _clean_languages(languages)
+        if cleaned != list(user.languages or []):
+            changes["languages"] = [list(user.languages or []), cleaned]
+            user.languages = cleaned
+    losing_admin = (
+        user.role is Role.admin
+        and user.active
+        and ((role is not None and Role(role) is not Role.admin) or active is False)
+    )
+    if losing_admin and _active_admins(session) <= 1:
+        raise Conflict(
+            "this is the last active admin; make another admin first",
+            field="active" if active is False else "role",
+            code="last_admin",
+        )
+    if role is not None and Role(role) is not user.role:
+        changes["role"] = [user.role.value, Role(role).value]
+        user.role = Role(role)
+    if active is not None and active != user.active:
+        if not active and actor.staff_id == user.id:
+            raise Conflict("you cannot deactivate yourself", field="active", code="self_deactivate")
+        changes["active"] = [user.active, active]
+        user.active = active
+        if not active:
+            _end_sessions(session, user.id)
+    if not changes:
+        return user
+    session.flush()
+    audit.record(session, actor, "auth.staff.update", "staff", user.id, reason=reason, data=changes)
+    return user
+
+
+def set_password(
+    session: Session,
+    actor: Principal,
+    staff_id: int,
+    new_password: str,
+    *,
+    current_password: str | None = None,
+    keep_session_token_hash: str | None = None,
+) -> StaffUser:
+    """Change a password. Staff change their own (giving the current one); holders of
+    ``staff:write`` and the system may set anyone's. Other console sessions of the user end."""
+    user = get_staff(session, staff_id)
+    is_self = actor.staff_id == user.id
+    if not is_self and not actor.can(Permission.staff_write):
+        raise PermissionDenied(
+            "only an admin can set another person's password", code="permission_denied"
+        )
+    if is_self and not passwords.verify_password(user.password_hash, current_password or ""):
+        raise InvalidInput(
+            "the current password is wrong",
+            field="current_password",
+            code="wrong_current_password",
+        )
+    _check_password(new_password, field="new_password")
+    user.password_hash = passwords.hash_password(new_password)
+    _end_sessions(session, user.id, keep_session_token_hash if is_self else None)
+    session.flush()
+    audit.record(
+        session, actor, "auth.staff.set_password", "staff", user.id, data={"self": is_self}
+    )
+    return user
+
+
 # --- console sessions --------------------------------------------------------------------
 
 
@@ -89,23 +274,32 @@ class IssuedSession:
     token: str  # goes into the cookie; never stored
     csrf_token: str
     user: StaffUser
+    expires_at: datetime
 
 
 def login(
     session: Session, email: str, password: str, *, ttl: timedelta, user_agent: str | None = None
 ) -> IssuedSession:
-    """Check a password and open a console session. Unknown email and wrong password give the
-    same error and cost the same time."""
+    """Check a password and open a console session. Unknown email, wrong password and an
+    inactive account give the same error and cost the same time.
+
+    A failed attempt on a known account is audited; the caller must still commit when this
+    raises for that record to be kept."""
     try:
         email = normalize_email(email)
     except InvalidInput:
         email = ""
-    user = session.scalar(select(StaffUser).where(StaffUser.email == email))
+    user = session.scalar(select(StaffUser).where(StaffUser.email == email)) if email else None
     ok = passwords.verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.active:
         if user is not None:
             audit.record(
-                session, Principal.system("login"), "auth.session.login_failed", "staff", user.id
+                session,
+                Principal.system("login"),
+                "auth.session.login_failed",
+                "staff",
+                user.id,
+                data={"inactive": not user.active} if ok else {},
             )
         raise NotAuthenticated("email or password is wrong", code="invalid_credentials")
     if passwords.needs_rehash(user.password_hash):
@@ -113,35 +307,53 @@ def login(
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     now = clock.now()
-    session.add(
-        StaffSession(
-            token_hash=_sha256(token),
-            staff_id=user.id,
-            csrf_token=csrf,
-            created_at=now,
-            expires_at=now + ttl,
-            last_seen_at=now,
-            user_agent=(user_agent or "")[:300] or None,
-        )
+    row = StaffSession(
+        token_hash=digest(token),
+        staff_id=user.id,
+        csrf_token=csrf,
+        created_at=now,
+        expires_at=now + ttl,
+        last_seen_at=now,
+        user_agent=(user_agent or "")[:300] or None,
     )
+    session.add(row)
     user.last_login_at = now
     session.flush()
     audit.record(session, principal_for(user), "auth.session.login", "staff", user.id)
-    return IssuedSession(token, csrf, user)
+    return IssuedSession(token, csrf, user, row.expires_at)
+
+
+# Writing last_seen_at on every request would turn each read into a write.
+_SEEN_EVERY = timedelta(minutes=1)
 
 
 def resolve_session(session: Session, token: str) -> tuple[StaffUser, StaffSession] | None:
-    row = session.get(StaffSession, _sha256(token))
-    if row is None or row.expires_at <= clock.now():
+    """The active user and session behind a cookie, or ``None`` when the token is unknown,
+    expired or its user is deactivated."""
+    if not token:
+        return None
+    row = session.get(StaffSession, digest(token))
+    now = clock.now()
+    if row is None or row.expires_at <= now:
         return None
     user = session.get(StaffUser, row.staff_id)
     if user is None or not user.active:
         return None
+    if now - row.last_seen_at > _SEEN_EVERY:
+        row.last_seen_at = now
     return user, row
 
 
 def logout(session: Session, token: str) -> None:
-    session.execute(delete(StaffSession).where(StaffSession.token_hash == _sha256(token)))
+    row = session.get(StaffSession, digest(token)) if token else None
+    if row is None:
+        return
+    staff_id = row.staff_id
+    session.delete(row)
+    session.flush()
+    user = session.get(StaffUser, staff_id)
+    if user is not None:
+        audit.record(session, principal_for(user), "auth.session.logout", "staff", staff_id)
 
 
 def purge_expired_sessions(session: Session) -> int:
@@ -158,7 +370,7 @@ class IssuedKey:
     secret: str  # shown once
 
 
-def _check_scopes(scopes: list[str]) -> list[str]:
+def _check_scopes(scopes: Sequence[str]) -> list[str]:
     out: list[str] = []
     for scope in scopes:
         try:
@@ -175,7 +387,9 @@ def _check_scopes(scopes: list[str]) -> list[str]:
             )
         out.append(permission.value)
     if not out:
-        raise InvalidInput("an API key needs at least one scope", field="scopes")
+        raise InvalidInput(
+            "an API key needs at least one scope", field="scopes", code="scopes_required"
+        )
     return sorted(set(out))
 
 
@@ -184,19 +398,25 @@ def create_api_key(
     actor: Principal,
     *,
     name: str,
-    scopes: list[str],
+    scopes: Sequence[str],
     expires_at: datetime | None = None,
     rotated_from: ApiKey | None = None,
 ) -> IssuedKey:
-    secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    clean_name = _clean_name(name)
+    checked = _check_scopes(scopes)
+    if expires_at is not None and clock.as_utc(expires_at) <= clock.now():
+        raise InvalidInput(
+            "expires_at must be in the future", field="expires_at", code="expiry_in_past"
+        )
+    secret = new_api_key_secret()
     key = ApiKey(
-        name=name.strip(),
-        prefix=secret[: len(API_KEY_PREFIX) + 6],
-        key_hash=_sha256(secret),
-        scopes=_check_scopes(scopes),
+        name=clean_name,
+        prefix=key_prefix(secret),
+        key_hash=digest(secret),
+        scopes=checked,
         created_by_id=actor.staff_id,
         created_at=clock.now(),
-        expires_at=expires_at,
+        expires_at=clock.as_utc(expires_at) if expires_at else None,
         rotated_from_id=rotated_from.id if rotated_from else None,
     )
     session.add(key)
@@ -212,56 +432,120 @@ def create_api_key(
     return IssuedKey(key, secret)
 
 
+def get_api_key(session: Session, key_id: int) -> ApiKey:
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound("no such API key", code="api_key_not_found")
+    return key
+
+
+def list_api_keys(
+    session: Session,
+    *,
+    include_revoked: bool = False,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[ApiKey], str | None]:
+    """Keys ordered by id. A key past its expiry counts as revoked here."""
+    query = select(ApiKey).order_by(ApiKey.id).limit(limit + 1)
+    if not include_revoked:
+        query = query.where(
+            ApiKey.revoked_at.is_(None),
+            (ApiKey.expires_at.is_(None)) | (ApiKey.expires_at > clock.now()),
+        )
+    if cursor:
+        (after,) = decode_cursor(cursor, 1)
+        query = query.where(ApiKey.id > int(after))
+    rows = list(session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor([rows[-1].id]) if more and rows else None
+
+
+def is_key_active(key: ApiKey, at: datetime | None = None) -> bool:
+    at = at or clock.now()
+    if key.revoked_at is not None and key.revoked_at <= at:
+        return False
+    return key.expires_at is None or key.expires_at > at
+
+
 def authenticate_api_key(session: Session, secret: str) -> Principal | None:
-    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == _sha256(secret)))
+    if not secret.startswith(API_KEY_PREFIX):
+        return None
+    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest(secret)))
+    if key is None or not is_key_active(key):
+        return None
     now = clock.now()
-    if key is None or key.revoked_at is not None:
-        return None
-    if key.expires_at is not None and key.expires_at <= now:
-        return None
     # Written at most once a minute per key, so a busy integration does not turn every read
     # into a write.
     if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
         key.last_used_at = now
-    scopes = frozenset(Permission(s) for s in key.scopes)
+    # A scope later withdrawn from API_KEY_SCOPES stops working on existing keys too.
+    scopes = frozenset(
+        p
+        for p in (Permission(s) for s in key.scopes if s in _PERMISSION_VALUES)
+        if p in API_KEY_SCOPES
+    )
     return Principal.api_key(key.id, key.name, scopes)
 
 
+_PERMISSION_VALUES = frozenset(p.value for p in Permission)
+
+
 def revoke_api_key(session: Session, actor: Principal, key_id: int, reason: str) -> ApiKey:
-    key = session.get(ApiKey, key_id)
-    if key is None:
-        raise NotFound("no such API key", code="api_key_not_found")
+    key = get_api_key(session, key_id)
+    if not reason.strip():
+        raise InvalidInput("say why the key is revoked", field="reason", code="reason_required")
     if key.revoked_at is not None:
         raise Conflict("this API key is already revoked", code="api_key_revoked")
     key.revoked_at = clock.now()
-    audit.record(session, actor, "auth.api_key.revoke", "api_key", key.id, reason=reason)
+    session.flush()
+    audit.record(session, actor, "auth.api_key.revoke", "api_key", key.id, reason=reason.strip())
     return key
 
 
 def rotate_api_key(
-    session: Session, actor: Principal, key_id: int, *, grace: timedelta = timedelta(0)
+    session: Session,
+    actor: Principal,
+    key_id: int,
+    *,
+    grace: timedelta = timedelta(0),
+    reason: str | None = None,
 ) -> IssuedKey:
     """Issue a new key with the same name and scopes; the old one stops working after
     ``grace`` (so the marketplace can deploy the new secret first)."""
-    old = session.get(ApiKey, key_id)
-    if old is None:
-        raise NotFound("no such API key", code="api_key_not_found")
-    if old.revoked_at is not None:
-        raise Conflict("a revoked API key cannot be rotated", code="api_key_revoked")
+    if grace < timedelta(0) or grace > MAX_ROTATION_GRACE:
+        raise InvalidInput(
+            f"grace must be between 0 and {MAX_ROTATION_GRACE.days} days",
+            field="grace_seconds",
+            code="invalid_grace",
+        )
+    old = get_api_key(session, key_id)
+    if not is_key_active(old):
+        raise Conflict("a revoked or expired API key cannot be rotated", code="api_key_revoked")
+    if session.scalar(select(ApiKey.id).where(ApiKey.rotated_from_id == old.id)) is not None:
+        raise Conflict("this API key was already rotated", code="api_key_rotated")
     issued = create_api_key(
-        session, actor, name=old.name, scopes=list(old.scopes), rotated_from=old
+        session,
+        actor,
+        name=old.name,
+        scopes=[s for s in old.scopes if s in _PERMISSION_VALUES],
+        expires_at=old.expires_at,
+        rotated_from=old,
     )
     cutoff = clock.now() + grace
     if grace:
         old.expires_at = min(old.expires_at, cutoff) if old.expires_at else cutoff
     else:
         old.revoked_at = cutoff
+    session.flush()
     audit.record(
         session,
         actor,
         "auth.api_key.rotate",
         "api_key",
         old.id,
+        reason=reason,
         data={"new_key_id": issued.key.id, "grace_seconds": int(grace.total_seconds())},
     )
     return issued

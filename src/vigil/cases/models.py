@@ -145,6 +145,34 @@ class Case(IdMixin, TimestampMixin, Base):
             postgresql_where=text("status <> 'closed' AND sla_breached_at IS NULL"),
             sqlite_where=text("status <> 'closed' AND sla_breached_at IS NULL"),
         ),
+        # "Next case" across several queues (an agent with no memberships works every queue
+        # of their tier): walk open cases in urgency order and filter by queue.
+        Index(
+            "ix_cases_pull_any",
+            "priority",
+            "sla_due_at",
+            "id",
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
+        # Queue statistics read only live cases; every column they need is in the index.
+        Index(
+            "ix_cases_live",
+            "queue_id",
+            "status",
+            "queued_at",
+            "sla_due_at",
+            "sla_breached_at",
+            postgresql_where=text("status <> 'closed'"),
+            sqlite_where=text("status <> 'closed'"),
+        ),
+        # Holds that have run out (the resume job).
+        Index(
+            "ix_cases_hold_until",
+            "hold_until",
+            postgresql_where=text("status = 'on_hold'"),
+            sqlite_where=text("status = 'on_hold'"),
+        ),
         Index("ix_cases_queue_status", "queue_id", "status"),
         Index("ix_cases_assignee_status", "assignee_id", "status"),
         Index("ix_cases_account", "account_id", "id"),
@@ -216,6 +244,8 @@ class CaseEventKind(StrEnum):
     note = "note"
     sla_breached = "sla_breached"
     updated = "updated"
+    # A create with the dedup key of a live case: the signal is kept on the existing case.
+    deduplicated = "deduplicated"
 
 
 class CaseEvent(IdMixin, Base):

@@ -45,6 +45,14 @@ class Job(IdMixin, Base):
             postgresql_where=text("status = 'running'"),
             sqlite_where=text("status = 'running'"),
         ),
+        # The dead-letter list (newest first); dead jobs are few, so this stays tiny while
+        # done jobs pile up.
+        Index(
+            "ix_jobs_dead",
+            "id",
+            postgresql_where=text("status = 'dead'"),
+            sqlite_where=text("status = 'dead'"),
+        ),
     )
 
     kind: Mapped[str] = mapped_column(String(100), index=True)

@@ -92,6 +92,7 @@ def upgrade() -> None:
             "ix_accounts_legal_name_dob", ["legal_name", "date_of_birth"], unique=False
         )
         batch_op.create_index("ix_accounts_phone", ["phone"], unique=False)
+        batch_op.create_index("ix_accounts_status_id", ["status", "id"], unique=False)
 
     op.create_table(
         "audit_records",
@@ -167,6 +168,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("dedup_key", name=op.f("uq_jobs_dedup_key")),
     )
     with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_jobs_dead",
+            ["id"],
+            unique=False,
+            postgresql_where=sa.text("status = 'dead'"),
+            sqlite_where=sa.text("status = 'dead'"),
+        )
         batch_op.create_index(batch_op.f("ix_jobs_kind"), ["kind"], unique=False)
         batch_op.create_index(
             "ix_jobs_leases",
@@ -456,10 +464,31 @@ def upgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.create_index("ix_cases_account", ["account_id", "id"], unique=False)
         batch_op.create_index("ix_cases_assignee_status", ["assignee_id", "status"], unique=False)
+        batch_op.create_index(
+            "ix_cases_hold_until",
+            ["hold_until"],
+            unique=False,
+            postgresql_where=sa.text("status = 'on_hold'"),
+            sqlite_where=sa.text("status = 'on_hold'"),
+        )
+        batch_op.create_index(
+            "ix_cases_live",
+            ["queue_id", "status", "queued_at", "sla_due_at", "sla_breached_at"],
+            unique=False,
+            postgresql_where=sa.text("status <> 'closed'"),
+            sqlite_where=sa.text("status <> 'closed'"),
+        )
         batch_op.create_index(batch_op.f("ix_cases_policy_code"), ["policy_code"], unique=False)
         batch_op.create_index(
             "ix_cases_pull",
             ["queue_id", "priority", "sla_due_at", "id"],
+            unique=False,
+            postgresql_where=sa.text("status = 'open'"),
+            sqlite_where=sa.text("status = 'open'"),
+        )
+        batch_op.create_index(
+            "ix_cases_pull_any",
+            ["priority", "sla_due_at", "id"],
             unique=False,
             postgresql_where=sa.text("status = 'open'"),
             sqlite_where=sa.text("status = 'open'"),
@@ -525,7 +554,9 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("identifiers", schema=None) as batch_op:
-        batch_op.create_index("ix_identifiers_kind_value", ["kind", "value"], unique=False)
+        batch_op.create_index(
+            "ix_identifiers_kind_value", ["kind", "value", "account_id"], unique=False
+        )
 
     op.create_table(
         "queue_members",
@@ -839,11 +870,26 @@ def downgrade() -> None:
         )
         batch_op.drop_index("ix_cases_queue_status")
         batch_op.drop_index(
+            "ix_cases_pull_any",
+            postgresql_where=sa.text("status = 'open'"),
+            sqlite_where=sa.text("status = 'open'"),
+        )
+        batch_op.drop_index(
             "ix_cases_pull",
             postgresql_where=sa.text("status = 'open'"),
             sqlite_where=sa.text("status = 'open'"),
         )
         batch_op.drop_index(batch_op.f("ix_cases_policy_code"))
+        batch_op.drop_index(
+            "ix_cases_live",
+            postgresql_where=sa.text("status <> 'closed'"),
+            sqlite_where=sa.text("status <> 'closed'"),
+        )
+        batch_op.drop_index(
+            "ix_cases_hold_until",
+            postgresql_where=sa.text("status = 'on_hold'"),
+            sqlite_where=sa.text("status = 'on_hold'"),
+        )
         batch_op.drop_index("ix_cases_assignee_status")
         batch_op.drop_index("ix_cases_account")
 
@@ -868,6 +914,11 @@ def downgrade() -> None:
             sqlite_where=sa.text("status = 'running'"),
         )
         batch_op.drop_index(batch_op.f("ix_jobs_kind"))
+        batch_op.drop_index(
+            "ix_jobs_dead",
+            postgresql_where=sa.text("status = 'dead'"),
+            sqlite_where=sa.text("status = 'dead'"),
+        )
 
     op.drop_table("jobs")
     with op.batch_alter_table("audit_records", schema=None) as batch_op:
@@ -878,6 +929,7 @@ def downgrade() -> None:
 
     op.drop_table("audit_records")
     with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.drop_index("ix_accounts_status_id")
         batch_op.drop_index("ix_accounts_phone")
         batch_op.drop_index("ix_accounts_legal_name_dob")
         batch_op.drop_index("ix_accounts_email")

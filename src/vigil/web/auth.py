@@ -1,0 +1,81 @@
+"""Console sessions: who is logged in, CSRF on every form, redirect to the login page."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import RedirectResponse
+
+from vigil.api.deps import DB, AppSettings
+from vigil.auth import service as auth_service
+from vigil.auth.models import StaffSession, StaffUser
+from vigil.auth.principal import Principal
+from vigil.kit.errors import PermissionDenied
+
+
+class LoginRequired(Exception):
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+@dataclass
+class ConsoleUser:
+    user: StaffUser
+    session: StaffSession
+    principal: Principal
+
+    @property
+    def csrf_token(self) -> str:
+        return self.session.csrf_token
+
+
+def console_user(request: Request, db: DB, settings: AppSettings) -> ConsoleUser:
+    token = request.cookies.get(settings.session_cookie)
+    resolved = auth_service.resolve_session(db, token) if token else None
+    if resolved is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target if request.method == "GET" else "/")
+    user, staff_session = resolved
+    return ConsoleUser(user, staff_session, auth_service.principal_for(user))
+
+
+async def _submitted_token(request: Request) -> str:
+    header = request.headers.get("x-csrf-token")
+    if header:
+        return header
+    form = await request.form()
+    value = form.get("csrf_token")
+    return value if isinstance(value, str) else ""
+
+
+async def csrf_checked(
+    request: Request, who: Annotated[ConsoleUser, Depends(console_user)]
+) -> ConsoleUser:
+    """Every console POST carries the session's CSRF token (form field or htmx header)."""
+    submitted = await _submitted_token(request)
+    if not submitted or not hmac.compare_digest(submitted, who.csrf_token):
+        raise PermissionDenied(
+            "the form has expired; reload the page and try again", code="csrf_failed"
+        )
+    return who
+
+
+Console = Annotated[ConsoleUser, Depends(console_user)]
+ConsolePost = Annotated[ConsoleUser, Depends(csrf_checked)]
+
+
+def safe_next(value: str | None) -> str:
+    """Only same-site paths: never redirect a fresh login to another host."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    def _login_required(_request: Request, exc: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
