@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from vigil.kit.asgi import BodyTooLarge
 from vigil.kit.context import current_request_id
 from vigil.kit.errors import VigilError
 
@@ -114,6 +115,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, BodyTooLarge):
+            # FastAPI wraps errors raised while reading the body in a 400; a streamed body
+            # that outgrew the limit is a 413.
+            return JSONResponse(
+                status_code=413, content=error_body("payload_too_large", str(exc.__cause__))
+            )
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return JSONResponse(
             status_code=exc.status_code,

@@ -522,3 +522,19 @@ NOTES = {
         "Nothing in the chat breaks the rules. Suggested the users use the dispute flow.",
     ),
 }
+
+# What solicitors write in chat, as flagged by the message model.
+OFF_PLATFORM_MESSAGES = {
+    "en": (
+        "Text me on WhatsApp and pay me directly, we both skip the fees.",
+        "Send it by Zelle to this number and I'll start today.",
+    ),
+    "es": (
+        "Te paso mi WhatsApp y me pagas por Mercado Pago, así nos ahorramos la comisión.",
+        "Mejor hazme una transferencia directa y empiezo hoy mismo.",
+    ),
+    "pt": (
+        "Me chama no WhatsApp e faz um Pix direto pra mim, sai mais barato.",
+        "Paga por fora que eu te dou desconto, a plataforma cobra muito.",
+    ),
+}

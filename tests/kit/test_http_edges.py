@@ -1,0 +1,68 @@
+"""What every caller sees at the edge: request ids, size limits, the one error shape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi.testclient import TestClient
+
+from vigil.kit.pagination import decode_cursor, encode_cursor
+
+
+def test_request_id_is_echoed_when_safe_and_made_when_not(client: TestClient) -> None:
+    ok = client.get("/v1/health", headers={"X-Request-ID": "abc-123"})
+    assert ok.headers["x-request-id"] == "abc-123"
+    unsafe = client.get("/v1/health", headers={"X-Request-ID": "<script>"})
+    assert unsafe.headers["x-request-id"] != "<script>"
+    assert len(unsafe.headers["x-request-id"]) == 32
+
+
+def test_security_headers_on_every_response(client: TestClient) -> None:
+    response = client.get("/login")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+
+
+def test_declared_oversized_body_is_refused_with_413(client: TestClient) -> None:
+    limit = client.app.state.settings.max_body_bytes  # type: ignore[attr-defined]
+    response = client.put(
+        "/v1/accounts/u-1",
+        content=b"x" * (limit + 1),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+
+
+def test_streamed_oversized_body_is_refused_with_413(client: TestClient) -> None:
+    limit = client.app.state.settings.max_body_bytes  # type: ignore[attr-defined]
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(limit // 65536 + 2):
+            yield b"x" * 65536
+
+    response = client.put(
+        "/v1/accounts/u-1", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    body = response.json()
+    assert body["code"] == "payload_too_large"
+    assert body["request_id"] == response.headers["x-request-id"]
+
+
+def test_unknown_route_has_the_error_shape(client: TestClient) -> None:
+    response = client.get("/v1/no-such-thing")
+    assert response.status_code == 404
+    assert set(response.json()) == {"code", "message", "field", "request_id", "details"}
+
+
+def test_cursor_round_trip_and_garbage_is_a_422_error() -> None:
+    assert decode_cursor(encode_cursor([5, "2026-11-21"]), 2) == [5, "2026-11-21"]
+    import pytest
+
+    from vigil.kit.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as err:
+        decode_cursor("%%%not-base64", 1)
+    assert err.value.field == "cursor"
