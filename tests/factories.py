@@ -95,6 +95,8 @@ def login_as(
         with transaction(db_or_factory) as session:
             issued = auth_service.login(session, user.email, secret, ttl=ttl)
     client.cookies.set(settings.session_cookie, issued.token)
+    # Cookie-authenticated writes to /v1 must carry the session's CSRF token.
+    client.headers["X-CSRF-Token"] = issued.csrf_token
     return issued.csrf_token
 
 
@@ -102,6 +104,7 @@ def logout(client: TestClient) -> None:
     """Drop the session cookie from ``client`` (the server-side session stays)."""
     settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
     client.cookies.delete(settings.session_cookie)
+    client.headers.pop("X-CSRF-Token", None)
 
 
 def make_api_key(

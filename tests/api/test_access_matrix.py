@@ -134,9 +134,10 @@ def callers(client: TestClient, db: Session) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {"nobody": {}}
     for role in Role:
         user = make_staff(db, role=role)
-        login_as(client, db, user)
-        out[role.value] = {"cookie": client.cookies[cookie]}
+        csrf = login_as(client, db, user)
+        out[role.value] = {"cookie": client.cookies[cookie], "csrf": csrf}
         client.cookies.clear()
+        client.headers.pop("X-CSRF-Token", None)
     _, secret = make_api_key(db)
     db.commit()
     out["api_key"] = auth_header(secret)
@@ -170,6 +171,7 @@ def test_every_route_for_every_role(client: TestClient, callers: dict[str, dict[
             headers: dict[str, str] = {}
             if "cookie" in creds:
                 client.cookies.set(cookie, creds["cookie"])
+                headers = {"X-CSRF-Token": creds["csrf"]}
             else:
                 headers = creds
             kwargs: dict[str, object] = {"headers": headers}
@@ -186,3 +188,19 @@ def test_every_route_for_every_role(client: TestClient, callers: dict[str, dict[
     assert wrong == []
     assert checked >= 8 * len(callers)
     assert seen == {"401", "403", "allowed"}
+
+
+def test_cookie_writes_need_the_csrf_token(client: TestClient, db: Session) -> None:
+    """A page on another site can make a browser send our session cookie, but it cannot read
+    the CSRF token; a cookie-authenticated change without it is refused and changes nothing."""
+    admin = make_staff(db, role=Role.admin)
+    csrf = login_as(client, db, admin)
+    client.headers.pop("X-CSRF-Token", None)
+    body = {"email": "new.agent@staff.example", "name": "New", "role": "agent",
+            "password": "a long enough password"}  # fmt: skip
+    refused = client.post("/v1/staff", json=body)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "csrf_failed"
+    assert client.get("/v1/staff/me").status_code == 200  # reads need no token
+    accepted = client.post("/v1/staff", json=body, headers={"X-CSRF-Token": csrf})
+    assert accepted.status_code == 201, accepted.text

@@ -332,6 +332,7 @@ def test_routing_rules_are_replaced_all_or_nothing(
     login(client, db, lead)
     before = client.get("/v1/queues/routing-rules").json()["rules"]
     assert len(before) == db.scalar(select(func.count()).select_from(RoutingRule))
+    db.rollback()
     bad = client.put(
         "/v1/queues/routing-rules",
         json={

@@ -35,6 +35,7 @@ def _login_as(
         issued = auth_service.login(session, email, PASSWORD, ttl=timedelta(hours=1))
         staff_id = user.id
     client.cookies.set(settings.session_cookie, issued.token)
+    client.headers["X-CSRF-Token"] = issued.csrf_token
     return staff_id
 
 

@@ -6,6 +6,7 @@ the ``Annotated`` aliases below) and checked here, in one place.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
@@ -65,6 +66,7 @@ def get_principal(request: Request, db: DB, settings: AppSettings) -> Principal:
         resolved = auth_service.resolve_session(db, cookie)
         if resolved is not None:
             user, staff_session = resolved
+            _check_csrf(request, staff_session)
             request.state.staff = user
             request.state.staff_session = staff_session
             principal = auth_service.principal_for(user)
@@ -74,6 +76,21 @@ def get_principal(request: Request, db: DB, settings: AppSettings) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _check_csrf(request: Request, staff_session: StaffSession) -> None:
+    """A browser sends the session cookie with any request to us; a change made with it must
+    also carry the session's CSRF token in ``X-CSRF-Token``, which another site cannot read.
+    (API keys are sent explicitly, so they need no such proof.)"""
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get("x-csrf-token", "")
+    if not sent or not hmac.compare_digest(sent, staff_session.csrf_token):
+        raise PermissionDenied(
+            "send the session's CSRF token in the X-CSRF-Token header", code="csrf_failed"
+        )
 
 
 def require(permission: Permission) -> Callable[[Principal], Principal]:

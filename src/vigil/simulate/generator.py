@@ -21,147 +21,25 @@ Structures a detector should find, and the noise it should not fall for:
 
 from __future__ import annotations
 
-import hashlib
-import json
+import math
 import unicodedata
-from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
-from enum import StrEnum
+from datetime import datetime, timedelta
 from random import Random
 from typing import Any
 
 from vigil.accounts.models import IdentifierKind, RestrictionKind, Side
-from vigil.auth.permissions import Role
-from vigil.cases.models import CaseType, Resolution, Severity
 from vigil.simulate import pools
-from vigil.simulate.cases import plan_cases
+from vigil.simulate.casework import plan_cases
+from vigil.simulate.plan import AccountPlan, Label, Plan, RestrictionPlan, Sightings
 
 MARKETPLACES = ("freelance", "services", "courses")
 MIXED = "mixed"
 MARKETPLACE_CHOICES = (*MARKETPLACES, MIXED)
+K = IdentifierKind
 # Below this size the run still gets one of each bad-actor structure (so small runs and tests
 # see them all), which pushes the bad share above the usual 5-8 %.
 MIN_SIZE_FOR_EVERY_KIND = 30
-
-K = IdentifierKind
-
-
-class Label(StrEnum):
-    benign = "benign"
-    fraud_ring = "fraud_ring"
-    scammer = "scammer"
-    off_platform = "off_platform"
-    duplicate_identity = "duplicate_identity"
-    fake_reviewer = "fake_reviewer"
-
-
-@dataclass
-class Sightings:
-    """Identifiers the marketplace reported for an account at one moment."""
-
-    at: datetime
-    items: list[tuple[IdentifierKind, str]]
-
-
-@dataclass
-class AccountPlan:
-    marketplace: str
-    side: Side
-    display_name: str
-    legal_name: str
-    date_of_birth: date
-    country: str
-    locale: str
-    email: str
-    phone: str
-    registered_at: datetime
-    attributes: dict[str, Any]
-    # The first batch is sent with the account; later ones arrive at their own time.
-    sightings: list[Sightings]
-    label: Label = Label.benign
-    group_key: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-    index: int = -1
-    external_id: str = ""
-
-    @property
-    def language(self) -> str:
-        return self.locale.split("-", 1)[0]
-
-    @property
-    def is_seller(self) -> bool:
-        return self.side in SELLER_SIDES
-
-    def values(self, kind: IdentifierKind) -> list[str]:
-        return [v for s in self.sightings for k, v in s.items if k is kind]
-
-
-SELLER_SIDES = {Side.freelancer, Side.pro, Side.instructor}
-
-
-@dataclass
-class RestrictionPlan:
-    account: int  # index into Plan.accounts
-    kind: RestrictionKind
-    reason: str
-    policy_code: str
-    days: int | None = None  # None: until lifted
-
-
-@dataclass
-class StepPlan:
-    """One thing the team did to a case. ``role`` names who does it (the case's holder for
-    notes, holds, escalations and closings); ``pick`` chooses among staff of that role."""
-
-    at: datetime
-    action: str  # take | note | escalate | hold | close
-    role: Role | None = None
-    pick: int = 0
-    text: str = ""
-    resolution: Resolution | None = None
-    hold_days: float = 0.0
-    severity: Severity | None = None
-    priority: int | None = None
-    restrictions: list[RestrictionPlan] = field(default_factory=list)
-
-
-@dataclass
-class CasePlan:
-    opened_at: datetime
-    account: int
-    type: CaseType
-    title: str
-    summary: str
-    priority: int
-    severity: Severity
-    language: str
-    policy_code: str
-    source: str
-    dedup_key: str
-    source_ref: str | None = None
-    attributes: dict[str, Any] = field(default_factory=dict)
-    steps: list[StepPlan] = field(default_factory=list)
-
-
-@dataclass
-class Plan:
-    seed: int
-    marketplace: str
-    days: int
-    now: datetime
-    accounts: list[AccountPlan]
-    cases: list[CasePlan]
-    # Restrictions placed outside any case (used when cases are not simulated).
-    restrictions: list[tuple[datetime, RestrictionPlan]] = field(default_factory=list)
-
-    @property
-    def start(self) -> datetime:
-        return self.now - timedelta(days=self.days)
-
-    def digest(self) -> str:
-        """A hash of the whole plan, for checking determinism."""
-        body = json.dumps(asdict(self), sort_keys=True, default=str, separators=(",", ":"))
-        return hashlib.sha256(body.encode()).hexdigest()
+GROWTH = 1.2
 
 
 def ascii_fold(text: str) -> str:
@@ -183,7 +61,9 @@ class _Planner:
         self.marketplace = marketplace
         self.used: set[str] = set()
         self.groups = 0
-        self.restrictions: list[tuple[datetime, RestrictionPlan]] = []
+        self.days = days
+        # Originals of duplicate identities that were suspended, and when.
+        self.bans: list[tuple[datetime, AccountPlan]] = []
         self.country_weights = [c.weight for c in pools.COUNTRIES]
 
     # --- small draws -----------------------------------------------------------------------
@@ -194,7 +74,11 @@ class _Planner:
         return min(moment, self.now - timedelta(minutes=1))
 
     def registration_time(self, lo: float = 0.0, hi: float = 1.0) -> datetime:
-        base = self.at(self.rng.uniform(lo, hi))
+        # A growing marketplace: sign-ups per day rise over the window (the last day sees
+        # about three times the first), so recent days are busier, as on a real one.
+        u = self.rng.random()
+        frac = math.log1p(u * math.expm1(GROWTH)) / GROWTH
+        base = self.at(lo + (hi - lo) * frac)
         hour = self.rng.choices(range(24), weights=_HOURLY)[0]
         moment = base.replace(hour=hour, minute=self.rng.randrange(60), second=0, microsecond=0)
         if moment >= self.now:
@@ -225,7 +109,9 @@ class _Planner:
 
     def mobile_ip(self) -> str:
         # Carrier-grade NAT: many subscribers behind few addresses, as in real mobile data.
-        return f"100.{self.rng.randint(64, 127)}.{self.rng.randrange(256)}.{self.rng.randint(1, 254)}"
+        return (
+            f"100.{self.rng.randint(64, 127)}.{self.rng.randrange(256)}.{self.rng.randint(1, 254)}"
+        )
 
     def vpn_ip(self) -> str:
         block = self.rng.choice(("198.51.100", "203.0.113"))
@@ -259,8 +145,13 @@ class _Planner:
         def make() -> str:
             f, s = ascii_fold(first).replace(" ", ""), ascii_fold(surname).replace(" ", "")
             style = self.rng.randrange(5)
-            local = (f"{f}.{s}", f"{f}{s}{self.rng.randint(1, 99)}", f"{f[0]}{s}",
-                     f"{f}_{s}{self.rng.randint(70, 99)}", f"{f}{self.rng.randint(100, 9999)}")[style]  # fmt: skip
+            local = (
+                f"{f}.{s}",
+                f"{f}{s}{self.rng.randint(1, 99)}",
+                f"{f[0]}{s}",
+                f"{f}_{s}{self.rng.randint(70, 99)}",
+                f"{f}{self.rng.randint(100, 9999)}",
+            )[style]
             if disposable:
                 local = self.token("", 8)
             return f"{local}@{self.rng.choice(domains)}"
@@ -360,13 +251,18 @@ class _Planner:
         scheme = "stolen_cards" if rng.random() < 0.7 else "collusion"
         members = []
         for i in range(size):
-            when = min(first + timedelta(minutes=rng.randint(5, 360)), self.now - timedelta(minutes=2))
+            when = min(
+                first + timedelta(minutes=rng.randint(5, 360)), self.now - timedelta(minutes=2)
+            )
             seller = scheme == "collusion" and i == 0
             m = self.person(
                 side_kind="seller" if seller else "buyer", country=country, registered_at=when
             )
             # Every member carries the ring's first device and card; the rest come and go.
-            items: list[tuple[IdentifierKind, str]] = [(K.device, devices[0]), (K.payment, cards[0])]
+            items: list[tuple[IdentifierKind, str]] = [
+                (K.device, devices[0]),
+                (K.payment, cards[0]),
+            ]
             items += [(K.device, d) for d in devices[1:] if rng.random() < 0.6]
             items += [(K.payment, c) for c in cards[1:] if rng.random() < 0.6]
             items.append((K.ip, vpn or self.mobile_ip()))
@@ -374,18 +270,29 @@ class _Planner:
                 items.append((K.device, self.unique(self.device)))
             m.sightings = [Sightings(when, items)]
             m.label, m.group_key = Label.fraud_ring, key
-            m.details = {"ring_size": size, "scheme": scheme, "shared_devices": devices,
-                         "shared_payments": cards, "shared_ip": vpn}  # fmt: skip
+            m.details = {
+                "ring_size": size,
+                "scheme": scheme,
+                "shared_devices": devices,
+                "shared_payments": cards,
+                "shared_ip": vpn,
+            }
             members.append(m)
         return members
 
     def scammer(self) -> AccountPlan:
         rng = self.rng
-        lo = max(0.0, 1 - max(3 / max(self.window.days, 1), 0.15))
-        m = self.person(side_kind="seller" if rng.random() < 0.6 else "buyer", lo=lo,
-                        disposable=True)  # fmt: skip
-        m.sightings[0].items = [(K.device, self.unique(self.device)), (K.ip, self.vpn_ip()),
-                                (K.device, self.unique(self.device)), (K.ip, self.vpn_ip())]  # fmt: skip
+        # New accounts: the last three days, or the last 15 % of a long window.
+        lo = max(0.0, 1 - max(3 / self.days, 0.15))
+        m = self.person(
+            side_kind="seller" if rng.random() < 0.6 else "buyer", lo=lo, disposable=True
+        )
+        m.sightings[0].items = [
+            (K.device, self.unique(self.device)),
+            (K.ip, self.vpn_ip()),
+            (K.device, self.unique(self.device)),
+            (K.ip, self.vpn_ip()),
+        ]
         for _ in range(rng.randint(2, 4)):
             batch = [(K.device, self.unique(self.device)), (K.ip, self.vpn_ip())]
             if rng.random() < 0.5:
@@ -423,18 +330,17 @@ class _Planner:
         original.details = {"role": "original", "banned": banned}
         if banned:
             original.details["banned_at"] = after.isoformat()
-            self.restrictions.append(
-                (after, RestrictionPlan(-1, RestrictionKind.suspension,
-                 "Chargebacks on orders paid with a stolen card", "fraud.payment_fraud"))
-            )  # fmt: skip
-            self.restrictions[-1][1].details_ref = original  # type: ignore[attr-defined]
+            self.bans.append((after, original))
         country = next(c for c in pools.COUNTRIES if c.code == original.country)
         group = [original]
         for _ in range(size - 1):
             span = (self.now - after).total_seconds()
             when = after + timedelta(seconds=rng.uniform(0.1, 0.9) * span)
-            dup = self.person(side_kind="seller" if original.is_seller else "buyer",
-                              country=country, registered_at=when)  # fmt: skip
+            dup = self.person(
+                side_kind="seller" if original.is_seller else "buyer",
+                country=country,
+                registered_at=when,
+            )
             dup.side, dup.marketplace = original.side, original.marketplace
             dup.attributes["marketplace"] = original.marketplace
             dup.legal_name, dup.date_of_birth = original.legal_name, original.date_of_birth
@@ -447,12 +353,15 @@ class _Planner:
                 carried.append((K.payment, original.values(K.payment)[0]))
             dup.sightings[0].items += carried
             dup.label, dup.group_key = Label.duplicate_identity, key
-            dup.details = {"role": "duplicate", "banned_original": banned,
-                           "carried": [k.value for k, _ in carried]}  # fmt: skip
+            dup.details = {
+                "role": "duplicate",
+                "banned_original": banned,
+                "carried": [k.value for k, _ in carried],
+            }
             group.append(dup)
         return group
 
-    def reviewers(self, size: int, target: AccountPlan | None) -> list[AccountPlan]:
+    def reviewers(self, size: int) -> list[AccountPlan]:
         rng = self.rng
         key = self.group_key("reviews")
         first = self.registration_time(0.3, 0.95)
@@ -460,14 +369,15 @@ class _Planner:
         device = self.unique(self.device) if rng.random() < 0.5 else None
         group = []
         for _ in range(size):
-            when = min(first + timedelta(minutes=rng.randint(1, 600)), self.now - timedelta(minutes=2))
+            when = min(
+                first + timedelta(minutes=rng.randint(1, 600)), self.now - timedelta(minutes=2)
+            )
             m = self.person(side_kind="buyer", registered_at=when)
             m.sightings[0].items.append((K.ip, ip))
             if device:
                 m.sightings[0].items.append((K.device, device))
             m.label, m.group_key = Label.fake_reviewer, key
             m.details = {"shared_ip": ip, "shared_device": device}
-            m.details["_target"] = target
             group.append(m)
         return group
 
@@ -531,45 +441,63 @@ def make_plan(
     left = budget[Label.fraud_ring]
     while left >= 3:
         size = min(p.rng.randint(3, 8), left)
-        if left - size in (1, 2):
-            size = left if left <= 8 else size - (3 - (left - size))
+        rest = left - size
+        if 0 < rest < 3:  # never leave a remainder too small to be a ring
+            size = size + rest if size + rest <= 8 else size - (3 - rest)
         bad += p.ring(size)
         left -= size
     left = budget[Label.duplicate_identity]
     while left >= 2:
         size = min(p.rng.choice((2, 2, 3)), left)
+        if left - size == 1:
+            size = left if left <= 3 else 2
         bad += p.duplicates(size)
         left -= size
     solicitors = [p.solicitor() for _ in range(budget[Label.off_platform])]
     bad += solicitors
     bad += [p.scammer() for _ in range(budget[Label.scammer])]
-    benign = [
-        p.person(side_kind="seller" if p.rng.random() < 0.35 else "buyer")
-        for _ in range(max(0, accounts - len(bad) - budget[Label.fake_reviewer]))
-    ]
+    review_groups: list[list[AccountPlan]] = []
     left = budget[Label.fake_reviewer]
     while left >= 2:
         size = min(p.rng.randint(2, 4), left)
-        sellers = [a for a in benign + solicitors if a.is_seller]
-        bad += p.reviewers(size, p.rng.choice(sellers) if sellers else None)
+        if left - size == 1:
+            size = left if left <= 4 else 2
+        review_groups.append(p.reviewers(size))
+        bad += review_groups[-1]
         left -= size
+    benign = [
+        p.person(side_kind="seller" if p.rng.random() < 0.35 else "buyer")
+        for _ in range(max(0, accounts - len(bad)))
+    ]
     p.households_and_cafes(benign)
 
-    everyone = sorted(bad + benign, key=lambda a: a.registered_at)[:accounts]
+    everyone = sorted(bad + benign, key=lambda a: a.registered_at)
     for i, account in enumerate(everyone):
         account.index = i
         account.external_id = f"sim-{seed}-{i + 1:06d}"
-    for account in everyone:
-        target = account.details.pop("_target", None)
-        if account.label is Label.fake_reviewer:
-            account.details["reviewed"] = target.external_id if target else None
-    restrictions = []
-    for at, r in p.restrictions:
-        r.account = r.details_ref.index  # type: ignore[attr-defined]
-        del r.details_ref  # type: ignore[attr-defined]
-        restrictions.append((at, r))
-    plan = Plan(seed, marketplace, days, now, everyone, [], restrictions)
+    # Each review group boosts one seller who registered before the reviews came in.
+    for group in review_groups:
+        first = min(m.registered_at for m in group)
+        sellers = [a for a in benign + solicitors if a.is_seller and a.registered_at < first]
+        target = p.rng.choice(sellers) if sellers else None
+        for m in group:
+            m.details["reviewed"] = target.external_id if target else None
+    bans = [
+        (
+            at,
+            RestrictionPlan(
+                original.index,
+                RestrictionKind.suspension,
+                "Chargebacks on orders paid with a stolen card",
+                "fraud.payment_fraud",
+            ),
+        )
+        for at, original in p.bans
+    ]
+    plan = Plan(seed, marketplace, days, now, everyone, [], bans)
     if with_cases:
+        # Cases draw from their own stream, so switching them off leaves the accounts as
+        # they were; the suspensions are then placed by the cases that decided them.
         plan.cases = plan_cases(plan, Random(p.rng.getrandbits(64)))
-        plan.restrictions = []  # the suspensions are placed by the cases that decided them
+        plan.restrictions = []
     return plan

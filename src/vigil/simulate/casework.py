@@ -1,0 +1,758 @@
+"""Plan the team's cases about a simulated marketplace, and how far each got by "now".
+
+Which cases exist follows from the accounts: identity reviews for some new sellers, user
+reports (in the reporter's language and words) about solicitors, scammers and, as noise,
+about ordinary sellers; detections for rings, scammers, solicitors and review bursts; account
+reviews for duplicate identities. How far a case got depends on its age against its queue's
+SLA: old cases are mostly closed, recent ones mostly still waiting, a few are held, and the
+hard ones are escalated to a specialist or to legal with a reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import datetime, timedelta
+from random import Random
+
+from vigil.accounts.models import IdentifierKind, RestrictionKind
+from vigil.auth.permissions import Role
+from vigil.cases.models import CaseType, Resolution, Severity
+from vigil.simulate import pools
+from vigil.simulate.plan import (
+    AccountPlan,
+    CasePlan,
+    Label,
+    Plan,
+    RestrictionPlan,
+    StepPlan,
+)
+
+# The default queues' SLAs (vigil.cases.routing.DEFAULT_QUEUES), which set the pace of work.
+SLA_HOURS = {
+    CaseType.identity_review: 8,
+    CaseType.user_report: 24,
+    CaseType.account_review: 24,
+    CaseType.detection: 12,
+}
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+
+
+def _tail(value: str) -> str:
+    """Show a stored fingerprint the way a person would quote it: by its last characters."""
+    return "…" + value[-4:]
+
+
+class _CasePlanner:
+    def __init__(self, plan: Plan, rng: Random) -> None:
+        self.plan = plan
+        self.rng = rng
+        self.now = plan.now
+        self.cases: list[CasePlan] = []
+        self.benign_buyers = [
+            a for a in plan.accounts if a.label is Label.benign and not a.is_seller
+        ]
+
+    # --- building blocks --------------------------------------------------------------------
+
+    def open(
+        self,
+        account: AccountPlan,
+        at: datetime,
+        case_type: CaseType,
+        *,
+        title: str,
+        summary: str,
+        priority: int,
+        severity: Severity,
+        policy_code: str,
+        source: str,
+        dedup_key: str,
+        language: str | None = None,
+        attributes: dict[str, object] | None = None,
+    ) -> CasePlan | None:
+        if at < account.registered_at + MINUTE or at >= self.now - 2 * MINUTE:
+            return None
+        case = CasePlan(
+            opened_at=at.replace(microsecond=0),
+            account=account.index,
+            type=case_type,
+            title=title,
+            summary=summary,
+            priority=priority,
+            severity=severity,
+            language=language or account.language,
+            policy_code=policy_code,
+            source=source,
+            dedup_key=dedup_key,
+            attributes=dict(attributes or {}),
+        )
+        self.cases.append(case)
+        return case
+
+    def layout(self, case: CasePlan, gaps: list[timedelta]) -> list[datetime]:
+        """Moments after the opening spaced by ``gaps``, squeezed to end before now."""
+        span = self.now - case.opened_at - 2 * MINUTE
+        total = sum(gaps, timedelta())
+        scale = min(1.0, span / total) if total > timedelta() else 1.0
+        out, moment = [], case.opened_at
+        for gap in gaps:
+            moment = moment + gap * scale
+            out.append(moment.replace(microsecond=0))
+        return out
+
+    def wait(self, case: CasePlan) -> timedelta:
+        """How long a case waits to be picked up: most well inside the SLA, a tail beyond."""
+        sla = SLA_HOURS.get(case.type, 24)
+        factor = min(self.rng.lognormvariate(math.log(0.25), 0.8), 3.0)
+        return timedelta(hours=sla * factor) + MINUTE * self.rng.randint(1, 20)
+
+    def work(self) -> timedelta:
+        return MINUTE * self.rng.randint(3, 40)
+
+    def closed_probability(self, case: CasePlan) -> float:
+        ratio = (self.now - case.opened_at) / timedelta(hours=SLA_HOURS.get(case.type, 24))
+        # A team that keeps up, mostly: a small backlog, a few breaches, old cases done.
+        if ratio < 0.25:
+            return 0.05
+        if ratio < 1:
+            return 0.35
+        if ratio < 3:
+            return 0.7
+        if ratio < 7:
+            return 0.85
+        return 0.95
+
+    def settle(
+        self,
+        case: CasePlan | None,
+        *,
+        note: str,
+        close_note: str,
+        resolution: Resolution,
+        restrictions: list[RestrictionPlan] | None = None,
+        hold_reason: str | None = None,
+        escalate: list[str] | None = None,
+        force_closed: bool = False,
+    ) -> None:
+        """Decide how far the case got and write its steps. ``escalate`` holds one reason per
+        rung climbed (specialist, then legal)."""
+        if case is None:
+            return
+        rng = self.rng
+        pick = rng.randrange(1_000_000)
+        if escalate:
+            self._escalated(case, note, close_note, resolution, restrictions or [], escalate, pick)
+            return
+        roll = rng.random()
+        closed = force_closed or roll < self.closed_probability(case)
+        if closed:
+            with_note = rng.random() < 0.6
+            gaps = [self.wait(case), self.work()] + ([self.work()] if with_note else [])
+            times = self.layout(case, gaps)
+            case.steps.append(StepPlan(times[0], "take", Role.agent, pick))
+            if with_note:
+                case.steps.append(StepPlan(times[1], "note", Role.agent, pick, text=note))
+            case.steps.append(
+                StepPlan(
+                    times[-1],
+                    "close",
+                    Role.agent,
+                    pick,
+                    text=close_note,
+                    resolution=resolution,
+                    restrictions=restrictions or [],
+                )
+            )
+            return
+        p = self.closed_probability(case)
+        if roll < p + 0.12:  # someone holds it right now
+            (taken,) = self.layout(case, [self.wait(case)])
+            case.steps.append(StepPlan(taken, "take", Role.agent, pick))
+        elif hold_reason and roll < p + 0.30:
+            taken, held = self.layout(case, [self.wait(case), self.work()])
+            case.steps.append(StepPlan(taken, "take", Role.agent, pick))
+            case.steps.append(
+                StepPlan(
+                    held,
+                    "hold",
+                    Role.agent,
+                    pick,
+                    text=hold_reason,
+                    hold_days=rng.uniform(1.5, 4.0),
+                )
+            )
+
+    def _escalated(
+        self,
+        case: CasePlan,
+        note: str,
+        close_note: str,
+        resolution: Resolution,
+        restrictions: list[RestrictionPlan],
+        reasons: list[str],
+        pick: int,
+    ) -> None:
+        rng = self.rng
+        roles = [Role.agent, Role.specialist, Role.legal]
+        gaps = [self.wait(case), self.work(), self.work()]
+        for _ in reasons[1:]:
+            gaps += [HOUR * rng.uniform(1, 12), self.work()]
+        finish = rng.random() < 0.45
+        if finish:
+            gaps += [HOUR * rng.uniform(1, 24), self.work(), self.work()]
+        times = iter(self.layout(case, gaps))
+        case.steps.append(StepPlan(next(times), "take", Role.agent, pick))
+        case.steps.append(StepPlan(next(times), "note", Role.agent, pick, text=note))
+        case.steps.append(
+            StepPlan(
+                next(times),
+                "escalate",
+                Role.agent,
+                pick,
+                text=reasons[0],
+                severity=Severity.high if case.severity.rank < Severity.high.rank else None,
+                priority=min(case.priority, 2),
+            )
+        )
+        for rung, reason in enumerate(reasons[1:], start=1):
+            role = roles[rung]
+            case.steps.append(StepPlan(next(times), "take", role, pick))
+            case.steps.append(StepPlan(next(times), "escalate", role, pick, text=reason))
+        if finish:
+            role = roles[len(reasons)]
+            case.steps.append(StepPlan(next(times), "take", role, pick))
+            case.steps.append(StepPlan(next(times), "note", role, pick, text=note))
+            case.steps.append(
+                StepPlan(
+                    next(times),
+                    "close",
+                    role,
+                    pick,
+                    text=close_note,
+                    resolution=resolution,
+                    restrictions=restrictions,
+                )
+            )
+
+    def reporter_for(self, target: AccountPlan, at: datetime) -> AccountPlan | None:
+        candidates = [
+            a for a in self.benign_buyers if a.registered_at < at - HOUR and a is not target
+        ]
+        same = [a for a in candidates if a.language == target.language]
+        pool = same if same and self.rng.random() < 0.85 else candidates
+        return self.rng.choice(pool) if pool else None
+
+    def between(self, lo: datetime, hi: datetime | None = None) -> datetime:
+        hi = hi or self.now
+        if hi <= lo:
+            return hi
+        return lo + (hi - lo) * self.rng.random()
+
+    def report(
+        self,
+        target: AccountPlan,
+        at: datetime,
+        kind: str,
+        *,
+        title: str,
+        policy_code: str,
+        priority: int,
+        severity: Severity,
+    ) -> CasePlan | None:
+        reporter = self.reporter_for(target, at)
+        if reporter is None:
+            return None
+        words = self.rng.choice(pools.REPORT_WORDS[kind][reporter.language])
+        summary = (
+            f"Reported by {reporter.display_name} ({reporter.external_id}, {reporter.side.value})"
+            f" about {target.display_name} ({target.external_id}):\n\n\u201c{words}\u201d"
+        )
+        return self.open(
+            target,
+            at,
+            CaseType.user_report,
+            title=title,
+            summary=summary,
+            priority=priority,
+            severity=severity,
+            policy_code=policy_code,
+            source="user_report",
+            dedup_key=f"report:{target.external_id}:{reporter.external_id}",
+            language=reporter.language,
+            attributes={"reporter_external_id": reporter.external_id, "report_kind": kind},
+        )
+
+    # --- the cases ---------------------------------------------------------------------------
+
+    def identity_reviews(self) -> None:
+        rng = self.rng
+        for a in self.plan.accounts:
+            if not a.is_seller or a.label in (Label.fraud_ring, Label.fake_reviewer):
+                continue
+            if rng.random() >= (0.8 if a.label is Label.scammer else 0.45):
+                continue
+            score = round(
+                rng.uniform(0.35, 0.55) if a.label is Label.scammer else rng.uniform(0.55, 0.8), 2
+            )
+            case = self.open(
+                a,
+                a.registered_at + MINUTE * rng.randint(5, 90),
+                CaseType.identity_review,
+                title=f"Identity check: new {a.side.value} {a.display_name}",
+                summary=(
+                    f"Document and selfie uploaded from {a.country}. Automatic checks could "
+                    f"not confirm the face match (score {score}); a person must look."
+                ),
+                priority=3,
+                severity=Severity.medium if a.label is Label.scammer else Severity.low,
+                policy_code="identity.verification",
+                source="identity",
+                dedup_key=f"identity:{a.external_id}",
+                attributes={"face_match": score},
+            )
+            if a.label is Label.scammer:
+                self.settle(
+                    case,
+                    note=rng.choice(pools.NOTES["scam"]),
+                    close_note="The document is edited; payouts blocked until a valid one is sent.",
+                    resolution=Resolution.actioned,
+                    restrictions=[
+                        RestrictionPlan(
+                            a.index,
+                            RestrictionKind.payouts,
+                            "Identity document failed review",
+                            "identity.verification",
+                        )
+                    ],
+                )
+            else:
+                self.settle(
+                    case,
+                    note=pools.NOTES["identity"][0],
+                    close_note="Identity verified: document and selfie match the profile.",
+                    resolution=Resolution.no_violation,
+                    hold_reason="Asked the user for a new photo of the document; the corners "
+                    "are cut off.",
+                )
+
+    def rings(self) -> None:
+        rng = self.rng
+        groups: dict[str, list[AccountPlan]] = defaultdict(list)
+        for a in self.plan.accounts:
+            if a.label is Label.fraud_ring and a.group_key:
+                groups[a.group_key].append(a)
+        for members in groups.values():
+            if rng.random() >= 0.85:
+                continue  # undetected: left for the detection benchmarks to find
+            lead = members[0]
+            size = len(members)
+            device = lead.details["shared_devices"][0]
+            card = lead.details["shared_payments"][0]
+            spread = members[-1].registered_at - members[0].registered_at
+            at = members[-1].registered_at + HOUR * rng.uniform(1, 30)
+            big = size >= 6
+            case = self.open(
+                lead,
+                at,
+                CaseType.detection,
+                title=f"Linked accounts: {size} accounts share a device and a card",
+                summary=(
+                    f"Rule linked_accounts.shared_device_card fired. {size} accounts "
+                    f"registered within {max(1, round(spread / HOUR))} h share device "
+                    f"{_tail(device)} and card {_tail(card)}: "
+                    + ", ".join(m.external_id for m in members)
+                    + "."
+                ),
+                priority=1 if big else 2,
+                severity=Severity.critical if big else Severity.high,
+                policy_code="fraud.linked_accounts",
+                source="detection",
+                dedup_key=f"detection:fraud.linked_accounts:{lead.external_id}",
+                language="en",
+                attributes={
+                    "rule": "linked_accounts.shared_device_card",
+                    "members": [m.external_id for m in members],
+                },
+            )
+            suspend = [
+                RestrictionPlan(
+                    m.index,
+                    RestrictionKind.suspension,
+                    "Member of a ring sharing a device and a stolen card",
+                    "fraud.linked_accounts",
+                )
+                for m in members
+            ]
+            escalate = (
+                [
+                    f"Coordinated ring of {size} accounts; a specialist should plan one takedown "
+                    "and review the chargebacks."
+                ]
+                if big or rng.random() < 0.2
+                else None
+            )
+            self.settle(
+                case,
+                note=rng.choice(pools.NOTES["ring"]),
+                close_note=f"Suspended all {size} accounts: shared device and card, chargebacks.",
+                resolution=Resolution.actioned,
+                restrictions=suspend,
+                escalate=escalate,
+            )
+
+    def scammers(self, legal_left: list[int]) -> None:
+        rng = self.rng
+        for a in self.plan.accounts:
+            if a.label is not Label.scammer:
+                continue
+            suspend = [
+                RestrictionPlan(
+                    a.index,
+                    RestrictionKind.suspension,
+                    "Scam: took payment and did not deliver",
+                    "scam.fraud",
+                )
+            ]
+            last = max(s.at for s in a.sightings)
+            devices = len(a.values(IdentifierKind.device))
+            ips = len(a.values(IdentifierKind.ip))
+            if rng.random() < 0.6:
+                case = self.open(
+                    a,
+                    last + MINUTE * rng.randint(5, 60),
+                    CaseType.detection,
+                    title=f"Velocity: {devices} devices and {ips} IP addresses in a new account",
+                    summary=(
+                        f"Rule velocity.identifier_churn fired for {a.external_id}: "
+                        f"{devices} devices, {ips} addresses, "
+                        f"{len(a.values(IdentifierKind.phone))} phones since registration "
+                        f"on a disposable email domain."
+                    ),
+                    priority=2,
+                    severity=Severity.high,
+                    policy_code="scam.fraud",
+                    source="detection",
+                    dedup_key=f"detection:scam.velocity:{a.external_id}",
+                    language="en",
+                    attributes={"rule": "velocity.identifier_churn"},
+                )
+                self.settle(
+                    case,
+                    note=rng.choice(pools.NOTES["scam"]),
+                    close_note="Churn and chat log show a scam in progress; account suspended.",
+                    resolution=Resolution.actioned,
+                    restrictions=suspend,
+                )
+            reports = (rng.random() < 0.7) + (rng.random() < 0.25)
+            for _ in range(reports):
+                at = self.between(a.registered_at + 2 * HOUR)
+                legal = bool(legal_left) and rng.random() < 0.5
+                case = self.report(
+                    a,
+                    at,
+                    "legal_threat" if legal else "scam",
+                    title="User report: paid and nothing delivered"
+                    if a.is_seller
+                    else "User report: fake payment proof",
+                    policy_code="scam.fraud",
+                    priority=2,
+                    severity=Severity.high,
+                )
+                if case is None:
+                    continue
+                escalate = None
+                if legal:
+                    legal_left.pop()
+                    escalate = [
+                        "Reporter filed a police report; chat logs are evidence. Needs a "
+                        "specialist before any action.",
+                        "Law enforcement may request our records; legal decides what we keep "
+                        "and disclose (possible legal hold).",
+                    ]
+                self.settle(
+                    case,
+                    note=rng.choice(pools.NOTES["scam"]),
+                    close_note="Scam confirmed from the chat log; account suspended, buyer "
+                    "pointed to the refund flow.",
+                    resolution=Resolution.actioned,
+                    restrictions=suspend,
+                    escalate=escalate,
+                )
+
+    def solicitors(self) -> None:
+        rng = self.rng
+        for a in self.plan.accounts:
+            if a.label is not Label.off_platform:
+                continue
+            messaging = [
+                RestrictionPlan(
+                    a.index,
+                    RestrictionKind.messaging,
+                    "Asked buyers to pay outside the platform",
+                    "platform.off_platform_payment",
+                    days=7,
+                )
+            ]
+            if rng.random() < 0.5:
+                message = rng.choice(pools.OFF_PLATFORM_MESSAGES[a.language])
+                case = self.open(
+                    a,
+                    self.between(a.registered_at + 6 * HOUR),
+                    CaseType.detection,
+                    title="Message text: request to pay outside the platform",
+                    summary=(
+                        f"Model off_platform_payment scored {rng.uniform(0.82, 0.98):.2f} "
+                        f"on a message from {a.external_id}:\n\n\u201c{message}\u201d"
+                    ),
+                    priority=3,
+                    severity=Severity.medium,
+                    policy_code="platform.off_platform_payment",
+                    source="detection",
+                    dedup_key=f"detection:platform.off_platform_payment:{a.external_id}",
+                    attributes={"model": "off_platform_payment"},
+                )
+                self.settle(
+                    case,
+                    note=pools.NOTES["off_platform"][1],
+                    close_note="Confirmed; 7-day messaging restriction and a warning sent.",
+                    resolution=Resolution.actioned,
+                    restrictions=messaging,
+                )
+            for n in range(rng.choice((1, 1, 2, 3))):
+                case = self.report(
+                    a,
+                    self.between(a.registered_at + 6 * HOUR),
+                    "off_platform",
+                    title="User report: asked to pay outside the platform",
+                    policy_code="platform.off_platform_payment",
+                    priority=3,
+                    severity=Severity.medium,
+                )
+                self.settle(
+                    case,
+                    note=pools.NOTES["off_platform"][0],
+                    close_note=(
+                        "Chat log confirms it; messaging restricted for 7 days."
+                        if n == 0
+                        else "Repeat report; restriction already in place."
+                    ),
+                    resolution=Resolution.actioned,
+                    restrictions=messaging if n == 0 else [],
+                )
+
+    def duplicates(self) -> None:
+        rng = self.rng
+        originals = {
+            a.group_key: a
+            for a in self.plan.accounts
+            if a.label is Label.duplicate_identity and a.details.get("role") == "original"
+        }
+        for at, ban in self.plan.restrictions:
+            original = self.plan.accounts[ban.account]
+            opened = max(original.registered_at + 30 * MINUTE, at - HOUR * rng.uniform(3, 30))
+            case = self.open(
+                original,
+                opened,
+                CaseType.account_review,
+                title="Account review: chargebacks on orders paid with a stolen card",
+                summary=(
+                    f"Three chargebacks in a week on orders by {original.external_id}; "
+                    "the card issuer reports the card as stolen."
+                ),
+                priority=2,
+                severity=Severity.high,
+                policy_code="fraud.payment_fraud",
+                source="chargeback",
+                dedup_key=f"review:fraud.payment_fraud:{original.external_id}",
+            )
+            if case is None:
+                continue
+            (taken,) = self.layout(case, [MINUTE * rng.randint(20, 120)])
+            pick = rng.randrange(1_000_000)
+            case.steps.append(StepPlan(min(taken, at - MINUTE), "take", Role.agent, pick))
+            case.steps.append(
+                StepPlan(
+                    at,
+                    "close",
+                    Role.agent,
+                    pick,
+                    text="Payment fraud confirmed; suspended.",
+                    resolution=Resolution.actioned,
+                    restrictions=[ban],
+                )
+            )
+        for a in self.plan.accounts:
+            if a.label is not Label.duplicate_identity or a.details.get("role") != "duplicate":
+                continue
+            original = originals[a.group_key]
+            if rng.random() >= 0.75:
+                continue
+            banned = bool(a.details.get("banned_original"))
+            case = self.open(
+                a,
+                a.registered_at + HOUR * rng.uniform(1, 48),
+                CaseType.account_review,
+                title=(
+                    "Possible ban evasion: same person as a suspended account"
+                    if banned
+                    else "Possible duplicate account: same legal name and date of birth"
+                ),
+                summary=(
+                    f"{a.external_id} has the same legal name and date of birth as "
+                    f"{original.external_id}"
+                    + (" (suspended)" if banned else "")
+                    + "; email and phone differ."
+                ),
+                priority=2 if banned else 3,
+                severity=Severity.high if banned else Severity.medium,
+                policy_code="integrity.duplicate_account",
+                source="detection",
+                dedup_key=f"review:integrity.duplicate_account:{a.external_id}",
+                attributes={"matched_account": original.external_id, "banned_original": banned},
+            )
+            restriction = RestrictionPlan(
+                a.index,
+                RestrictionKind.suspension if banned else RestrictionKind.listing,
+                "Ban evasion" if banned else "Second account of the same person",
+                "integrity.duplicate_account",
+            )
+            self.settle(
+                case,
+                note=rng.choice(pools.NOTES["duplicate"]),
+                close_note=(
+                    f"Same person as {original.external_id}; "
+                    + (
+                        "suspended for ban evasion."
+                        if banned
+                        else "asked them to keep one account; listings restricted."
+                    )
+                ),
+                resolution=Resolution.actioned,
+                restrictions=[restriction],
+                escalate=(
+                    [
+                        "Ban evasion suspected; a specialist should confirm the match "
+                        "before suspending."
+                    ]
+                    if banned and rng.random() < 0.3
+                    else None
+                ),
+            )
+
+    def review_bursts(self) -> None:
+        rng = self.rng
+        groups: dict[str, list[AccountPlan]] = defaultdict(list)
+        for a in self.plan.accounts:
+            if a.label is Label.fake_reviewer and a.group_key:
+                groups[a.group_key].append(a)
+        for members in groups.values():
+            if rng.random() >= 0.7:
+                continue
+            first = members[0]
+            reviewed = first.details.get("reviewed") or "a seller"
+            case = self.open(
+                first,
+                members[-1].registered_at + HOUR * rng.uniform(6, 72),
+                CaseType.detection,
+                title=f"Review burst: {len(members)} five-star reviews from new accounts",
+                summary=(
+                    f"{len(members)} accounts created within hours, sharing one IP address, "
+                    f"each left five stars for {reviewed}: "
+                    + ", ".join(m.external_id for m in members)
+                    + "."
+                ),
+                priority=4,
+                severity=Severity.low,
+                policy_code="integrity.fake_reviews",
+                source="detection",
+                language="en",
+                dedup_key=f"detection:integrity.fake_reviews:{first.external_id}",
+                attributes={"reviewed": reviewed, "members": [m.external_id for m in members]},
+            )
+            self.settle(
+                case,
+                note=pools.NOTES["fake_reviews"][0],
+                close_note="Reviews removed; reviewer accounts suspended.",
+                resolution=Resolution.actioned,
+                restrictions=[
+                    RestrictionPlan(
+                        m.index,
+                        RestrictionKind.suspension,
+                        "Fake reviews",
+                        "integrity.fake_reviews",
+                    )
+                    for m in members
+                ],
+            )
+
+    def noise_reports(self) -> None:
+        """Reports about ordinary sellers: most are disagreements, not violations."""
+        rng = self.rng
+        sellers = [a for a in self.plan.accounts if a.label is Label.benign and a.is_seller]
+        if not sellers:
+            return
+        impersonation_left = 1
+        for _ in range(round(len(self.plan.accounts) * 0.05)):
+            target = rng.choice(sellers)
+            kind = rng.choice(("rude", "quality", "quality"))
+            if impersonation_left and rng.random() < 0.15:
+                kind, impersonation_left = "impersonation", 0
+            title, policy, priority = {
+                "rude": ("User report: abusive messages", "conduct.harassment", 3),
+                "quality": ("User report: late or poor delivery", "quality.service", 4),
+                "impersonation": (
+                    "User report: profile impersonates someone",
+                    "integrity.impersonation",
+                    2,
+                ),
+            }[kind]
+            case = self.report(
+                target,
+                self.between(target.registered_at + 12 * HOUR),
+                kind,
+                title=title,
+                policy_code=policy,
+                priority=priority,
+                severity=Severity.medium if priority <= 3 else Severity.low,
+            )
+            self.settle(
+                case,
+                note=rng.choice(pools.NOTES["benign"]),
+                close_note=rng.choice(
+                    (
+                        "No policy violation; a disagreement about the work. Pointed both users "
+                        "to the dispute flow.",
+                        "Nothing in the chat breaks the rules.",
+                    )
+                ),
+                resolution=rng.choice(
+                    (
+                        Resolution.no_violation,
+                        Resolution.no_violation,
+                        Resolution.insufficient_evidence,
+                    )
+                ),
+                escalate=(
+                    [
+                        "The reporter says the photos are theirs; a specialist should "
+                        "compare identities before we act."
+                    ]
+                    if kind == "impersonation"
+                    else None
+                ),
+            )
+
+
+def plan_cases(plan: Plan, rng: Random) -> list[CasePlan]:
+    """Cases in the order they were opened."""
+    p = _CasePlanner(plan, rng)
+    p.identity_reviews()
+    p.rings()
+    p.scammers(legal_left=[1])
+    p.solicitors()
+    p.duplicates()
+    p.review_bursts()
+    p.noise_reports()
+    return sorted(p.cases, key=lambda c: c.opened_at)
