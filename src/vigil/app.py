@@ -30,7 +30,12 @@ API_ROUTERS = [
 ]
 
 # Modules that register job handlers and periodic tasks when imported.
-TASK_MODULES = ["vigil.cases.tasks", "vigil.auth.tasks", "vigil.accounts.tasks"]
+TASK_MODULES = [
+    "vigil.jobs.tasks",
+    "vigil.cases.tasks",
+    "vigil.auth.tasks",
+    "vigil.accounts.tasks",
+]
 
 
 def load_task_modules() -> None:

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     job_max_attempts: int = 8
     job_backoff_base_seconds: float = 2.0
     job_backoff_max_seconds: float = 3600.0
+    job_retention_days: int = 7
     scheduler_enabled: bool = True
     sla_sweep_seconds: int = 60
 

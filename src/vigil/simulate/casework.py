@@ -111,18 +111,23 @@ class _CasePlanner:
     def work(self) -> timedelta:
         return MINUTE * self.rng.randint(3, 40)
 
+    def age(self, case: CasePlan) -> float:
+        """The case's age in multiples of its queue's SLA."""
+        return (self.now - case.opened_at) / timedelta(hours=SLA_HOURS.get(case.type, 24))
+
     def closed_probability(self, case: CasePlan) -> float:
-        ratio = (self.now - case.opened_at) / timedelta(hours=SLA_HOURS.get(case.type, 24))
-        # A team that keeps up, mostly: a small backlog, a few breaches, old cases done.
+        # A team that mostly keeps up: a backlog of recent cases, a few breaches, old cases
+        # done.
+        ratio = self.age(case)
         if ratio < 0.25:
             return 0.05
         if ratio < 1:
-            return 0.35
+            return 0.25
         if ratio < 3:
-            return 0.7
+            return 0.6
         if ratio < 7:
-            return 0.85
-        return 0.95
+            return 0.9
+        return 0.985
 
     def settle(
         self,
@@ -166,11 +171,11 @@ class _CasePlanner:
                 )
             )
             return
-        p = self.closed_probability(case)
-        if roll < p + 0.12:  # someone holds it right now
+        p, ratio = self.closed_probability(case), self.age(case)
+        if ratio < 2 and roll < p + 0.15:  # someone holds it right now
             (taken,) = self.layout(case, [self.wait(case)])
             case.steps.append(StepPlan(taken, "take", Role.agent, pick))
-        elif hold_reason and roll < p + 0.30:
+        elif hold_reason and ratio < 10 and roll < p + 0.35:
             taken, held = self.layout(case, [self.wait(case), self.work()])
             case.steps.append(StepPlan(taken, "take", Role.agent, pick))
             case.steps.append(
@@ -199,7 +204,8 @@ class _CasePlanner:
         gaps = [self.wait(case), self.work(), self.work()]
         for _ in reasons[1:]:
             gaps += [HOUR * rng.uniform(1, 12), self.work()]
-        finish = rng.random() < 0.45
+        # Legal cases stay with legal (holds, records); a specialist finishes some.
+        finish = len(reasons) == 1 and rng.random() < 0.3
         if finish:
             gaps += [HOUR * rng.uniform(1, 24), self.work(), self.work()]
         times = iter(self.layout(case, gaps))
@@ -291,7 +297,7 @@ class _CasePlanner:
         for a in self.plan.accounts:
             if not a.is_seller or a.label in (Label.fraud_ring, Label.fake_reviewer):
                 continue
-            if rng.random() >= (0.8 if a.label is Label.scammer else 0.45):
+            if rng.random() >= (0.8 if a.label is Label.scammer else 0.25):
                 continue
             score = round(
                 rng.uniform(0.35, 0.55) if a.label is Label.scammer else rng.uniform(0.55, 0.8), 2
@@ -462,7 +468,11 @@ class _CasePlanner:
                 )
                 if case is None:
                     continue
-                escalate = None
+                escalate = (
+                    ["Several buyers may be affected; a specialist should coordinate refunds."]
+                    if rng.random() < 0.15
+                    else None
+                )
                 if legal:
                     legal_left.pop()
                     escalate = [
@@ -540,6 +550,14 @@ class _CasePlanner:
                     ),
                     resolution=Resolution.actioned,
                     restrictions=messaging if n == 0 else [],
+                    escalate=(
+                        [
+                            "Repeat reports after a warning; a specialist should decide on a "
+                            "suspension."
+                        ]
+                        if n > 0 and rng.random() < 0.3
+                        else None
+                    ),
                 )
 
     def duplicates(self) -> None:
@@ -750,7 +768,7 @@ def plan_cases(plan: Plan, rng: Random) -> list[CasePlan]:
     p = _CasePlanner(plan, rng)
     p.identity_reviews()
     p.rings()
-    p.scammers(legal_left=[1])
+    p.scammers(legal_left=[1] * max(1, len(plan.accounts) // 500))
     p.solicitors()
     p.duplicates()
     p.review_bursts()
