@@ -21,9 +21,13 @@ SYSTEM = Principal.system("tests")
 
 @pytest.fixture
 def queues(db: Session) -> dict[str, Queue]:
-    """The default queues and routing rules, committed so other connections see them."""
+    """The default queues and routing rules, committed so other connections see them. The
+    queue objects are detached: reading them never starts a transaction (which on SQLite
+    would hold the write lock the app under test needs)."""
     made = routing.ensure_default_queues(db)
     db.commit()
+    for q in made:
+        db.expunge(q)
     return {q.slug: q for q in made}
 
 

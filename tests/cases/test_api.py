@@ -39,7 +39,8 @@ def open_case(client: TestClient, headers: dict[str, str], **fields: Any) -> dic
 
 
 def snapshot(db: Session, case_id: int) -> tuple[Any, ...]:
-    """What a refused request must leave exactly as it was."""
+    """What a refused request must leave exactly as it was. Ends its read transaction, which
+    on SQLite holds the write lock the app needs."""
     db.expire_all()
     case = db.get(Case, case_id)
     assert case is not None
@@ -47,7 +48,9 @@ def snapshot(db: Session, case_id: int) -> tuple[Any, ...]:
         select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case_id)
     )
     records = db.scalar(select(func.count()).select_from(AuditRecord))
-    return (case.status, case.version, case.assignee_id, case.tier, case.queue_id, events, records)
+    state = (case.status, case.version, case.assignee_id, case.tier, case.queue_id, events, records)
+    db.rollback()
+    return state
 
 
 def test_marketplace_opens_a_case_and_dedups(

@@ -385,7 +385,10 @@ def pull_next(session: Session, actor: Principal, *, max_held: int | None = None
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     case = session.scalar(query)
-    if case is None:
+    if case is None or case.status != CaseStatus.open:
+        # The row is re-read under its lock; a case that stopped being open in between is not
+        # handed out (reassigning it would be a legal move, so the state machine would not
+        # stop it).
         return None
     states.transition(
         session,

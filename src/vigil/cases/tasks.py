@@ -34,8 +34,8 @@ def resume_holds(ctx: JobContext, _payload: dict[str, Any]) -> None:
         log.info("%d held cases are back in their queues", len(resumed))
 
 
-# Periodic tasks are declared at import, before any Settings exists; the interval is the
-# default of ``Settings.sla_sweep_seconds``.
+# Periodic tasks are declared at import, before any Settings exists; the scheduler reads
+# ``VIGIL_SLA_SWEEP_SECONDS`` when it runs (``_EVERY`` is only the fallback).
 _EVERY = timedelta(seconds=Settings.model_fields["sla_sweep_seconds"].default)
-periodic(SLA_SWEEP, _EVERY, SLA_SWEEP)
-periodic(RESUME_HOLDS, _EVERY, RESUME_HOLDS)
+periodic(SLA_SWEEP, _EVERY, SLA_SWEEP, setting="sla_sweep_seconds")
+periodic(RESUME_HOLDS, _EVERY, RESUME_HOLDS, setting="sla_sweep_seconds")

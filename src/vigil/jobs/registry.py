@@ -34,6 +34,14 @@ class PeriodicTask:
     every: timedelta
     kind: str
     payload: dict[str, Any]
+    # A Settings field (in seconds) that overrides ``every``: tasks are declared at import,
+    # before any Settings exists, so the interval is looked up when the scheduler runs.
+    setting: str | None = None
+
+    def interval(self, settings: Settings | None) -> timedelta:
+        if self.setting is not None and settings is not None:
+            return timedelta(seconds=float(getattr(settings, self.setting)))
+        return self.every
 
 
 class PermanentFailure(Exception):
@@ -64,11 +72,18 @@ def handler_kinds() -> list[str]:
     return sorted(_handlers)
 
 
-def periodic(name: str, every: timedelta, kind: str, payload: dict[str, Any] | None = None) -> None:
+def periodic(
+    name: str,
+    every: timedelta,
+    kind: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    setting: str | None = None,
+) -> None:
     """Declare that job ``kind`` runs every ``every``; the scheduler leader enqueues it."""
     if name in _periodic and _periodic[name].kind != kind:
         raise RuntimeError(f"periodic task {name!r} declared twice")
-    _periodic[name] = PeriodicTask(name, every, kind, payload or {})
+    _periodic[name] = PeriodicTask(name, every, kind, payload or {}, setting)
 
 
 def periodic_tasks() -> list[PeriodicTask]:

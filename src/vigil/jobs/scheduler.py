@@ -199,7 +199,7 @@ class Scheduler:
         with transaction(self.sessionmaker) as session:
             fired = {run.name: run.last_run_at for run in session.scalars(select(PeriodicRun))}
             for task in self.tasks:
-                slot = slot_start(now, task.every)
+                slot = slot_start(now, task.interval(self.settings))
                 last = fired.get(task.name)
                 if last is not None and last >= slot:
                     continue

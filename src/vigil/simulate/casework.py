@@ -91,12 +91,16 @@ class _CasePlanner:
         self.cases.append(case)
         return case
 
-    def layout(self, case: CasePlan, gaps: list[timedelta]) -> list[datetime]:
-        """Moments after the opening spaced by ``gaps``, squeezed to end before now."""
-        span = self.now - case.opened_at - 2 * MINUTE
+    def layout(
+        self, case: CasePlan, gaps: list[timedelta], after: datetime | None = None
+    ) -> list[datetime]:
+        """Moments after ``after`` (the opening) spaced by ``gaps``, squeezed to end before
+        now."""
+        moment = after or case.opened_at
+        span = max(self.now - moment - 2 * MINUTE, timedelta())
         total = sum(gaps, timedelta())
         scale = min(1.0, span / total) if total > timedelta() else 1.0
-        out, moment = [], case.opened_at
+        out = []
         for gap in gaps:
             moment = moment + gap * scale
             out.append(moment.replace(microsecond=0))
@@ -204,10 +208,6 @@ class _CasePlanner:
         gaps = [self.wait(case), self.work(), self.work()]
         for _ in reasons[1:]:
             gaps += [HOUR * rng.uniform(1, 12), self.work()]
-        # Legal cases stay with legal (holds, records); a specialist finishes some.
-        finish = len(reasons) == 1 and rng.random() < 0.3
-        if finish:
-            gaps += [HOUR * rng.uniform(1, 24), self.work(), self.work()]
         times = iter(self.layout(case, gaps))
         case.steps.append(StepPlan(next(times), "take", Role.agent, pick))
         case.steps.append(StepPlan(next(times), "note", Role.agent, pick, text=note))
@@ -226,21 +226,58 @@ class _CasePlanner:
             role = roles[rung]
             case.steps.append(StepPlan(next(times), "take", role, pick))
             case.steps.append(StepPlan(next(times), "escalate", role, pick, text=reason))
-        if finish:
-            role = roles[len(reasons)]
-            case.steps.append(StepPlan(next(times), "take", role, pick))
-            case.steps.append(StepPlan(next(times), "note", role, pick, text=note))
-            case.steps.append(
-                StepPlan(
-                    next(times),
-                    "close",
-                    role,
-                    pick,
-                    text=close_note,
-                    resolution=resolution,
-                    restrictions=restrictions,
+        top = roles[len(reasons)]
+        since = case.steps[-1].at
+        waited = (self.now - since) / HOUR
+        if top is Role.legal:
+            # Legal takes it within a day and parks it under a hold while records are kept.
+            if waited > 24 or rng.random() < 0.3:
+                gaps = [HOUR * rng.uniform(1, 20), self.work(), self.work()]
+                taken, noted, held = self.layout(case, gaps, since)
+                case.steps.append(StepPlan(taken, "take", top, pick))
+                case.steps.append(
+                    StepPlan(
+                        noted,
+                        "note",
+                        top,
+                        pick,
+                        text="Preservation letter sent; "
+                        "chat logs and payment records exported to the evidence store.",
+                    )
                 )
+                case.steps.append(
+                    StepPlan(
+                        held,
+                        "hold",
+                        top,
+                        pick,
+                        hold_days=rng.uniform(14, 30),
+                        text="Legal hold: keeping records until law enforcement asks "
+                        "for them or the hold expires.",
+                    )
+                )
+            return
+        finish = rng.random() < (0.9 if waited > 48 else 0.3 if waited > 6 else 0.1)
+        if not finish:
+            if waited > 2 and rng.random() < 0.5:
+                (taken,) = self.layout(case, [HOUR * rng.uniform(0.5, 2)], since)
+                case.steps.append(StepPlan(taken, "take", top, pick))
+            return
+        gaps = [HOUR * rng.uniform(1, 24), self.work(), self.work()]
+        taken, noted, closed = self.layout(case, gaps, since)
+        case.steps.append(StepPlan(taken, "take", top, pick))
+        case.steps.append(StepPlan(noted, "note", top, pick, text=note))
+        case.steps.append(
+            StepPlan(
+                closed,
+                "close",
+                top,
+                pick,
+                text=close_note,
+                resolution=resolution,
+                restrictions=restrictions,
             )
+        )
 
     def reporter_for(self, target: AccountPlan, at: datetime) -> AccountPlan | None:
         candidates = [
