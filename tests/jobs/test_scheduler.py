@@ -87,6 +87,7 @@ def test_missed_slots_are_not_back_filled(
         s.close()
 
 
+@pytest.mark.only_backend("postgresql")
 def test_one_postgresql_scheduler_leads_and_another_takes_over(
     backend: str,
     settings: Settings,
@@ -94,8 +95,6 @@ def test_one_postgresql_scheduler_leads_and_another_takes_over(
     session_factory: sessionmaker[Session],
     frozen: FrozenClock,
 ) -> None:
-    if backend != "postgresql":
-        pytest.skip("advisory locks are PostgreSQL's")
     a = _scheduler(settings, session_factory, "sched-a")
     b = _scheduler(settings, session_factory, "sched-b")
     c = _scheduler(settings, session_factory, "sched-c")
@@ -122,11 +121,10 @@ def test_one_postgresql_scheduler_leads_and_another_takes_over(
             s.close()
 
 
+@pytest.mark.only_backend("sqlite")
 def test_sqlite_leadership_is_a_lease_taken_over_when_it_expires(
     backend: str, settings: Settings, session_factory: sessionmaker[Session], frozen: FrozenClock
 ) -> None:
-    if backend != "sqlite":
-        pytest.skip("PostgreSQL uses an advisory lock")
     a = _scheduler(settings, session_factory, "sched-a")
     b = _scheduler(settings, session_factory, "sched-b")
     try:

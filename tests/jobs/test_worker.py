@@ -245,11 +245,10 @@ def test_stopping_mid_batch_releases_the_jobs_not_started(
     assert [job_id for job_id, _ in effects.rows()] == ids
 
 
+@pytest.mark.only_backend("postgresql")  # SQLite has one writer: one worker per database
 def test_four_workers_never_run_the_same_job(
     backend: str, settings: Settings, session_factory: sessionmaker[Session], effects: Effects
 ) -> None:
-    if backend != "postgresql":
-        pytest.skip("SQLite has one writer at a time: concurrent workers are a PostgreSQL setup")
     total = 200
     with session_factory.begin() as session:
         for n in range(total):
