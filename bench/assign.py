@@ -55,8 +55,12 @@ DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 # SQLite lets one writer in at a time; past a handful of threads, extra agents only add time
 # spent in its busy-wait back-off (see bench/README.md). --agents overrides this.
 SQLITE_DEFAULT_AGENTS = 8
-TYPES = [CaseType.user_report, CaseType.detection, CaseType.identity_review,
-         CaseType.account_review]  # fmt: skip
+TYPES = [
+    CaseType.user_report,
+    CaseType.detection,
+    CaseType.identity_review,
+    CaseType.account_review,
+]
 
 
 @dataclass
@@ -97,9 +101,14 @@ def seed_database(factory: sessionmaker[Session], n_cases: int, n_agents: int) -
         routing.ensure_default_queues(session, SETUP)
         for i in range(n_agents):
             user = auth.create_staff(
-                session, SETUP, email=f"agent{i}@bench.example", name=f"Agent {i}",
-                role=Role.agent, password="bench-password-not-secret", languages=["en"],
-            )  # fmt: skip
+                session,
+                SETUP,
+                email=f"agent{i}@bench.example",
+                name=f"Agent {i}",
+                role=Role.agent,
+                password="bench-password-not-secret",
+                languages=["en"],
+            )
             agents.append(auth.principal_for(user))
         queues = {
             t: routing.route(session, routing.CaseTraits(t, "en", Tier.tier1, Severity.medium))
@@ -114,26 +123,41 @@ def seed_database(factory: sessionmaker[Session], n_cases: int, n_agents: int) -
             opened = now - timedelta(minutes=rng.randint(0, 600))
             rows.append(
                 {
-                    "type": case_type, "status": CaseStatus.open, "title": f"Bench case {i}",
-                    "summary": "", "priority": rng.randint(1, 4), "severity": Severity.medium,
-                    "tier": Tier.tier1, "language": "en", "source": "bench",
-                    "attributes": {}, "queue_id": queue.id, "opened_at": opened,
+                    "type": case_type,
+                    "status": CaseStatus.open,
+                    "title": f"Bench case {i}",
+                    "summary": "",
+                    "priority": rng.randint(1, 4),
+                    "severity": Severity.medium,
+                    "tier": Tier.tier1,
+                    "language": "en",
+                    "source": "bench",
+                    "attributes": {},
+                    "queue_id": queue.id,
+                    "opened_at": opened,
                     "queued_at": opened,
                     "sla_due_at": opened + timedelta(minutes=queue.sla_minutes),
-                    "created_at": opened, "updated_at": opened, "version": 1,
+                    "created_at": opened,
+                    "updated_at": opened,
+                    "version": 1,
                 }
-            )  # fmt: skip
+            )
         with transaction(factory) as session:
             ids = session.scalars(insert(Case).returning(Case.id), rows).all()
             session.execute(
                 insert(CaseEvent),
                 [
-                    {"case_id": case_id, "at": row["opened_at"], "kind": CaseEventKind.created,
-                     "actor_label": SETUP.label, "to_status": CaseStatus.open.value,
-                     "data": {"queue_id": row["queue_id"]}}
+                    {
+                        "case_id": case_id,
+                        "at": row["opened_at"],
+                        "kind": CaseEventKind.created,
+                        "actor_label": SETUP.label,
+                        "to_status": CaseStatus.open.value,
+                        "data": {"queue_id": row["queue_id"]},
+                    }
                     for case_id, row in zip(ids, rows, strict=True)
                 ],
-            )  # fmt: skip
+            )
     return agents
 
 
@@ -163,9 +187,12 @@ def work(factory: sessionmaker[Session], agents: list[Principal], result: Result
                 mine.append((case_id, agent.id or 0))
                 with transaction(factory) as session:
                     cases.close(
-                        session, agent, case_id, resolution=Resolution.no_violation,
+                        session,
+                        agent,
+                        case_id,
+                        resolution=Resolution.no_violation,
                         note="Benchmark: nothing to act on.",
-                    )  # fmt: skip
+                    )
             except Exception as exc:  # counted and reported; the agent carries on
                 failures += 1
                 errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
@@ -217,9 +244,18 @@ def run_backend(backend: str, url: str, n_cases: int, n_agents: int) -> Result:
         upgrade(engine)
         factory = make_sessionmaker(engine)
         agents = seed_database(factory, n_cases, n_agents)
+        # Fresh planner statistics, as autovacuum (PostgreSQL) or a periodic ANALYZE would
+        # have on a live database; without them PostgreSQL sorts every open case per pull.
+        with engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
         result.setup_seconds = time.perf_counter() - began
-        print(f"  {backend}: {n_cases} cases and {n_agents} agents ready in "
-              f"{result.setup_seconds:.1f} s; working…", file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"  {backend}: {n_cases} cases and {n_agents} agents ready in "
+            f"{result.setup_seconds:.1f} s; working…",
+            file=sys.stderr,
+            flush=True,
+        )
         work(factory, agents, result)
         check(factory, result)
     finally:
@@ -234,8 +270,9 @@ def run_postgresql(admin_url: str, n_cases: int, n_agents: int) -> Result:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        return run_backend("postgresql", admin_url.rsplit("/", 1)[0] + f"/{name}", n_cases,
-                           n_agents)  # fmt: skip
+        return run_backend(
+            "postgresql", admin_url.rsplit("/", 1)[0] + f"/{name}", n_cases, n_agents
+        )
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -248,14 +285,35 @@ def run_sqlite(n_cases: int, n_agents: int) -> Result:
 
 
 def table(results: list[Result]) -> str:
-    head = ("backend", "agents", "cases", "pulls/s", "p50 ms", "p99 ms", "double (agents)",
-            "double (db)", "unfinished", "errors", "wall s")  # fmt: skip
+    head = (
+        "backend",
+        "agents",
+        "cases",
+        "pulls/s",
+        "p50 ms",
+        "p99 ms",
+        "double (agents)",
+        "double (db)",
+        "unfinished",
+        "errors",
+        "wall s",
+    )
     rows = [
-        (r.backend, str(r.agents), str(r.cases), f"{r.pulls_per_second:.0f}",
-         f"{r.percentile(0.50):.1f}", f"{r.percentile(0.99):.1f}", str(r.double_recorded),
-         str(r.double_db), str(r.unfinished_db), str(len(r.errors)), f"{r.wall_seconds:.1f}")
+        (
+            r.backend,
+            str(r.agents),
+            str(r.cases),
+            f"{r.pulls_per_second:.0f}",
+            f"{r.percentile(0.50):.1f}",
+            f"{r.percentile(0.99):.1f}",
+            str(r.double_recorded),
+            str(r.double_db),
+            str(r.unfinished_db),
+            str(len(r.errors)),
+            f"{r.wall_seconds:.1f}",
+        )
         for r in results
-    ]  # fmt: skip
+    ]
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
@@ -268,9 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=["postgresql", "sqlite", "both"], default="both")
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument(
-        "--agents", type=int, default=None,
+        "--agents",
+        type=int,
+        default=None,
         help=f"agent threads (default: 50 on PostgreSQL, {SQLITE_DEFAULT_AGENTS} on SQLite)",
-    )  # fmt: skip
+    )
     parser.add_argument("--pg-url", default=os.environ.get("VIGIL_BENCH_PG_URL", DEFAULT_PG_URL))
     args = parser.parse_args(argv)
 

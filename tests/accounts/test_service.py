@@ -454,3 +454,34 @@ def test_expiry_job_moves_statuses(
         r for r in audit_actions(db, "accounts.account.status") if r.actor_type == "system"
     ]
     assert change.data["to"] == "active"
+
+
+def test_searching_by_personal_data_needs_reveal_and_is_audited_as_hashes(db: Session) -> None:
+    import hashlib
+
+    from sqlalchemy import select
+
+    from tests.factories import make_staff
+    from vigil.audit.models import AuditRecord
+    from vigil.auth import service as auth_service
+    from vigil.auth.permissions import Role
+    from vigil.auth.principal import Principal
+    from vigil.kit.errors import PermissionDenied
+
+    system = Principal.system("test")
+    service.upsert_account(
+        db, system, "u-1", AccountUpsert.model_validate({"side": "client", "email": "ana@ex.com"})
+    )
+    qa = auth_service.principal_for(make_staff(db, role=Role.qa))
+    with pytest.raises(PermissionDenied):
+        service.list_accounts(db, qa, email="ana@ex.com")
+    service.list_accounts(db, qa, country="ES")  # non-personal filters stay open to QA
+
+    agent = auth_service.principal_for(make_staff(db, role=Role.agent))
+    found, _ = service.list_accounts(db, agent, email="ana@ex.com")
+    assert [a.external_id for a in found] == ["u-1"]
+    record = db.scalars(
+        select(AuditRecord).where(AuditRecord.action == "accounts.account.list")
+    ).all()[-1]
+    assert "ana@ex.com" not in str(record.data)
+    assert record.data["search_sha256"]["email"] == hashlib.sha256(b"ana@ex.com").hexdigest()

@@ -66,3 +66,43 @@ def test_cursor_round_trip_and_garbage_is_a_422_error() -> None:
     with pytest.raises(InvalidInput) as err:
         decode_cursor("%%%not-base64", 1)
     assert err.value.field == "cursor"
+
+
+def test_an_unexpected_error_is_a_500_with_the_error_shape_and_request_id(
+    app, client: TestClient
+) -> None:  # type: ignore[no-untyped-def]
+    def boom() -> None:
+        raise RuntimeError("bug")
+
+    app.add_api_route("/v1/test-boom", boom)
+    response = client.get("/v1/test-boom", headers={"X-Request-ID": "trace-me"})
+    assert response.status_code == 500
+    assert response.json()["code"] == "internal_error"
+    assert response.json()["request_id"] == "trace-me"
+    assert response.headers["x-request-id"] == "trace-me"
+    assert "bug" not in response.text
+
+
+def test_values_the_database_cannot_hold_are_422_not_500(client: TestClient, db) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import auth_header, make_api_key
+
+    _, secret = make_api_key(db)
+    db.commit()
+    headers = auth_header(secret)
+    huge = 2**64
+    assert client.get(f"/v1/cases/{huge}", headers=headers).status_code in (404, 422)
+    nul = client.put(
+        "/v1/accounts/u-nul",
+        json={"side": "client", "attributes": {"note": "a\u0000b"}},
+        headers=headers,
+    )
+    assert nul.status_code in (201, 422)  # SQLite stores NUL; PostgreSQL's JSONB refuses it
+    if nul.status_code == 422:
+        assert nul.json()["code"] == "invalid_value"
+        assert client.get("/v1/accounts/u-nul", headers=headers).status_code == 404
+    far = client.put(
+        "/v1/accounts/u-far",
+        json={"side": "client", "registered_at": "9999-12-31T23:59:59-14:00"},
+        headers=headers,
+    )
+    assert far.status_code == 422

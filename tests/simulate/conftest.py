@@ -36,25 +36,42 @@ def rows_digest(session: Session) -> str:
     """Accounts, their identifiers and labels in a form that compares across databases."""
     accounts = session.execute(
         select(
-            Account.external_id, Account.side, Account.display_name, Account.legal_name,
-            Account.date_of_birth, Account.country, Account.locale, Account.email,
-            Account.phone, Account.registered_at, Account.status, Account.attributes,
+            Account.external_id,
+            Account.side,
+            Account.display_name,
+            Account.legal_name,
+            Account.date_of_birth,
+            Account.country,
+            Account.locale,
+            Account.email,
+            Account.phone,
+            Account.registered_at,
+            Account.status,
+            Account.attributes,
         ).order_by(Account.external_id)
-    ).all()  # fmt: skip
+    ).all()
     identifiers = session.execute(
         select(
-            Account.external_id, Identifier.kind, Identifier.value, Identifier.first_seen_at,
-            Identifier.last_seen_at, Identifier.seen_count,
+            Account.external_id,
+            Identifier.kind,
+            Identifier.value,
+            Identifier.first_seen_at,
+            Identifier.last_seen_at,
+            Identifier.seen_count,
         )
         .join(Account, Account.id == Identifier.account_id)
         .order_by(Account.external_id, Identifier.kind, Identifier.value)
-    ).all()  # fmt: skip
+    ).all()
     labels = session.execute(
-        select(Account.external_id, SimulationLabel.label, SimulationLabel.group_key,
-               SimulationLabel.details)
+        select(
+            Account.external_id,
+            SimulationLabel.label,
+            SimulationLabel.group_key,
+            SimulationLabel.details,
+        )
         .join(Account, Account.id == SimulationLabel.account_id)
         .order_by(Account.external_id)
-    ).all()  # fmt: skip
+    ).all()
     body = json.dumps(
         [[list(r) for r in rows] for rows in (accounts, identifiers, labels)],
         sort_keys=True,

@@ -82,8 +82,10 @@ def test_scammers_are_new_and_churn_identifiers() -> None:
         assert NOW - a.registered_at <= timedelta(days=5.5)
         assert len(a.values(IdentifierKind.device)) >= 3
         assert "tempmail" in a.email or a.email.split("@")[1] in {
-            "throwaway.example", "10minute.example", "burner.example"
-        }  # fmt: skip
+            "throwaway.example",
+            "10minute.example",
+            "burner.example",
+        }
 
 
 def test_solicitors_are_sellers_and_cases_quote_users_in_their_language() -> None:

@@ -131,15 +131,19 @@ def test_labelled_bad_actors_have_the_structure_claimed(
         devices = accounts.list_identifiers(db, scammer, kind=IdentifierKind.device)[0]
         assert len(devices) >= 3
         assert scammer.email is not None and scammer.email.split("@")[1] in {
-            "tempmail.example", "throwaway.example", "10minute.example", "burner.example"
-        }  # fmt: skip
+            "tempmail.example",
+            "throwaway.example",
+            "10minute.example",
+            "burner.example",
+        }
 
     # Benign noise: ordinary accounts share addresses (homes, cafés), so an IP is no proof.
     benign = [a for _, a in by_label["benign"]]
     sharing_ip = [
-        a for a in benign
+        a
+        for a in benign
         if accounts.linked_accounts(db, a, kinds=[IdentifierKind.ip], limit=1).items
-    ]  # fmt: skip
+    ]
     assert sharing_ip
 
 
@@ -147,17 +151,32 @@ def test_cases_are_routed_worked_and_visible_to_the_team(
     backend: str, db: Session, session_factory: sessionmaker[Session], frozen: clock.FrozenClock
 ) -> None:
     agent = auth.create_staff(
-        db, TESTS, email="a@t.example", name="Agent A", role=Role.agent,
-        password="long-enough-password", languages=["en", "es", "pt"],
-    )  # fmt: skip
+        db,
+        TESTS,
+        email="a@t.example",
+        name="Agent A",
+        role=Role.agent,
+        password="long-enough-password",
+        languages=["en", "es", "pt"],
+    )
     auth.create_staff(
-        db, TESTS, email="s@t.example", name="Spec S", role=Role.specialist,
-        password="long-enough-password", languages=["en", "es", "pt"],
-    )  # fmt: skip
+        db,
+        TESTS,
+        email="s@t.example",
+        name="Spec S",
+        role=Role.specialist,
+        password="long-enough-password",
+        languages=["en", "es", "pt"],
+    )
     auth.create_staff(
-        db, TESTS, email="l@t.example", name="Legal L", role=Role.legal,
-        password="long-enough-password", languages=["en", "es", "pt"],
-    )  # fmt: skip
+        db,
+        TESTS,
+        email="l@t.example",
+        name="Legal L",
+        role=Role.legal,
+        password="long-enough-password",
+        languages=["en", "es", "pt"],
+    )
     db.commit()
     summary = simulate(session_factory, seed=51, accounts=500, days=30)
     assert summary.notes > 0 and summary.escalations > 0
@@ -165,9 +184,11 @@ def test_cases_are_routed_worked_and_visible_to_the_team(
     queues = {q.id: q for q in db.scalars(select(Queue))}
     all_cases = list(db.scalars(select(Case)))
     assert {c.type for c in all_cases} >= {
-        CaseType.identity_review, CaseType.user_report, CaseType.detection,
+        CaseType.identity_review,
+        CaseType.user_report,
+        CaseType.detection,
         CaseType.account_review,
-    }  # fmt: skip
+    }
     statuses = Counter(c.status for c in all_cases)
     assert statuses[CaseStatus.closed] and statuses[CaseStatus.open]
     for case in all_cases:
@@ -190,9 +211,15 @@ def test_cases_are_routed_worked_and_visible_to_the_team(
     assert listed and all("\u201c" in c.summary for c in listed)
     assert {c.language for c in listed} >= {"en"}
     assert all(c.tier != Tier.legal for c in listed)
-    noted = next(c for c in all_cases if c.status is CaseStatus.closed and c.assignee_id is None
-                 and c.tier == Tier.tier1 and c.closed_at is not None
-                 and any(e.kind == "note" for e in timeline(db, me, c.id)[0]))  # fmt: skip
+    noted = next(
+        c
+        for c in all_cases
+        if c.status is CaseStatus.closed
+        and c.assignee_id is None
+        and c.tier == Tier.tier1
+        and c.closed_at is not None
+        and any(e.kind == "note" for e in timeline(db, me, c.id)[0])
+    )
     entries, _ = timeline(db, me, noted.id)
     kinds = [e.kind for e in entries]
     assert kinds[0] == "created" and kinds[-1] == "closed" and "assigned" in kinds

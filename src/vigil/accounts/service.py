@@ -16,12 +16,13 @@ Invariants kept here:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, func, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -56,7 +57,7 @@ from vigil.audit import service as audit
 from vigil.auth.permissions import Permission
 from vigil.auth.principal import Principal
 from vigil.kit import clock
-from vigil.kit.errors import Conflict, InvalidInput, NotFound, VersionConflict
+from vigil.kit.errors import Conflict, InvalidInput, NotFound, PermissionDenied, VersionConflict
 from vigil.kit.pagination import decode_cursor, encode_cursor
 
 __all__ = [
@@ -197,7 +198,22 @@ def list_accounts(
     limit: int = 50,
 ) -> tuple[list[Account], str | None]:
     """Accounts in id order, one keyset page at a time. ``email`` and ``phone`` match the
-    normalized value exactly; ``q`` is a case-insensitive substring of either name."""
+    normalized value exactly; ``q`` is a case-insensitive substring of either name.
+
+    Searching by personal data is itself a way to read it (a hit confirms a guess), so staff
+    need ``pii:reveal`` for ``email``, ``phone`` and ``q``; the search terms are audited.
+    """
+    searched = {
+        name: value
+        for name, value in (("email", email), ("phone", phone), ("q", q))
+        if value is not None and value.strip()
+    }
+    if searched and actor.is_staff and not actor.can(Permission.pii_reveal):
+        raise PermissionDenied(
+            "searching accounts by email, phone or name needs the 'pii:reveal' permission",
+            field=next(iter(searched)),
+            code="permission_denied",
+        )
     stmt = select(Account)
     filters: list[str] = []
     if status is not None:
@@ -235,10 +251,15 @@ def list_accounts(
     next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
     rows = rows[:limit]
     if actor.is_staff:
-        # Search terms may be personal data themselves: the record names the filters only.
+        # Search terms are personal data themselves and the audit log is never erased: it
+        # keeps their SHA-256, enough to answer "who searched for this email?" later.
+        hashed = {
+            name: hashlib.sha256(value.strip().lower().encode()).hexdigest()
+            for name, value in searched.items()
+        }
         audit.record(
             session, actor, "accounts.account.list", TARGET, None,
-            data={"filters": filters, "account_ids": [a.id for a in rows]},
+            data={"filters": filters, "search_sha256": hashed, "account_ids": [a.id for a in rows]},
         )  # fmt: skip
     return rows, next_cursor
 
@@ -581,13 +602,19 @@ def refresh_statuses(session: Session, actor: Principal, *, batch: int = 500) ->
         after = accounts[-1].id
 
 
-def _check_case(session: Session, case_id: int) -> None:
-    # The case table belongs to the cases domain; the foreign key names it, so this stays a
-    # one-row existence check without importing that domain's models.
-    (fk,) = Restriction.__table__.c.case_id.foreign_keys
-    found = session.execute(select(literal(1)).where(fk.column == case_id)).first()
-    if found is None:
-        raise NotFound(f"no case with id {case_id}", field="case_id", code="case_not_found")
+def _check_case(session: Session, actor: Principal, case_id: int) -> None:
+    """The case must exist and be visible to ``actor`` (a legal-tier case answers 404 to
+    those who may not see it, exactly as the cases API does)."""
+    # Imported here: the cases domain reads accounts, so a module-level import would be a
+    # cycle; the call still goes through the cases service, which owns visibility.
+    from vigil.cases import service as cases_service
+
+    try:
+        cases_service.get_case(session, actor, case_id)
+    except NotFound:
+        raise NotFound(
+            f"no case with id {case_id}", field="case_id", code="case_not_found"
+        ) from None
 
 
 def place_restriction(
@@ -614,7 +641,7 @@ def place_restriction(
                 "ends_at must be in the future", field="ends_at", code="ends_at_in_past"
             )
     if case_id is not None:
-        _check_case(session, case_id)
+        _check_case(session, actor, case_id)
     restriction = Restriction(
         account_id=account.id,
         kind=kind,

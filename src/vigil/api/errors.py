@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -128,10 +128,30 @@ def install(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
-    @app.exception_handler(Exception)
-    def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return JSONResponse(
-            status_code=500,
-            content=error_body("internal_error", "something went wrong on our side"),
-        )
+    # Values the database or the driver cannot hold (ids past 64 bits, NUL characters on
+    # PostgreSQL, dates that overflow in UTC, unpaired surrogates, absurd nesting) are the
+    # caller's input, not our failure: 422, and the transaction has been rolled back.
+    @app.exception_handler(DataError)
+    def _data(_request: Request, exc: DataError) -> JSONResponse:
+        log.info("value refused by the database: %s", exc.orig)
+        return _bad_value()
+
+    for kind in (OverflowError, UnicodeError, RecursionError):
+        app.add_exception_handler(kind, _bad_value_handler)
+
+
+def _bad_value() -> JSONResponse:
+    return JSONResponse(
+        status_code=422,
+        content=error_body(
+            "invalid_value",
+            "a value in the request is out of range or cannot be stored "
+            "(numbers past 64 bits, NUL characters, dates beyond year 9999, broken unicode)",
+        ),
+    )
+
+
+def _bad_value_handler(_request: Request, exc: Exception) -> JSONResponse:
+    log.info("value refused: %r", exc)
+    return _bad_value()
+

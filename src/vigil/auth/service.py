@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from vigil.audit import service as audit
@@ -165,14 +165,15 @@ def list_staff(
 
 
 def _active_admins(session: Session) -> int:
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(StaffUser)
-            .where(StaffUser.role == Role.admin, StaffUser.active.is_(True))
-        )
-        or 0
-    )
+    """Counted under row locks: two admins demoting each other at once would otherwise both
+    see two admins and leave none. On PostgreSQL the second waits, then re-reads the rows and
+    no longer counts the one the first demoted; SQLite writers are serialised already."""
+    ids = session.scalars(
+        select(StaffUser.id)
+        .where(StaffUser.role == Role.admin, StaffUser.active.is_(True))
+        .with_for_update()
+    ).all()
+    return len(ids)
 
 
 def _end_sessions(session: Session, staff_id: int, keep_token_hash: str | None = None) -> None:

@@ -192,6 +192,14 @@ def _live_duplicate(session: Session, dedup_key: str) -> Case | None:
 
 
 def _note_duplicate(session: Session, actor: Principal, case: Case, spec: NewCase) -> None:
+    if not visible(actor, case):
+        # The live case with this key sits in the legal tier: the caller may not see it, so
+        # nothing of it is returned or written under their name.
+        raise Conflict(
+            "a case with this dedup_key is already open and handled by another team",
+            field="dedup_key",
+            code="duplicate_case_restricted",
+        )
     data = {"source": spec.source, "source_ref": spec.source_ref, "title": spec.title.strip()}
     states.record_event(session, case, CaseEventKind.deduplicated, actor=actor, data=data)
     session.flush()
@@ -337,6 +345,11 @@ def list_cases(
         query = query.where(Case.policy_code == f.policy_code)
     if f.tier is not None:
         query = query.where(Case.tier == f.tier)
+    for name, value in (("created_from", f.created_from), ("created_to", f.created_to)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(
+                "give a time zone (e.g. 2026-11-21T09:00:00Z)", field=name, code="naive_datetime"
+            )
     if f.created_from is not None:
         query = query.where(Case.created_at >= f.created_from)
     if f.created_to is not None:
@@ -349,6 +362,13 @@ def list_cases(
     rows = list(session.scalars(query))
     more = len(rows) > limit
     rows = rows[:limit]
+    if actor.is_staff and rows:
+        # Titles and summaries carry what users told us about each other: a list that shows
+        # them is a view, audited like ``view_case`` (by id, never by content).
+        audit.record(
+            session, actor, "cases.case.list", "case", None,
+            data={"case_ids": [c.id for c in rows]},
+        )  # fmt: skip
     return rows, encode_cursor([rows[-1].id]) if more and rows else None
 
 

@@ -7,6 +7,7 @@ of the body.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vigil.kit.context import request_id_var
+
+log = logging.getLogger("vigil.http")
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -38,9 +41,12 @@ class RequestContext:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        started = False
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.append((b"x-content-type-options", b"nosniff"))
@@ -52,6 +58,19 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # The last resort, inside this middleware so the 500 still carries the request
+            # id and the security headers; the traceback goes to the log under that id.
+            log.exception("unhandled error (request %s)", request_id)
+            if started:
+                raise
+            await _send_json(send_with_headers, 500, {
+                "code": "internal_error",
+                "message": "something went wrong on our side",
+                "field": None,
+                "request_id": request_id,
+                "details": [],
+            })  # fmt: skip
         finally:
             request_id_var.reset(token)
 
@@ -100,11 +119,15 @@ async def _too_large(send: Send, limit: int) -> None:
         "request_id": request_id_var.get(),
         "details": [],
     }
+    await _send_json(send, 413, body)
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     raw = json.dumps(body).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(raw)).encode()),
