@@ -21,6 +21,19 @@ def test_same_seed_same_plan_and_another_seed_another() -> None:
     assert make_plan(6, 400, 30, NOW).digest() != first.digest()
 
 
+def test_the_same_seed_later_is_the_same_marketplace_shifted_in_time() -> None:
+    later = NOW + timedelta(days=3, hours=5, minutes=37)
+    first, second = make_plan(5, 400, 30, NOW), make_plan(5, 400, 30, later)
+    shift = later - NOW
+    assert [a.registered_at + shift for a in first.accounts] == [
+        a.registered_at for a in second.accounts
+    ]
+    assert [
+        (c.title, c.opened_at + shift, [(s.action, s.at + shift) for s in c.steps])
+        for c in first.cases
+    ] == [(c.title, c.opened_at, [(s.action, s.at) for s in c.steps]) for c in second.cases]
+
+
 def test_switching_cases_off_leaves_the_accounts_unchanged() -> None:
     with_cases = make_plan(5, 300, 30, NOW)
     without = make_plan(5, 300, 30, NOW, with_cases=False)

@@ -154,4 +154,3 @@ def _bad_value() -> JSONResponse:
 def _bad_value_handler(_request: Request, exc: Exception) -> JSONResponse:
     log.info("value refused: %r", exc)
     return _bad_value()
-

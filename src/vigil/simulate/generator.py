@@ -79,8 +79,11 @@ class _Planner:
         u = self.rng.random()
         frac = math.log1p(u * math.expm1(GROWTH)) / GROWTH
         base = self.at(lo + (hi - lo) * frac)
+        # More by day than by night. Days count from the window's start, not from midnight,
+        # so the plan is the same whatever time "now" is, only shifted.
+        day = (base - self.start) // timedelta(days=1)
         hour = self.rng.choices(range(24), weights=_HOURLY)[0]
-        moment = base.replace(hour=hour, minute=self.rng.randrange(60), second=0, microsecond=0)
+        moment = self.start + timedelta(days=day, hours=hour, minutes=self.rng.randrange(60))
         if moment >= self.now:
             moment = self.now - timedelta(minutes=self.rng.randint(2, 180))
         return max(moment, self.start)
@@ -435,6 +438,8 @@ def make_plan(
         raise ValueError(f"marketplace must be one of {', '.join(MARKETPLACE_CHOICES)}")
     if accounts < 1 or days < 1:
         raise ValueError("accounts and days must be at least 1")
+    # Whole seconds: every moment in the plan is then a whole number of seconds from now.
+    now = now.replace(microsecond=0)
     p = _Planner(seed, accounts, days, now, marketplace)
     budget = p.budget() if accounts >= 10 else dict.fromkeys(Label, 0)
     bad: list[AccountPlan] = []

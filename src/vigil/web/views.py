@@ -7,10 +7,10 @@ from, never as a bare JSON body.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import escape
 from sqlalchemy import select
@@ -35,6 +35,9 @@ from vigil.web.auth import Console, ConsolePost, ConsoleUser, safe_next
 from vigil.web.render import human_delta, minutes_label, templates
 
 router = APIRouter(include_in_schema=False)
+
+# Ids in console paths: anything past 64 bits is not one of ours (404, never a 500).
+CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 NOTICES = {
     "empty": ("info", "Nothing is waiting in your queues. Well done."),
@@ -181,7 +184,11 @@ def my_cases(request: Request, db: DB, who: Console, cursor: str | None = None) 
 
 @router.get("/queues/{queue_id}")
 def queue_page(
-    request: Request, db: DB, who: Console, queue_id: int, cursor: str | None = None
+    request: Request,
+    db: DB,
+    who: Console,
+    queue_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    cursor: str | None = None,
 ) -> HTMLResponse:
     queue = queue_service.get_queue(db, who.principal, queue_id)
     rows, next_cursor = cases.list_cases(
@@ -215,6 +222,11 @@ def next_case(db: DB, who: ConsolePost) -> RedirectResponse:
 # --- the case page ---------------------------------------------------------------------------
 
 
+def _years(born: date) -> int:
+    today = clock.now().date()
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
 def _age(account: Account) -> str | None:
     if account.registered_at is None:
         return None
@@ -245,7 +257,7 @@ def _account_view(
         "age": _age(account),
         "email_masked": show(account.email, masking.mask_email),
         "phone_masked": show(account.phone, masking.mask_phone),
-        "dob_masked": (dob.isoformat() if unmasked else f"{dob.year}-••-••") if dob else "—",
+        "dob_masked": (dob.isoformat() if unmasked else f"age {_years(dob)}") if dob else "—",
         "revealed": unmasked,
     }
     idents, _ = accounts.list_identifiers(db, account, limit=50)
@@ -342,16 +354,20 @@ def _render_case(
 
 
 @router.get("/cases/{case_id}")
-def case_page(
-    request: Request,
-    db: DB,
-    who: Console,
-    case_id: int,
-    reveal: bool = False,
-    reason: str | None = None,
-) -> HTMLResponse:
+def case_page(request: Request, db: DB, who: Console, case_id: CaseId) -> HTMLResponse:
+    return _render_case(request, db, who, case_id)
+
+
+@router.post("/cases/{case_id}/reveal")
+def reveal(
+    request: Request, db: DB, who: ConsolePost, case_id: CaseId,
+    reason: Annotated[str, Form()] = "",
+) -> HTMLResponse:  # fmt: skip
+    """Show the case with personal data unmasked. A POST with the CSRF token, so no link on
+    another site can make someone reveal data (and write an audit record in their name);
+    the page is rendered, not redirected to, so the reveal lasts for this view only."""
     try:
-        return _render_case(request, db, who, case_id, reveal=reveal, reason=reason)
+        return _render_case(request, db, who, case_id, reveal=True, reason=reason)
     except VigilError as exc:
         if exc.status_code == 404:
             raise
@@ -382,7 +398,7 @@ def _version(value: str | None) -> int | None:
 
 @router.post("/cases/{case_id}/take")
 def take(
-    request: Request, db: DB, who: ConsolePost, case_id: int,
+    request: Request, db: DB, who: ConsolePost, case_id: CaseId,
     version: Annotated[str | None, Form()] = None,
 ) -> Response:  # fmt: skip
     def run() -> str:
@@ -394,7 +410,7 @@ def take(
 
 @router.post("/cases/{case_id}/release")
 def release(
-    request: Request, db: DB, who: ConsolePost, case_id: int,
+    request: Request, db: DB, who: ConsolePost, case_id: CaseId,
     version: Annotated[str | None, Form()] = None,
 ) -> Response:  # fmt: skip
     def run() -> str:
@@ -406,7 +422,7 @@ def release(
 
 @router.post("/cases/{case_id}/escalate")
 def escalate(
-    request: Request, db: DB, who: ConsolePost, case_id: int,
+    request: Request, db: DB, who: ConsolePost, case_id: CaseId,
     reason: Annotated[str, Form()] = "", version: Annotated[str | None, Form()] = None,
 ) -> Response:  # fmt: skip
     def run() -> str:
@@ -420,7 +436,7 @@ def escalate(
 
 @router.post("/cases/{case_id}/close")
 def close(
-    request: Request, db: DB, who: ConsolePost, case_id: int,
+    request: Request, db: DB, who: ConsolePost, case_id: CaseId,
     resolution: Annotated[str, Form()] = "", note: Annotated[str, Form()] = "",
     version: Annotated[str | None, Form()] = None,
 ) -> Response:  # fmt: skip
@@ -442,7 +458,7 @@ def close(
 
 @router.post("/cases/{case_id}/notes")
 def note(
-    request: Request, db: DB, who: ConsolePost, case_id: int, body: Annotated[str, Form()] = ""
+    request: Request, db: DB, who: ConsolePost, case_id: CaseId, body: Annotated[str, Form()] = ""
 ) -> Response:
     htmx = request.headers.get("hx-request") == "true"
     if not htmx:

@@ -1,0 +1,81 @@
+"""Console behaviour that needs no browser: redirects, CSRF, reveal only by POST."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.factories import login_as
+from tests.web.test_console_browser import _seed
+from vigil.audit.models import AuditRecord
+from vigil.auth.models import StaffUser
+
+
+def _reveals(db: Session) -> int:
+    db.expire_all()
+    count = db.scalar(select(func.count()).where(AuditRecord.action == "accounts.account.reveal"))
+    # End the read at once: on SQLite an open transaction holds the write lock the app needs.
+    db.rollback()
+    return int(count or 0)
+
+
+def test_pages_redirect_to_login_and_back(client: TestClient, db: Session) -> None:
+    response = client.get("/my-cases", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/my-cases"
+
+
+def test_login_refuses_to_redirect_off_site(client: TestClient, db: Session) -> None:
+    email, _ = _seed(db)
+    response = client.post(
+        "/login",
+        data={"email": email, "password": "correct horse battery", "next": "//evil.example/"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+
+
+def test_console_posts_need_the_csrf_token(client: TestClient, db: Session) -> None:
+    email, case_id = _seed(db)
+    user = db.scalar(select(StaffUser).where(StaffUser.email == email))
+    assert user is not None
+    csrf = login_as(client, db, user)
+    client.headers.pop("X-CSRF-Token", None)
+    refused = client.post("/cases/next", data={}, follow_redirects=False)
+    assert refused.status_code == 403
+    taken = client.post("/cases/next", data={"csrf_token": csrf}, follow_redirects=False)
+    assert taken.status_code == 303
+    assert taken.headers["location"] == f"/cases/{case_id}"
+
+
+def test_a_link_cannot_reveal_personal_data(client: TestClient, db: Session) -> None:
+    email, case_id = _seed(db)
+    user = db.scalar(select(StaffUser).where(StaffUser.email == email))
+    assert user is not None
+    csrf = login_as(client, db, user)
+    page = client.get(f"/cases/{case_id}?reveal=true&reason=clicked+a+link")
+    assert page.status_code == 200
+    assert "maria@example.com" not in page.text
+    assert _reveals(db) == 0
+
+    no_reason = client.post(f"/cases/{case_id}/reveal", data={"csrf_token": csrf, "reason": ""})
+    assert no_reason.status_code == 422
+    assert "maria@example.com" not in no_reason.text
+    assert _reveals(db) == 0
+
+    shown = client.post(
+        f"/cases/{case_id}/reveal", data={"csrf_token": csrf, "reason": "payment check"}
+    )
+    assert shown.status_code == 200
+    assert "maria@example.com" in shown.text
+    assert _reveals(db) == 1
+
+
+def test_an_id_past_64_bits_is_not_a_server_error(client: TestClient, db: Session) -> None:
+    email, _ = _seed(db)
+    user = db.scalar(select(StaffUser).where(StaffUser.email == email))
+    assert user is not None
+    login_as(client, db, user)
+    assert client.get(f"/cases/{2**64}").status_code == 422
