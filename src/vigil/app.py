@@ -77,7 +77,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         ),
         lifespan=lifespan,
         openapi_url="/v1/openapi.json",
-        docs_url="/v1/docs",
+        # The interactive docs page loads its scripts from a CDN, which the console's
+        # content security policy (and an offline install) forbids: serve the document only.
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings

@@ -201,6 +201,8 @@ def test_cookie_writes_need_the_csrf_token(client: TestClient, db: Session) -> N
     refused = client.post("/v1/staff", json=body)
     assert refused.status_code == 403
     assert refused.json()["code"] == "csrf_failed"
-    assert client.get("/v1/staff/me").status_code == 200  # reads need no token
+    me = client.get("/v1/staff/me")  # reads need no token, and tell scripts the token
+    assert me.status_code == 200
+    assert me.json()["csrf_token"] == csrf
     accepted = client.post("/v1/staff", json=body, headers={"X-CSRF-Token": csrf})
     assert accepted.status_code == 201, accepted.text

@@ -97,6 +97,9 @@ def test_agent_takes_next_case_writes_note_and_escalates(page: Page, db: Session
     page.keyboard.type("Payment steering with a threat; needs a specialist.")
     page.get_by_role("button", name=re.compile("Escalate")).click()
     expect(page.get_by_role("status")).to_contain_text("Case escalated")
+    page.goto(f"/cases/{case_id}")
+    page.keyboard.press("q")
+    expect(page).to_have_url(re.compile(r"/$"))
 
     db.expire_all()
     case = db.get(Case, case_id)

@@ -78,4 +78,32 @@ def test_an_id_past_64_bits_is_not_a_server_error(client: TestClient, db: Sessio
     user = db.scalar(select(StaffUser).where(StaffUser.email == email))
     assert user is not None
     login_as(client, db, user)
-    assert client.get(f"/cases/{2**64}").status_code == 422
+    page = client.get(f"/cases/{2**64}", headers={"accept": "text/html"})
+    assert page.status_code == 404
+    assert "There is nothing at this address" in page.text
+
+
+def test_console_errors_are_pages_not_json(client: TestClient, db: Session) -> None:
+    email, _ = _seed(db)
+    user = db.scalar(select(StaffUser).where(StaffUser.email == email))
+    assert user is not None
+    login_as(client, db, user)
+    html = {"accept": "text/html,application/xhtml+xml"}
+    missing = client.get("/cases/999999", headers=html)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "Not found" in missing.text
+    nowhere = client.get("/no/such/page", headers=html)
+    assert nowhere.status_code == 404
+    assert "Back to the queues" in nowhere.text
+    api = client.get("/v1/cases/999999", headers=html)
+    assert api.headers["content-type"].startswith("application/json")
+
+
+def test_an_expired_session_sends_htmx_to_the_login_page(client: TestClient, db: Session) -> None:
+    _, case_id = _seed(db)
+    response = client.post(
+        f"/cases/{case_id}/notes", data={"body": "x"}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 401
+    assert response.headers["hx-redirect"].startswith("/login?next=")

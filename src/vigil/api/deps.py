@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from vigil.auth import service as auth_service
@@ -52,7 +53,20 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
-def get_principal(request: Request, db: DB, settings: AppSettings) -> Principal:
+# Declared for the OpenAPI document only (clients see "Bearer" auth); the header is read below.
+_bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key made with `vigil api-keys create`, sent as `Bearer vgl_...`.",
+)
+
+
+def get_principal(
+    request: Request,
+    db: DB,
+    settings: AppSettings,
+    _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)] = None,
+) -> Principal:
     """An API key (``Authorization: Bearer vgl_...``) or a console session cookie."""
     token = _bearer(request)
     if token is not None:

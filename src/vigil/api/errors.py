@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -81,9 +81,45 @@ def validation_response(exc: RequestValidationError) -> JSONResponse:
     )
 
 
+_TITLES = {
+    401: "Please log in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    409: "Someone got there first",
+    413: "Too large",
+    422: "Something in the request is not right",
+}
+
+
+def _wants_page(request: Request) -> bool:
+    """Console pages (everything outside /v1 and /static) answer errors with a page."""
+    path = request.url.path
+    return not path.startswith(("/v1/", "/static/")) and "text/html" in request.headers.get(
+        "accept", "text/html"
+    )
+
+
+def _page(request: Request, status: int, message: str) -> Response:
+    from vigil.web.render import templates
+
+    context = {
+        "title": _TITLES.get(status, "Something went wrong"),
+        "message": message,
+        "request_id": current_request_id(),
+        "user": None,
+        "csrf_token": None,
+        "can_work": False,
+        "notice": None,
+    }
+    return templates.TemplateResponse(request, "error.html", context, status_code=status)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(VigilError)
-    def _vigil(_request: Request, exc: VigilError) -> JSONResponse:
+    def _vigil(request: Request, exc: VigilError) -> Response:
+        if _wants_page(request):
+            return _page(request, exc.status_code, exc.message)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return JSONResponse(
             status_code=exc.status_code,
@@ -92,7 +128,9 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    def _validation(request: Request, exc: RequestValidationError) -> Response:
+        if _wants_page(request):
+            return _page(request, 404, "There is nothing at this address.")
         return validation_response(exc)
 
     @app.exception_handler(StaleDataError)
@@ -114,13 +152,15 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if isinstance(exc.__cause__, BodyTooLarge):
             # FastAPI wraps errors raised while reading the body in a 400; a streamed body
             # that outgrew the limit is a 413.
             return JSONResponse(
                 status_code=413, content=error_body("payload_too_large", str(exc.__cause__))
             )
+        if _wants_page(request) and exc.status_code in (404, 405):
+            return _page(request, exc.status_code, "There is nothing at this address.")
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return JSONResponse(
             status_code=exc.status_code,

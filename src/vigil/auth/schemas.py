@@ -31,6 +31,9 @@ class StaffMe(StaffOut):
 
     permissions: list[str]
     tier: str | None
+    csrf_token: str = Field(
+        description="Send as `X-CSRF-Token` with every change made under this session cookie."
+    )
 
 
 class StaffCreate(_Request):

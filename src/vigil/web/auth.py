@@ -8,7 +8,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 
 from vigil.api.deps import DB, AppSettings
 from vigil.auth import service as auth_service
@@ -77,5 +77,10 @@ def safe_next(value: str | None) -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
-    def _login_required(_request: Request, exc: LoginRequired) -> RedirectResponse:
-        return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
+    def _login_required(request: Request, exc: LoginRequired) -> Response:
+        target = f"/login?next={quote(exc.next_url)}"
+        if request.headers.get("hx-request") == "true":
+            # An htmx request would swap the login page into a fragment of the old page:
+            # ask htmx for a full navigation instead.
+            return Response(status_code=401, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)

@@ -167,7 +167,11 @@ def home(request: Request, db: DB, who: Console) -> HTMLResponse:
     )
     return _page(
         request, who, "home.html", queues=rows, cases=mine, queue_names=_queue_names(db),
-        empty_text="You hold no cases. Press n for the next one.",
+        empty_text=(
+            "You hold no cases. Press n for the next one."
+            if who.principal.tier is not None
+            else "You hold no cases."
+        ),
     )  # fmt: skip
 
 

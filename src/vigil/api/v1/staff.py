@@ -35,11 +35,12 @@ def list_staff(
 
 
 @router.get("/staff/me", response_model=StaffMe, summary="The logged-in staff member")
-def me(user: CurrentStaff, actor: CurrentPrincipal) -> StaffMe:
+def me(request: Request, user: CurrentStaff, actor: CurrentPrincipal) -> StaffMe:
     return StaffMe(
         **StaffOut.model_validate(user).model_dump(),
         permissions=sorted(p.value for p in actor.permissions),
         tier=actor.tier.value if actor.tier else None,
+        csrf_token=request.state.staff_session.csrf_token,
     )
 
 

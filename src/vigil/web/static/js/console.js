@@ -14,6 +14,7 @@
       if (dialog && dialog.showModal) { ev.preventDefault(); dialog.showModal(); }
       return;
     }
+    if (ev.key === "q") { ev.preventDefault(); window.location.assign("/"); return; }
     var click = document.querySelector('[data-key="' + ev.key + '"]');
     if (click) { ev.preventDefault(); click.click(); return; }
     var focus = document.querySelector('[data-key-focus="' + ev.key + '"]');
