@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sys
 from importlib import import_module
+from pathlib import Path
 
 import typer
 
@@ -30,12 +32,53 @@ def settings() -> Settings:
     return Settings()
 
 
+# Commands that work on a database without a schema (they create it, or need none).
+NO_SCHEMA_NEEDED = {"db"}
+
+
 @app.callback()
-def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug output.")) -> None:
+def main(
+    ctx: typer.Context,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug output."),
+) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    asking_help = "--help" in sys.argv[1:]
+    if ctx.invoked_subcommand not in NO_SCHEMA_NEEDED and not ctx.resilient_parsing:
+        if not asking_help:
+            _require_schema(settings())
+
+
+def _require_schema(s: Settings) -> None:
+    """Say plainly when the database is missing or empty, instead of creating an empty
+    SQLite file here and failing later with a traceback."""
+    from vigil.db import make_engine
+    from vigil.migrate import current
+
+    if s.is_sqlite:
+        path = s.database_url.split("///", 1)[-1]
+        if path and path != ":memory:" and not Path(path).exists():
+            typer.echo(
+                f"No database at {Path(path).resolve()} (VIGIL_DATABASE_URL={s.database_url}). "
+                "Run `vigil db upgrade` to create it, or run from the folder that holds ./var.",
+                err=True,
+            )
+            raise typer.Exit(1)
+    engine = make_engine(s)
+    try:
+        revision = current(engine)
+    except Exception as exc:  # any failure to connect is reported the same way
+        typer.echo(f"Cannot reach the database {engine.url!r}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    if revision is None:
+        typer.echo("The database has no schema yet: run `vigil db upgrade` first.", err=True)
+        raise typer.Exit(1)
 
 
 @db_app.command("upgrade")

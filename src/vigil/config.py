@@ -10,7 +10,7 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     # HTTP
     host: str = "127.0.0.1"
     port: int = 8000
-    base_url: str = "http://127.0.0.1:8000"
+    # Where people reach this Vigil; defaults to http://HOST:PORT.
+    base_url: str = ""
     session_cookie: str = "vigil_session"
     session_ttl_hours: int = 12
     cookie_secure: bool = False
@@ -60,6 +61,12 @@ class Settings(BaseSettings):
         if not (value.startswith("sqlite") or value.startswith("postgresql+psycopg://")):
             raise ValueError("VIGIL_DATABASE_URL must be sqlite:/// or postgresql+psycopg://")
         return value
+
+    @model_validator(mode="after")
+    def _default_base_url(self) -> Settings:
+        if not self.base_url:
+            self.base_url = f"http://{self.host}:{self.port}"
+        return self
 
     @cached_property
     def is_sqlite(self) -> bool:
