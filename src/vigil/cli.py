@@ -48,9 +48,9 @@ def main(
     if not verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)
     asking_help = "--help" in sys.argv[1:]
-    if ctx.invoked_subcommand not in NO_SCHEMA_NEEDED and not ctx.resilient_parsing:
-        if not asking_help:
-            _require_schema(settings())
+    needs_schema = ctx.invoked_subcommand not in NO_SCHEMA_NEEDED
+    if needs_schema and not ctx.resilient_parsing and not asking_help:
+        _require_schema(settings())
 
 
 def _require_schema(s: Settings) -> None:
