@@ -10,9 +10,18 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
+from sqlalchemy.orm import Session
 
 from tests.conftest import IN_CI
+from tests.factories import make_staff
+from vigil.accounts import service as accounts
+from vigil.accounts.schemas import AccountUpsert
 from vigil.app import create_app
+from vigil.auth.permissions import Role
+from vigil.auth.principal import Principal
+from vigil.cases import service as cases
+from vigil.cases.models import CaseType, Severity
+from vigil.cases.routing import ensure_default_queues
 from vigil.config import Settings
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -81,3 +90,45 @@ def page(browser, live_server: str):  # type: ignore[no-untyped-def]
     pg.outside_requests = outside  # type: ignore[attr-defined]
     yield pg
     context.close()
+
+
+SYSTEM = Principal.system("test")
+
+
+def seed_case(db: Session) -> tuple[str, int]:
+    """Default queues, a Spanish-speaking agent and one Spanish user report about María:
+    returns the agent's email and the case id (committed)."""
+    ensure_default_queues(db, SYSTEM)
+    agent = make_staff(db, role=Role.agent, name="Elena Ruiz", languages=["es", "en"])
+    account, _ = accounts.upsert_account(
+        db,
+        SYSTEM,
+        "u-100",
+        AccountUpsert.model_validate(
+            {
+                "side": "freelancer",
+                "display_name": "María G.",
+                "legal_name": "María González",
+                "email": "maria@example.com",
+                "phone": "+34600111222",
+                "country": "ES",
+                "locale": "es",
+                "identifiers": [{"kind": "device", "value": "dev-abc"}],
+            }
+        ),
+    )
+    created = cases.create_case(
+        db,
+        SYSTEM,
+        cases.NewCase(
+            type=CaseType.user_report,
+            title="Asked to pay outside the platform",
+            summary="Me pidió que le pagara por fuera de la plataforma.",
+            account_id=account.id,
+            language="es",
+            severity=Severity.high,
+            priority=2,
+        ),
+    )
+    db.commit()
+    return agent.email, created.case.id

@@ -10,56 +10,15 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.factories import DEFAULT_PASSWORD, make_staff
-from vigil.accounts import service as accounts
-from vigil.accounts.schemas import AccountUpsert
+from tests.factories import DEFAULT_PASSWORD
+from tests.web.conftest import seed_case
 from vigil.audit.models import AuditRecord
-from vigil.auth.permissions import Role
 from vigil.auth.principal import Principal
-from vigil.cases import service as cases
-from vigil.cases.models import Case, CaseStatus, CaseType, Severity
-from vigil.cases.routing import ensure_default_queues
+from vigil.cases.models import Case, CaseStatus
 
 pytestmark = pytest.mark.browser
 
 SYSTEM = Principal.system("test")
-
-
-def _seed(db: Session) -> tuple[str, int]:
-    ensure_default_queues(db, SYSTEM)
-    agent = make_staff(db, role=Role.agent, name="Elena Ruiz", languages=["es", "en"])
-    account, _ = accounts.upsert_account(
-        db,
-        SYSTEM,
-        "u-100",
-        AccountUpsert.model_validate(
-            {
-                "side": "freelancer",
-                "display_name": "María G.",
-                "legal_name": "María González",
-                "email": "maria@example.com",
-                "phone": "+34600111222",
-                "country": "ES",
-                "locale": "es",
-                "identifiers": [{"kind": "device", "value": "dev-abc"}],
-            }
-        ),
-    )
-    created = cases.create_case(
-        db,
-        SYSTEM,
-        cases.NewCase(
-            type=CaseType.user_report,
-            title="Asked to pay outside the platform",
-            summary="Me pidió que le pagara por fuera de la plataforma.",
-            account_id=account.id,
-            language="es",
-            severity=Severity.high,
-            priority=2,
-        ),
-    )
-    db.commit()
-    return agent.email, created.case.id
 
 
 def _login(page: Page, email: str) -> None:
@@ -72,7 +31,7 @@ def _login(page: Page, email: str) -> None:
 
 
 def test_agent_takes_next_case_writes_note_and_escalates(page: Page, db: Session) -> None:
-    email, case_id = _seed(db)
+    email, case_id = seed_case(db)
     _login(page, email)
 
     spanish = page.get_by_role("row").filter(has_text="Spanish")
@@ -112,7 +71,7 @@ def test_agent_takes_next_case_writes_note_and_escalates(page: Page, db: Session
 
 
 def test_reveal_needs_a_reason_and_is_audited(page: Page, db: Session) -> None:
-    email, case_id = _seed(db)
+    email, case_id = seed_case(db)
     _login(page, email)
     page.goto(f"/cases/{case_id}")
     page.get_by_text("Reveal personal data").click()
@@ -127,7 +86,7 @@ def test_reveal_needs_a_reason_and_is_audited(page: Page, db: Session) -> None:
 
 
 def test_wrong_password_stays_on_login_with_a_message(page: Page, db: Session) -> None:
-    email, _ = _seed(db)
+    email, _ = seed_case(db)
     page.goto("/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill("not the password")

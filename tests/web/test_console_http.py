@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.factories import login_as
-from tests.web.test_console_browser import _seed
+from tests.web.conftest import seed_case
 from vigil.audit.models import AuditRecord
 from vigil.auth.models import StaffUser
 
@@ -27,7 +27,7 @@ def test_pages_redirect_to_login_and_back(client: TestClient, db: Session) -> No
 
 
 def test_login_refuses_to_redirect_off_site(client: TestClient, db: Session) -> None:
-    email, _ = _seed(db)
+    email, _ = seed_case(db)
     response = client.post(
         "/login",
         data={"email": email, "password": "correct horse battery", "next": "//evil.example/"},
@@ -38,7 +38,7 @@ def test_login_refuses_to_redirect_off_site(client: TestClient, db: Session) -> 
 
 
 def test_console_posts_need_the_csrf_token(client: TestClient, db: Session) -> None:
-    email, case_id = _seed(db)
+    email, case_id = seed_case(db)
     user = db.scalar(select(StaffUser).where(StaffUser.email == email))
     assert user is not None
     csrf = login_as(client, db, user)
@@ -51,7 +51,7 @@ def test_console_posts_need_the_csrf_token(client: TestClient, db: Session) -> N
 
 
 def test_a_link_cannot_reveal_personal_data(client: TestClient, db: Session) -> None:
-    email, case_id = _seed(db)
+    email, case_id = seed_case(db)
     user = db.scalar(select(StaffUser).where(StaffUser.email == email))
     assert user is not None
     csrf = login_as(client, db, user)
@@ -74,7 +74,7 @@ def test_a_link_cannot_reveal_personal_data(client: TestClient, db: Session) -> 
 
 
 def test_an_id_past_64_bits_is_not_a_server_error(client: TestClient, db: Session) -> None:
-    email, _ = _seed(db)
+    email, _ = seed_case(db)
     user = db.scalar(select(StaffUser).where(StaffUser.email == email))
     assert user is not None
     login_as(client, db, user)
@@ -84,7 +84,7 @@ def test_an_id_past_64_bits_is_not_a_server_error(client: TestClient, db: Sessio
 
 
 def test_console_errors_are_pages_not_json(client: TestClient, db: Session) -> None:
-    email, _ = _seed(db)
+    email, _ = seed_case(db)
     user = db.scalar(select(StaffUser).where(StaffUser.email == email))
     assert user is not None
     login_as(client, db, user)
@@ -101,7 +101,7 @@ def test_console_errors_are_pages_not_json(client: TestClient, db: Session) -> N
 
 
 def test_an_expired_session_sends_htmx_to_the_login_page(client: TestClient, db: Session) -> None:
-    _, case_id = _seed(db)
+    _, case_id = seed_case(db)
     response = client.post(
         f"/cases/{case_id}/notes", data={"body": "x"}, headers={"HX-Request": "true"}
     )

@@ -19,6 +19,7 @@ from vigil.auth.models import StaffSession, StaffUser
 from vigil.auth.permissions import Permission
 from vigil.auth.principal import Principal
 from vigil.config import Settings
+from vigil.db import transaction
 from vigil.kit.errors import NotAuthenticated, PermissionDenied
 
 
@@ -30,15 +31,8 @@ def get_db(request: Request) -> Iterator[Session]:
     """The request's unit of work: committed when the endpoint returns, before the response
     is sent (``scope="function"``), so a failed commit is reported to the caller."""
     factory: sessionmaker[Session] = request.app.state.sessionmaker
-    session = factory()
-    try:
+    with transaction(factory) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 DB = Annotated[Session, Depends(get_db, scope="function")]

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from vigil.accounts import normalize as accounts_normalize
 from vigil.audit import service as audit
 from vigil.auth import passwords
 from vigil.auth.models import ApiKey, StaffSession, StaffUser
@@ -56,11 +57,12 @@ def principal_for(user: StaffUser) -> Principal:
 
 
 def normalize_email(email: str) -> str:
-    value = email.strip().lower()
-    local, at, domain = value.partition("@")
-    if not at or not local or not domain or "@" in domain or any(c.isspace() for c in value):
-        raise InvalidInput("not an email address", field="email", code="invalid_email")
-    return value
+    """Staff emails follow the same rule as the marketplace's accounts (one normaliser, so a
+    person's address is the same value wherever Vigil stores it)."""
+    try:
+        return accounts_normalize.normalize_email(email)
+    except ValueError:
+        raise InvalidInput("not an email address", field="email", code="invalid_email") from None
 
 
 def _check_password(password: str, field: str = "password") -> None:
