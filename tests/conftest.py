@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.servers import SmtpServer, WebhookReceiver
 from vigil.app import create_app
 from vigil.config import Settings
 from vigil.db import make_engine, make_sessionmaker
@@ -178,3 +179,33 @@ def app(settings: Settings):  # type: ignore[no-untyped-def]
 def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     with TestClient(app) as c:
         yield c
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback; pair with ``mail_settings``."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    """A real HTTP server on loopback that records webhooks and can be told to fail."""
+    receiver = WebhookReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def mail_settings(settings: Settings, smtp_server: SmtpServer) -> Settings:
+    """``settings`` pointed at the loopback SMTP server, with webhook retries in seconds."""
+    return settings.model_copy(
+        update={
+            "smtp_host": smtp_server.host,
+            "smtp_port": smtp_server.port,
+            "webhook_backoff_base_seconds": 0.05,
+            "webhook_backoff_max_seconds": 0.2,
+            "webhook_timeout_seconds": 5.0,
+        }
+    )

@@ -27,6 +27,11 @@ API_ROUTERS = [
     "vigil.api.v1.api_keys",
     "vigil.api.v1.audit",
     "vigil.api.v1.jobs",
+    "vigil.api.v1.policies",
+    "vigil.api.v1.decisions",
+    "vigil.api.v1.messages",
+    "vigil.api.v1.integrations",
+    "vigil.api.v1.statements",
 ]
 
 # Modules that register job handlers and periodic tasks when imported.
@@ -35,6 +40,9 @@ TASK_MODULES = [
     "vigil.cases.tasks",
     "vigil.auth.tasks",
     "vigil.accounts.tasks",
+    "vigil.enforcement.tasks",
+    "vigil.communications.tasks",
+    "vigil.integrations.tasks",
 ]
 
 

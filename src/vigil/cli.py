@@ -23,6 +23,10 @@ SUBCOMMANDS = [
     ("vigil.auth.cli_keys", "api-keys"),
     ("vigil.audit.cli", "audit"),
     ("vigil.cases.cli", "queues"),
+    ("vigil.policies.cli", "policies"),
+    ("vigil.dsa.cli", "dsa"),
+    ("vigil.integrations.cli", "integrations"),
+    ("vigil.communications.cli", "messages"),
 ]
 # Modules that add top-level commands (``vigil worker``, ``vigil simulate``).
 TOP_LEVEL = ["vigil.jobs.cli", "vigil.simulate.cli"]

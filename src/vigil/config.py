@@ -48,6 +48,35 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
     sla_sweep_seconds: int = 60
 
+    # The marketplace, as users see it in messages and statements of reasons.
+    marketplace_name: str = "the marketplace"
+    # Where a user appeals a decision; empty means ``{base_url}/appeals``. DSA Art. 20 gives
+    # users at least six months to appeal.
+    appeal_url: str = ""
+    appeal_window_days: int = 183
+
+    # Enforcement. Actions that need a second approver from the specialist tier (four-eyes),
+    # comma-separated action names.
+    four_eyes_actions: str = "remove,ban"
+    enforcement_sweep_seconds: int = 60
+
+    # Outbound webhooks to the marketplace: at-least-once, retried with backoff, each attempt
+    # logged. The delay before attempt n+1 is base * 2**(n-1), capped.
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_attempts: int = 12
+    webhook_backoff_base_seconds: float = 30.0
+    webhook_backoff_max_seconds: float = 6 * 3600.0
+
+    # Email to users (SMTP). Without a host, email messages are recorded and fail visibly.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "Trust & Safety <trust@vigil.example>"
+
     # Page sizes for keyset pagination.
     page_size_default: int = 50
     page_size_max: int = 500
@@ -67,6 +96,14 @@ class Settings(BaseSettings):
         if not self.base_url:
             self.base_url = f"http://{self.host}:{self.port}"
         return self
+
+    @property
+    def four_eyes(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.four_eyes_actions.split(",") if a.strip())
+
+    @property
+    def appeal_link(self) -> str:
+        return self.appeal_url or f"{self.base_url.rstrip('/')}/appeals"
 
     @cached_property
     def is_sqlite(self) -> bool:

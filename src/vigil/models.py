@@ -4,8 +4,13 @@ from vigil.accounts import models as accounts_models
 from vigil.audit import models as audit_models
 from vigil.auth import models as auth_models
 from vigil.cases import models as cases_models
+from vigil.communications import models as communications_models
+from vigil.dsa import models as dsa_models
+from vigil.enforcement import models as enforcement_models
+from vigil.integrations import models as integrations_models
 from vigil.jobs import models as jobs_models
 from vigil.kit.models import Base
+from vigil.policies import models as policies_models
 from vigil.simulate import models as simulate_models
 
 __all__ = [
@@ -14,6 +19,11 @@ __all__ = [
     "audit_models",
     "auth_models",
     "cases_models",
+    "communications_models",
+    "dsa_models",
+    "enforcement_models",
+    "integrations_models",
     "jobs_models",
+    "policies_models",
     "simulate_models",
 ]

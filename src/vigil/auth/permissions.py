@@ -55,6 +55,15 @@ class Permission(StrEnum):
     jobs_read = "jobs:read"
     jobs_write = "jobs:write"
     legal_cases = "cases:legal"  # see and work cases in the legal tier
+    policies_read = "policies:read"
+    policies_write = "policies:write"  # edit the policy catalog, templates and macros
+    decisions_write = "decisions:write"  # record a decision on a case one may work
+    decisions_approve = "decisions:approve"  # second approver (four-eyes) on severe actions
+    decisions_reverse = "decisions:reverse"  # overturn a decision, lift its actions
+    messages_send = "messages:send"  # preview and send messages to users
+    integrations_read = "integrations:read"  # webhook endpoints and their delivery logs
+    integrations_write = "integrations:write"
+    statements_read = "statements:read"  # DSA statements of reasons and their export
 
 
 P = Permission
@@ -65,20 +74,47 @@ _WORKER = {
     P.cases_work,
     P.queues_read,
     P.staff_read,
+    P.policies_read,
+    P.decisions_write,
+    P.messages_send,
+    P.statements_read,
 }
+# Second approvers, who may also overturn decisions and read the webhook log of what they did.
+_SENIOR = {P.decisions_approve, P.decisions_reverse, P.integrations_read}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.agent: frozenset(_WORKER | {P.cases_create, P.pii_reveal}),
     Role.specialist: frozenset(
-        _WORKER | {P.cases_create, P.pii_reveal, P.cases_assign, P.restrictions_write}
+        _WORKER | _SENIOR | {P.cases_create, P.pii_reveal, P.cases_assign, P.restrictions_write}
     ),
     Role.legal: frozenset(
         _WORKER
+        | _SENIOR
         | {P.cases_create, P.pii_reveal, P.cases_assign, P.restrictions_write, P.legal_cases}
     ),
-    Role.qa: frozenset({P.accounts_read, P.cases_read, P.queues_read, P.staff_read}),
+    Role.qa: frozenset(
+        {
+            P.accounts_read,
+            P.cases_read,
+            P.queues_read,
+            P.staff_read,
+            P.policies_read,
+            P.statements_read,
+        }
+    ),
     Role.policy_lead: frozenset(
-        {P.accounts_read, P.cases_read, P.queues_read, P.queues_write, P.staff_read, P.audit_read}
+        {
+            P.accounts_read,
+            P.cases_read,
+            P.queues_read,
+            P.queues_write,
+            P.staff_read,
+            P.audit_read,
+            P.policies_read,
+            P.policies_write,
+            P.statements_read,
+            P.integrations_read,
+        }
     ),
     Role.admin: frozenset(set(Permission)),
 }
@@ -92,7 +128,15 @@ ROLE_TIER: dict[Role, Tier] = {
 
 # API keys are for the marketplace's servers: they may hold only these scopes.
 API_KEY_SCOPES: frozenset[Permission] = frozenset(
-    {P.accounts_read, P.accounts_write, P.cases_read, P.cases_create, P.queues_read}
+    {
+        P.accounts_read,
+        P.accounts_write,
+        P.cases_read,
+        P.cases_create,
+        P.queues_read,
+        P.policies_read,
+        P.statements_read,
+    }
 )
 
 

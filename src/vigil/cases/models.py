@@ -246,6 +246,15 @@ class CaseEventKind(StrEnum):
     updated = "updated"
     # A create with the dedup key of a live case: the signal is kept on the existing case.
     deduplicated = "deduplicated"
+    # Decisions and what follows from them (enforcement, communications).
+    decided = "decided"
+    decision_pending = "decision_pending"  # waiting for a second approver (four-eyes)
+    decision_approved = "decision_approved"
+    decision_rejected = "decision_rejected"
+    decision_reversed = "decision_reversed"
+    action_expired = "action_expired"
+    message_sent = "message_sent"
+    message_failed = "message_failed"
 
 
 class CaseEvent(IdMixin, Base):

@@ -1,0 +1,7 @@
+"""HTTP API: integrations."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["integrations"])

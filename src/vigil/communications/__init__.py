@@ -1,0 +1,1 @@
+"""Messages to the marketplace's users: templates per policy, action and locale; channels."""

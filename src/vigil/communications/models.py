@@ -1,0 +1,3 @@
+"""Tables of the communications domain."""
+
+from __future__ import annotations

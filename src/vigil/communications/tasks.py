@@ -1,0 +1,3 @@
+"""Jobs of the communications domain."""
+
+from __future__ import annotations

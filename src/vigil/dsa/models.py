@@ -1,0 +1,3 @@
+"""Tables of the dsa domain."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables of the enforcement domain."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Jobs of the enforcement domain."""
+
+from __future__ import annotations

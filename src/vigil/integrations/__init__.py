@@ -1,0 +1,1 @@
+"""Marketplace integrations: signed webhooks, delivered at least once, every attempt logged."""

@@ -1,0 +1,3 @@
+"""Tables of the integrations domain."""
+
+from __future__ import annotations

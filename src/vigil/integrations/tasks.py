@@ -1,0 +1,3 @@
+"""Jobs of the integrations domain."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The policy catalog: what is not allowed, how severe it is, and what to do about it."""

@@ -1,0 +1,3 @@
+"""Tables of the policies domain."""
+
+from __future__ import annotations
