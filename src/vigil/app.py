@@ -99,10 +99,11 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         app.include_router(import_module(name).router, prefix="/v1")
 
     from vigil.web import auth as web_auth
-    from vigil.web import views
+    from vigil.web import decisions, views
 
     web_auth.install(app)
     app.include_router(views.router)
+    app.include_router(decisions.router)
     app.mount("/static", StaticFiles(packages=[("vigil.web", "static")]), name="static")
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

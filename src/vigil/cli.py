@@ -38,6 +38,15 @@ def settings() -> Settings:
 
 # Commands that work on a database without a schema (they create it, or need none).
 NO_SCHEMA_NEEDED = {"db"}
+# Group commands that read only files (a marketplace engineer checks a batch without a Vigil).
+NO_DATABASE_NEEDED = {("dsa", "validate")}
+
+
+def _needs_schema(invoked: str | None) -> bool:
+    if invoked in NO_SCHEMA_NEEDED:
+        return False
+    words = [a for a in sys.argv[1:] if not a.startswith("-")]
+    return tuple(words[:2]) not in NO_DATABASE_NEEDED
 
 
 @app.callback()
@@ -52,7 +61,7 @@ def main(
     if not verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)
     asking_help = "--help" in sys.argv[1:]
-    needs_schema = ctx.invoked_subcommand not in NO_SCHEMA_NEEDED
+    needs_schema = _needs_schema(ctx.invoked_subcommand)
     if needs_schema and not ctx.resilient_parsing and not asking_help:
         _require_schema(settings())
 

@@ -7,6 +7,7 @@ Each handler leaves a visible effect: a row in ``test_job_effects`` (created by 
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -50,3 +51,18 @@ def slow(ctx: JobContext, payload: dict[str, Any]) -> None:
     if ctx.attempt in payload.get("sleep_on", [1]):
         Path(payload["marker"]).write_text(str(ctx.attempt))
         time.sleep(float(payload.get("seconds", 60)))
+
+
+# Set by tests of ``JobContext.end_transaction``: the handler waits on ``io_started`` ->
+# ``io_may_finish`` between ending its transaction and writing its effect, like a slow POST.
+IO_STARTED = threading.Event()
+IO_MAY_FINISH = threading.Event()
+
+
+@handler("test.slow_io")
+def slow_io(ctx: JobContext, payload: dict[str, Any]) -> None:
+    ctx.end_transaction()
+    IO_STARTED.set()
+    if not IO_MAY_FINISH.wait(timeout=20):
+        raise RuntimeError("the test never let the I/O finish")
+    record_effect(ctx)

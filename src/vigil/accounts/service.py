@@ -694,3 +694,43 @@ def lift_restriction(
     )  # fmt: skip
     refresh_status(session, actor, account)
     return restriction, account
+
+
+def mark_removed(session: Session, actor: Principal, account: Account, reason: str) -> bool:
+    """Remove (ban) ``account`` by enforcement. ``removed`` is terminal for restrictions: only
+    :func:`reinstate` brings the account back. Returns whether the status changed (and then
+    audits ``accounts.account.remove``)."""
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput(
+            "removing an account needs a reason", field="reason", code="reason_required"
+        )
+    if account.status is AccountStatus.removed:
+        return False
+    old = account.status
+    account.status = AccountStatus.removed
+    session.flush()
+    audit.record(
+        session, actor, "accounts.account.remove", TARGET, account.id, reason=reason,
+        data={"from": old.value, "to": AccountStatus.removed.value, "version": account.version},
+    )  # fmt: skip
+    return True
+
+
+def reinstate(session: Session, actor: Principal, account: Account, reason: str) -> bool:
+    """Undo a removal: the status follows the restrictions still in force (``active`` when
+    none). A closed or not-removed account is left alone. Returns whether the status changed
+    (and then audits ``accounts.account.reinstate``)."""
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("reinstating needs a reason", field="reason", code="reason_required")
+    if account.status is not AccountStatus.removed:
+        return False
+    new = _status_from(in_force_kinds(session, account))
+    account.status = new
+    session.flush()
+    audit.record(
+        session, actor, "accounts.account.reinstate", TARGET, account.id, reason=reason,
+        data={"from": AccountStatus.removed.value, "to": new.value, "version": account.version},
+    )  # fmt: skip
+    return True

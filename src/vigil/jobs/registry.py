@@ -23,6 +23,21 @@ class JobContext:
     settings: Settings
     job_id: int
     attempt: int
+    # Set by :meth:`end_transaction`; the worker then re-checks its lease before finishing.
+    released: bool = False
+
+    def end_transaction(self) -> None:
+        """Commit what the handler wrote so far and end the transaction before slow I/O (an
+        HTTP POST, an SMTP conversation), so the I/O holds no row locks — and on SQLite, where
+        every transaction holds the database's write lock, does not stall every other writer.
+
+        The job stays leased to this worker. The next statement starts a new transaction, in
+        which the handler reloads and locks its rows and re-checks its precondition; the
+        worker re-checks the lease before marking the job done. Whatever was committed here
+        stays committed even if the rest of the handler fails, so commit only state that is
+        true whatever the I/O's outcome."""
+        self.session.commit()
+        self.released = True
 
 
 Handler = Callable[[JobContext, dict[str, Any]], None]

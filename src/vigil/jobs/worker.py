@@ -267,11 +267,16 @@ class Worker:
                 log.error("job #%d %s: dead, no handler for this kind", job.id, job.kind)
                 return
             try:
-                fn(
-                    JobContext(session, self.settings, job.id, job.attempts),
-                    dict(job.payload or {}),
-                )
+                ctx = JobContext(session, self.settings, job.id, job.attempts)
+                fn(ctx, dict(job.payload or {}))
                 session.flush()
+                if ctx.released:
+                    # The handler ended its transaction for I/O: the job row is no longer
+                    # locked, so make sure the lease is still ours before finishing it.
+                    job = self._still_mine(session, claimed)
+                    if job is None:
+                        session.rollback()
+                        return
                 job.status = JobStatus.done
                 job.finished_at = clock.now()
                 job.locked_until = None

@@ -350,7 +350,7 @@ class _CasePlanner:
                 ),
                 priority=3,
                 severity=Severity.medium if a.label is Label.scammer else Severity.low,
-                policy_code="identity.verification",
+                policy_code="fake_identity",
                 source="identity",
                 dedup_key=f"identity:{a.external_id}",
                 attributes={"face_match": score},
@@ -366,7 +366,7 @@ class _CasePlanner:
                             a.index,
                             RestrictionKind.payouts,
                             "Identity document failed review",
-                            "identity.verification",
+                            "fake_identity",
                         )
                     ],
                 )
@@ -410,9 +410,9 @@ class _CasePlanner:
                 ),
                 priority=1 if big else 2,
                 severity=Severity.critical if big else Severity.high,
-                policy_code="fraud.linked_accounts",
+                policy_code="duplicate_accounts",
                 source="detection",
-                dedup_key=f"detection:fraud.linked_accounts:{lead.external_id}",
+                dedup_key=f"detection:duplicate_accounts:{lead.external_id}",
                 language="en",
                 attributes={
                     "rule": "linked_accounts.shared_device_card",
@@ -424,7 +424,7 @@ class _CasePlanner:
                     m.index,
                     RestrictionKind.suspension,
                     "Member of a ring sharing a device and a stolen card",
-                    "fraud.linked_accounts",
+                    "duplicate_accounts",
                 )
                 for m in members
             ]
@@ -455,7 +455,7 @@ class _CasePlanner:
                     a.index,
                     RestrictionKind.suspension,
                     "Scam: took payment and did not deliver",
-                    "scam.fraud",
+                    "fraud_scams",
                 )
             ]
             last = max(s.at for s in a.sightings)
@@ -475,7 +475,7 @@ class _CasePlanner:
                     ),
                     priority=2,
                     severity=Severity.high,
-                    policy_code="scam.fraud",
+                    policy_code="fraud_scams",
                     source="detection",
                     dedup_key=f"detection:scam.velocity:{a.external_id}",
                     language="en",
@@ -499,7 +499,7 @@ class _CasePlanner:
                     title="User report: paid and nothing delivered"
                     if a.is_seller
                     else "User report: fake payment proof",
-                    policy_code="scam.fraud",
+                    policy_code="fraud_scams",
                     priority=2,
                     severity=Severity.high,
                 )
@@ -538,7 +538,7 @@ class _CasePlanner:
                     a.index,
                     RestrictionKind.messaging,
                     "Asked buyers to pay outside the platform",
-                    "platform.off_platform_payment",
+                    "fee_circumvention",
                     days=7,
                 )
             ]
@@ -555,9 +555,9 @@ class _CasePlanner:
                     ),
                     priority=3,
                     severity=Severity.medium,
-                    policy_code="platform.off_platform_payment",
+                    policy_code="fee_circumvention",
                     source="detection",
-                    dedup_key=f"detection:platform.off_platform_payment:{a.external_id}",
+                    dedup_key=f"detection:fee_circumvention:{a.external_id}",
                     attributes={"model": "off_platform_payment"},
                 )
                 self.settle(
@@ -573,7 +573,7 @@ class _CasePlanner:
                     self.between(a.registered_at + 6 * HOUR),
                     "off_platform",
                     title="User report: asked to pay outside the platform",
-                    policy_code="platform.off_platform_payment",
+                    policy_code="fee_circumvention",
                     priority=3,
                     severity=Severity.medium,
                 )
@@ -618,9 +618,9 @@ class _CasePlanner:
                 ),
                 priority=2,
                 severity=Severity.high,
-                policy_code="fraud.payment_fraud",
+                policy_code="fraud_scams",
                 source="chargeback",
-                dedup_key=f"review:fraud.payment_fraud:{original.external_id}",
+                dedup_key=f"review:fraud_scams:{original.external_id}",
             )
             if case is None:
                 continue
@@ -662,16 +662,16 @@ class _CasePlanner:
                 ),
                 priority=2 if banned else 3,
                 severity=Severity.high if banned else Severity.medium,
-                policy_code="integrity.duplicate_account",
+                policy_code="duplicate_accounts",
                 source="detection",
-                dedup_key=f"review:integrity.duplicate_account:{a.external_id}",
+                dedup_key=f"review:duplicate_accounts:{a.external_id}",
                 attributes={"matched_account": original.external_id, "banned_original": banned},
             )
             restriction = RestrictionPlan(
                 a.index,
                 RestrictionKind.suspension if banned else RestrictionKind.listing,
                 "Ban evasion" if banned else "Second account of the same person",
-                "integrity.duplicate_account",
+                "duplicate_accounts",
             )
             self.settle(
                 case,
@@ -720,10 +720,10 @@ class _CasePlanner:
                 ),
                 priority=4,
                 severity=Severity.low,
-                policy_code="integrity.fake_reviews",
+                policy_code="fake_reviews",
                 source="detection",
                 language="en",
-                dedup_key=f"detection:integrity.fake_reviews:{first.external_id}",
+                dedup_key=f"detection:fake_reviews:{first.external_id}",
                 attributes={"reviewed": reviewed, "members": [m.external_id for m in members]},
             )
             self.settle(
@@ -736,7 +736,7 @@ class _CasePlanner:
                         m.index,
                         RestrictionKind.suspension,
                         "Fake reviews",
-                        "integrity.fake_reviews",
+                        "fake_reviews",
                     )
                     for m in members
                 ],
@@ -759,7 +759,7 @@ class _CasePlanner:
                 "quality": ("User report: late or poor delivery", "quality.service", 4),
                 "impersonation": (
                     "User report: profile impersonates someone",
-                    "integrity.impersonation",
+                    "fake_identity",
                     2,
                 ),
             }[kind]

@@ -18,6 +18,7 @@ from vigil.cases.routing import ensure_default_queues
 from vigil.db import transaction
 from vigil.kit import clock
 from vigil.kit.errors import NotFound
+from vigil.policies.pack import load_pack
 from vigil.simulate.generator import make_plan
 from vigil.simulate.runner import SIMULATOR, Summary, run
 
@@ -78,6 +79,8 @@ def load_demo(
         # The team was there before the marketplace's history began.
         with clock.frozen(plan.start - timedelta(hours=2)):
             ensure_default_queues(session, SIMULATOR)
+            # The default policy catalog, so cases can be decided in the console.
+            load_pack(session, SIMULATOR)
             for user in DEMO_STAFF:
                 try:
                     auth.get_staff_by_email(session, user.email)

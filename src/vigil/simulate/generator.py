@@ -494,7 +494,7 @@ def make_plan(
                 original.index,
                 RestrictionKind.suspension,
                 "Chargebacks on orders paid with a stolen card",
-                "fraud.payment_fraud",
+                "fraud_scams",
             ),
         )
         for at, original in p.bans

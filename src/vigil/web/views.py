@@ -45,6 +45,10 @@ NOTICES = {
     "released": ("ok", "Case released to its queue."),
     "escalated": ("ok", "Case escalated."),
     "logged_out": ("info", "You are logged out."),
+    "decided": ("ok", "Decision recorded and applied; the case is closed."),
+    "decision_pending": ("info", "Decision recorded; it waits for a specialist's approval."),
+    "approved": ("ok", "Decision approved and applied."),
+    "rejected": ("ok", "Decision rejected; the case went back to its reviewer."),
 }
 SLA_LABELS = {"ok": "on track", "warning": "at risk", "breached": "breached"}
 
@@ -64,6 +68,7 @@ def _page(
         "user": who.user if who else None,
         "csrf_token": who.csrf_token if who else None,
         "can_work": bool(who and who.principal.can(Permission.cases_work) and who.principal.tier),
+        "can_approve": bool(who and who.principal.can(Permission.decisions_approve)),
         "notice": _notice(request),
     }
     return templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
@@ -294,6 +299,14 @@ _EVENT_LABELS = {
     "sla_breached": "SLA breached",
     "duplicate": "reported the same thing again",
     "updated": "updated the case",
+    "decided": "recorded a decision",
+    "decision_pending": "recorded a decision that waits for a second approver",
+    "decision_approved": "approved the decision",
+    "decision_rejected": "rejected the decision",
+    "decision_reversed": "reversed the decision",
+    "action_expired": "an action reached its end date",
+    "message_sent": "sent a message to the user",
+    "message_failed": "a message to the user could not be sent",
 }
 
 
@@ -306,8 +319,14 @@ def _timeline_items(db: Session, principal: Principal, case_id: int) -> list[dic
             label += f" to {e.data['to_tier']}"
         if e.kind == "closed" and e.data.get("resolution"):
             label += f" ({str(e.data['resolution']).replace('_', ' ')})"
+        reason = e.reason
+        if e.kind in ("message_sent", "message_failed") and e.data.get("channel"):
+            label += f" by {str(e.data['channel']).replace('_', '-')}"
+            if e.data.get("locale"):
+                label += f" ({e.data['locale']})"
+            reason = reason or e.data.get("subject")
         items.append(
-            {"at": e.at, "actor": e.actor_label, "label": label, "reason": e.reason, "body": e.note}
+            {"at": e.at, "actor": e.actor_label, "label": label, "reason": reason, "body": e.note}
         )
     return items
 

@@ -131,6 +131,33 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "integrations",
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("secret", sa.String(length=200), nullable=False),
+        sa.Column("previous_secret", sa.String(length=200), nullable=True),
+        sa.Column(
+            "previous_secret_expires_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("secret_rotated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "event_types",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_integrations")),
+        sa.UniqueConstraint("name", name=op.f("uq_integrations_name")),
+    )
+    op.create_table(
         "jobs",
         sa.Column("kind", sa.String(length=100), nullable=False),
         sa.Column(
@@ -510,6 +537,56 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "dsa_statements",
+        sa.Column(
+            "decision_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("puid", sa.String(length=500), nullable=False),
+        sa.Column(
+            "fields",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "actions",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("category", sa.String(length=100), nullable=False),
+        sa.Column("decision_ground", sa.String(length=64), nullable=False),
+        sa.Column("application_date", sa.Date(), nullable=False),
+        sa.Column("automated_decision", sa.String(length=64), nullable=False),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("exported_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_dsa_statements_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dsa_statements")),
+        sa.UniqueConstraint("puid", name=op.f("uq_dsa_statements_puid")),
+    )
+    with op.batch_alter_table("dsa_statements", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_dsa_statements_account_id"), ["account_id"], unique=False
+        )
+        batch_op.create_index("ix_dsa_statements_category_id", ["category", "id"], unique=False)
+        batch_op.create_index("ix_dsa_statements_created_at_id", ["created_at", "id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_dsa_statements_decision_id"), ["decision_id"], unique=False
+        )
+
+    op.create_table(
         "identifiers",
         sa.Column(
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -557,6 +634,105 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_identifiers_kind_value", ["kind", "value", "account_id"], unique=False
         )
+
+    op.create_table(
+        "macros",
+        sa.Column("name", sa.String(length=120), nullable=False),
+        sa.Column("locale", sa.String(length=8), nullable=False),
+        sa.Column("policy_code", sa.String(length=100), nullable=True),
+        sa.Column("subject", sa.String(length=300), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column(
+            "created_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_macros_created_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_macros")),
+        sa.UniqueConstraint("name", "locale", name=op.f("uq_macros_name_locale")),
+    )
+    with op.batch_alter_table("macros", schema=None) as batch_op:
+        batch_op.create_index("ix_macros_locale_active", ["locale", "active", "id"], unique=False)
+
+    op.create_table(
+        "message_templates",
+        sa.Column("key", sa.String(length=160), nullable=False),
+        sa.Column("policy_code", sa.String(length=100), nullable=True),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("locale", sa.String(length=8), nullable=False),
+        sa.Column("subject", sa.String(length=300), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column(
+            "created_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("change_reason", sa.Text(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_message_templates_created_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_message_templates")),
+        sa.UniqueConstraint("key", name=op.f("uq_message_templates_key")),
+    )
+    op.create_table(
+        "policies",
+        sa.Column("code", sa.String(length=64), nullable=False),
+        sa.Column("current_version", sa.Integer(), nullable=False),
+        sa.Column("retired", sa.Boolean(), nullable=False),
+        sa.Column("retired_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "retired_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("retire_reason", sa.Text(), nullable=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "(retired_at IS NOT NULL) = retired", name=op.f("ck_policies_retired_at_iff_retired")
+        ),
+        sa.CheckConstraint(
+            "current_version >= 1", name=op.f("ck_policies_current_version_positive")
+        ),
+        sa.ForeignKeyConstraint(
+            ["retired_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_policies_retired_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_policies")),
+        sa.UniqueConstraint("code", name=op.f("uq_policies_code")),
+    )
+    with op.batch_alter_table("policies", schema=None) as batch_op:
+        batch_op.create_index("ix_policies_retired_code", ["retired", "code"], unique=False)
 
     op.create_table(
         "queue_members",
@@ -673,6 +849,76 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_staff_sessions_staff_id"), ["staff_id"], unique=False)
 
     op.create_table(
+        "webhook_deliveries",
+        sa.Column(
+            "integration_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("event_id", sa.String(length=40), nullable=False),
+        sa.Column("event_type", sa.String(length=100), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=False),
+        sa.Column("subject_type", sa.String(length=50), nullable=False),
+        sa.Column("subject_id", sa.BigInteger(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "pending",
+                "delivered",
+                "failed",
+                name="deliverystatus",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("redelivered_at_attempt", sa.Integer(), nullable=False),
+        sa.Column("redeliveries", sa.Integer(), nullable=False),
+        sa.Column("last_status_code", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("next_attempt_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "status IN ('pending', 'delivered', 'failed')",
+            name=op.f("ck_webhook_deliveries_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["integration_id"],
+            ["integrations.id"],
+            name=op.f("fk_webhook_deliveries_integration_id_integrations"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
+        sa.UniqueConstraint(
+            "integration_id",
+            "idempotency_key",
+            name=op.f("uq_webhook_deliveries_integration_id_idempotency_key"),
+        ),
+    )
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_webhook_deliveries_due",
+            ["next_attempt_at", "id"],
+            unique=False,
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
+        batch_op.create_index(
+            "ix_webhook_deliveries_integration_id_id", ["integration_id", "id"], unique=False
+        )
+        batch_op.create_index("ix_webhook_deliveries_status_id", ["status", "id"], unique=False)
+        batch_op.create_index(
+            "ix_webhook_deliveries_subject", ["subject_type", "subject_id", "id"], unique=False
+        )
+
+    op.create_table(
         "case_events",
         sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
@@ -733,6 +979,428 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("case_notes", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_case_notes_case_id"), ["case_id"], unique=False)
+
+    op.create_table(
+        "decisions",
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "pending_approval",
+                "applied",
+                "rejected",
+                "reversed",
+                name="decisionstatus",
+                native_enum=False,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("no_violation", sa.Boolean(), nullable=False),
+        sa.Column(
+            "action",
+            sa.Enum(
+                "warn",
+                "restrict",
+                "suspend",
+                "remove",
+                "ban",
+                name="actiontype",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=True,
+        ),
+        sa.Column(
+            "suggestion",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("departed", sa.Boolean(), nullable=False),
+        sa.Column("departure_reason", sa.Text(), nullable=True),
+        sa.Column("internal_reasoning", sa.Text(), nullable=False),
+        sa.Column("locale", sa.String(length=16), nullable=False),
+        sa.Column(
+            "message_spec",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "statement_spec",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "decided_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("decided_by_label", sa.String(length=200), nullable=False),
+        sa.Column(
+            "approved_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "rejected_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "reversed_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("reversal_reason", sa.Text(), nullable=True),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("approved_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("applied_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("rejected_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("reversed_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "(applied_at IS NOT NULL) = (status IN ('applied', 'reversed'))",
+            name=op.f("ck_decisions_applied_at"),
+        ),
+        sa.CheckConstraint(
+            "(rejected_at IS NOT NULL) = (status = 'rejected')",
+            name=op.f("ck_decisions_rejected_at"),
+        ),
+        sa.CheckConstraint(
+            "(reversed_at IS NOT NULL) = (status = 'reversed') AND (reversal_reason IS NOT NULL) = (status = 'reversed')",
+            name=op.f("ck_decisions_reversed_at"),
+        ),
+        sa.CheckConstraint(
+            "approved_at IS NULL OR status IN ('applied', 'reversed')",
+            name=op.f("ck_decisions_approved_at"),
+        ),
+        sa.CheckConstraint(
+            "status IN ('pending_approval', 'applied', 'rejected', 'reversed')",
+            name=op.f("ck_decisions_status"),
+        ),
+        sa.CheckConstraint(
+            "NOT no_violation OR action IS NULL", name=op.f("ck_decisions_no_violation_no_action")
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_decisions_account_id_accounts"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["approved_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_decisions_approved_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_decisions_case_id_cases")),
+        sa.ForeignKeyConstraint(
+            ["decided_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_decisions_decided_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["rejected_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_decisions_rejected_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["reversed_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_decisions_reversed_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_decisions")),
+    )
+    with op.batch_alter_table("decisions", schema=None) as batch_op:
+        batch_op.create_index("ix_decisions_account", ["account_id", "id"], unique=False)
+        batch_op.create_index("ix_decisions_case", ["case_id", "id"], unique=False)
+        batch_op.create_index(
+            "ix_decisions_pending",
+            ["id"],
+            unique=False,
+            postgresql_where=sa.text("status = 'pending_approval'"),
+            sqlite_where=sa.text("status = 'pending_approval'"),
+        )
+        batch_op.create_index("ix_decisions_status", ["status", "id"], unique=False)
+        batch_op.create_index(
+            "uq_decisions_pending_case",
+            ["case_id"],
+            unique=True,
+            postgresql_where=sa.text("status = 'pending_approval'"),
+            sqlite_where=sa.text("status = 'pending_approval'"),
+        )
+
+    op.create_table(
+        "delivery_attempts",
+        sa.Column(
+            "delivery_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("started_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("response_excerpt", sa.String(length=500), nullable=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["delivery_id"],
+            ["webhook_deliveries.id"],
+            name=op.f("fk_delivery_attempts_delivery_id_webhook_deliveries"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery_attempts")),
+        sa.UniqueConstraint(
+            "delivery_id", "number", name=op.f("uq_delivery_attempts_delivery_id_number")
+        ),
+    )
+    op.create_table(
+        "message_template_versions",
+        sa.Column(
+            "template_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("subject", sa.String(length=300), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column(
+            "created_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("change_reason", sa.Text(), nullable=False),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_message_template_versions_created_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["template_id"],
+            ["message_templates.id"],
+            name=op.f("fk_message_template_versions_template_id_message_templates"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_message_template_versions")),
+        sa.UniqueConstraint(
+            "template_id", "version", name=op.f("uq_message_template_versions_template_id_version")
+        ),
+    )
+    op.create_table(
+        "messages",
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "decision_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "channel",
+            sa.Enum("email", "in_app", name="messagechannel", native_enum=False, length=16),
+            nullable=False,
+        ),
+        sa.Column("locale", sa.String(length=8), nullable=False),
+        sa.Column("recipient", sa.String(length=320), nullable=True),
+        sa.Column("subject", sa.String(length=300), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum("queued", "sent", "failed", name="messagestatus", native_enum=False, length=16),
+            nullable=False,
+        ),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("next_attempt_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("failed_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "template_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("template_key", sa.String(length=200), nullable=True),
+        sa.Column("macro_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "created_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint("channel IN ('email', 'in_app')", name=op.f("ck_messages_channel")),
+        sa.CheckConstraint(
+            "status IN ('queued', 'sent', 'failed')", name=op.f("ck_messages_status")
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_messages_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_messages_case_id_cases"), ondelete="SET NULL"
+        ),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_messages_created_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["macro_id"],
+            ["macros.id"],
+            name=op.f("fk_messages_macro_id_macros"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["template_id"],
+            ["message_templates.id"],
+            name=op.f("fk_messages_template_id_message_templates"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
+    )
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.create_index("ix_messages_account", ["account_id", "id"], unique=False)
+        batch_op.create_index("ix_messages_case", ["case_id", "id"], unique=False)
+        batch_op.create_index("ix_messages_decision", ["decision_id", "id"], unique=False)
+        batch_op.create_index(
+            "ix_messages_queued",
+            ["created_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'queued'"),
+            sqlite_where=sa.text("status = 'queued'"),
+        )
+
+    op.create_table(
+        "policy_versions",
+        sa.Column(
+            "policy_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("code", sa.String(length=64), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("guidance", sa.Text(), nullable=False),
+        sa.Column(
+            "examples_allowed",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "examples_not_allowed",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "severity",
+            sa.Enum(
+                "low", "medium", "high", "critical", name="severity", native_enum=False, length=16
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "allowed_actions",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("default_action", sa.String(length=16), nullable=False),
+        sa.Column("strike_weight", sa.Integer(), nullable=False),
+        sa.Column("strike_ttl_days", sa.Integer(), nullable=False),
+        sa.Column(
+            "ladder",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("dsa_category", sa.String(length=100), nullable=False),
+        sa.Column(
+            "dsa_keywords",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("dsa_ground", sa.String(length=64), nullable=False),
+        sa.Column("tos_ground", sa.Text(), nullable=False),
+        sa.Column("legal_ground", sa.Text(), nullable=True),
+        sa.Column("illegal_explanation", sa.Text(), nullable=True),
+        sa.Column(
+            "user_title",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "user_explanation",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_by_label", sa.String(length=200), nullable=False),
+        sa.Column("change_reason", sa.Text(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "default_action IN ('warn', 'restrict', 'suspend', 'remove', 'ban')",
+            name=op.f("ck_policy_versions_default_action"),
+        ),
+        sa.CheckConstraint(
+            "dsa_ground <> 'DECISION_GROUND_ILLEGAL_CONTENT' OR (legal_ground IS NOT NULL AND illegal_explanation IS NOT NULL)",
+            name=op.f("ck_policy_versions_illegal_content_has_legal_ground"),
+        ),
+        sa.CheckConstraint(
+            "dsa_ground IN ('DECISION_GROUND_ILLEGAL_CONTENT', 'DECISION_GROUND_INCOMPATIBLE_CONTENT')",
+            name=op.f("ck_policy_versions_dsa_ground"),
+        ),
+        sa.CheckConstraint(
+            "severity IN ('low', 'medium', 'high', 'critical')",
+            name=op.f("ck_policy_versions_severity"),
+        ),
+        sa.CheckConstraint(
+            "strike_ttl_days >= 1", name=op.f("ck_policy_versions_strike_ttl_days_positive")
+        ),
+        sa.CheckConstraint(
+            "strike_weight >= 0", name=op.f("ck_policy_versions_strike_weight_not_negative")
+        ),
+        sa.CheckConstraint("version >= 1", name=op.f("ck_policy_versions_version_positive")),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_policy_versions_created_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["policy_id"],
+            ["policies.id"],
+            name=op.f("fk_policy_versions_policy_id_policies"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_policy_versions")),
+        sa.UniqueConstraint(
+            "policy_id", "version", name=op.f("uq_policy_versions_policy_id_version")
+        ),
+    )
+    with op.batch_alter_table("policy_versions", schema=None) as batch_op:
+        batch_op.create_index("ix_policy_versions_code_version", ["code", "version"], unique=False)
 
     op.create_table(
         "restrictions",
@@ -814,11 +1482,315 @@ def upgrade() -> None:
             sqlite_where=sa.text("lifted_at IS NULL"),
         )
 
+    op.create_table(
+        "approvals",
+        sa.Column(
+            "decision_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "requested_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("requested_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "required_for",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "decided_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "outcome",
+            sa.Enum("approved", "rejected", name="approvaloutcome", native_enum=False, length=16),
+            nullable=True,
+        ),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("decided_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "outcome IS NULL OR outcome = 'approved' OR reason IS NOT NULL",
+            name=op.f("ck_approvals_reject_needs_reason"),
+        ),
+        sa.CheckConstraint(
+            "outcome IS NULL OR outcome IN ('approved', 'rejected')",
+            name=op.f("ck_approvals_outcome"),
+        ),
+        sa.CheckConstraint(
+            "(outcome IS NULL) = (decided_at IS NULL)",
+            name=op.f("ck_approvals_decided_iff_outcome"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["decided_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_approvals_decided_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["decision_id"],
+            ["decisions.id"],
+            name=op.f("fk_approvals_decision_id_decisions"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["requested_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_approvals_requested_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_approvals")),
+    )
+    with op.batch_alter_table("approvals", schema=None) as batch_op:
+        batch_op.create_index("ix_approvals_decision", ["decision_id", "id"], unique=False)
+        batch_op.create_index(
+            "ix_approvals_waiting",
+            ["requested_at"],
+            unique=False,
+            postgresql_where=sa.text("outcome IS NULL"),
+            sqlite_where=sa.text("outcome IS NULL"),
+        )
+
+    op.create_table(
+        "decision_actions",
+        sa.Column(
+            "decision_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column(
+            "type",
+            sa.Enum(
+                "warn",
+                "restrict",
+                "suspend",
+                "remove",
+                "ban",
+                name="actiontype",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "scope",
+            sa.Enum(
+                "account",
+                "listing",
+                "profile",
+                "message",
+                "payouts",
+                name="scope",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column("target_ref", sa.String(length=200), nullable=True),
+        sa.Column("duration_days", sa.Integer(), nullable=True),
+        sa.Column("requested_ends_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("starts_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ends_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "pending",
+                "active",
+                "expired",
+                "reversed",
+                name="actionstatus",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "restriction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("expired_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("reversed_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("reversal_reason", sa.Text(), nullable=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "(expired_at IS NOT NULL) = (status = 'expired')",
+            name=op.f("ck_decision_actions_expired_at_iff_expired"),
+        ),
+        sa.CheckConstraint(
+            "(reversed_at IS NOT NULL) = (status = 'reversed')",
+            name=op.f("ck_decision_actions_reversed_at_iff_reversed"),
+        ),
+        sa.CheckConstraint(
+            "(starts_at IS NOT NULL) = (status <> 'pending')",
+            name=op.f("ck_decision_actions_starts_at_iff_taken"),
+        ),
+        sa.CheckConstraint(
+            "scope IN ('account', 'listing', 'profile', 'message', 'payouts')",
+            name=op.f("ck_decision_actions_scope"),
+        ),
+        sa.CheckConstraint(
+            "status IN ('pending', 'active', 'expired', 'reversed')",
+            name=op.f("ck_decision_actions_status"),
+        ),
+        sa.CheckConstraint(
+            "type IN ('warn', 'restrict', 'suspend', 'remove', 'ban')",
+            name=op.f("ck_decision_actions_type"),
+        ),
+        sa.CheckConstraint(
+            "duration_days IS NULL OR duration_days > 0",
+            name=op.f("ck_decision_actions_duration_days"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["decision_id"],
+            ["decisions.id"],
+            name=op.f("fk_decision_actions_decision_id_decisions"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["restriction_id"],
+            ["restrictions.id"],
+            name=op.f("fk_decision_actions_restriction_id_restrictions"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_decision_actions")),
+    )
+    with op.batch_alter_table("decision_actions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_decision_actions_decision", ["decision_id", "position"], unique=False
+        )
+        batch_op.create_index(
+            "ix_decision_actions_due",
+            ["ends_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'active' AND ends_at IS NOT NULL"),
+            sqlite_where=sa.text("status = 'active' AND ends_at IS NOT NULL"),
+        )
+
+    op.create_table(
+        "decision_policies",
+        sa.Column(
+            "decision_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("policy_code", sa.String(length=100), nullable=False),
+        sa.Column("policy_version", sa.Integer(), nullable=False),
+        sa.Column(
+            "policy_version_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["decision_id"],
+            ["decisions.id"],
+            name=op.f("fk_decision_policies_decision_id_decisions"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["policy_version_id"],
+            ["policy_versions.id"],
+            name=op.f("fk_decision_policies_policy_version_id_policy_versions"),
+        ),
+        sa.PrimaryKeyConstraint("decision_id", "position", name=op.f("pk_decision_policies")),
+    )
+    with op.batch_alter_table("decision_policies", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_decision_policies_code", ["policy_code", "decision_id"], unique=False
+        )
+
+    op.create_table(
+        "strikes",
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "decision_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("policy_code", sa.String(length=100), nullable=False),
+        sa.Column("policy_version", sa.Integer(), nullable=False),
+        sa.Column("weight", sa.Integer(), nullable=False),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("voided_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("void_reason", sa.Text(), nullable=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "(voided_at IS NULL) = (void_reason IS NULL)",
+            name=op.f("ck_strikes_void_reason_iff_voided"),
+        ),
+        sa.CheckConstraint("weight > 0", name=op.f("ck_strikes_weight")),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_strikes_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["decision_id"],
+            ["decisions.id"],
+            name=op.f("fk_strikes_decision_id_decisions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_strikes")),
+    )
+    with op.batch_alter_table("strikes", schema=None) as batch_op:
+        batch_op.create_index("ix_strikes_account", ["account_id", "id"], unique=False)
+        batch_op.create_index(
+            "ix_strikes_active",
+            ["account_id", "expires_at"],
+            unique=False,
+            postgresql_where=sa.text("voided_at IS NULL"),
+            sqlite_where=sa.text("voided_at IS NULL"),
+        )
+        batch_op.create_index("ix_strikes_decision", ["decision_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("strikes", schema=None) as batch_op:
+        batch_op.drop_index("ix_strikes_decision")
+        batch_op.drop_index(
+            "ix_strikes_active",
+            postgresql_where=sa.text("voided_at IS NULL"),
+            sqlite_where=sa.text("voided_at IS NULL"),
+        )
+        batch_op.drop_index("ix_strikes_account")
+
+    op.drop_table("strikes")
+    with op.batch_alter_table("decision_policies", schema=None) as batch_op:
+        batch_op.drop_index("ix_decision_policies_code")
+
+    op.drop_table("decision_policies")
+    with op.batch_alter_table("decision_actions", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_decision_actions_due",
+            postgresql_where=sa.text("status = 'active' AND ends_at IS NOT NULL"),
+            sqlite_where=sa.text("status = 'active' AND ends_at IS NOT NULL"),
+        )
+        batch_op.drop_index("ix_decision_actions_decision")
+
+    op.drop_table("decision_actions")
+    with op.batch_alter_table("approvals", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_approvals_waiting",
+            postgresql_where=sa.text("outcome IS NULL"),
+            sqlite_where=sa.text("outcome IS NULL"),
+        )
+        batch_op.drop_index("ix_approvals_decision")
+
+    op.drop_table("approvals")
     with op.batch_alter_table("restrictions", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_restrictions_in_force",
@@ -828,6 +1800,39 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_restrictions_case_id"))
 
     op.drop_table("restrictions")
+    with op.batch_alter_table("policy_versions", schema=None) as batch_op:
+        batch_op.drop_index("ix_policy_versions_code_version")
+
+    op.drop_table("policy_versions")
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_messages_queued",
+            postgresql_where=sa.text("status = 'queued'"),
+            sqlite_where=sa.text("status = 'queued'"),
+        )
+        batch_op.drop_index("ix_messages_decision")
+        batch_op.drop_index("ix_messages_case")
+        batch_op.drop_index("ix_messages_account")
+
+    op.drop_table("messages")
+    op.drop_table("message_template_versions")
+    op.drop_table("delivery_attempts")
+    with op.batch_alter_table("decisions", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_decisions_pending_case",
+            postgresql_where=sa.text("status = 'pending_approval'"),
+            sqlite_where=sa.text("status = 'pending_approval'"),
+        )
+        batch_op.drop_index("ix_decisions_status")
+        batch_op.drop_index(
+            "ix_decisions_pending",
+            postgresql_where=sa.text("status = 'pending_approval'"),
+            sqlite_where=sa.text("status = 'pending_approval'"),
+        )
+        batch_op.drop_index("ix_decisions_case")
+        batch_op.drop_index("ix_decisions_account")
+
+    op.drop_table("decisions")
     with op.batch_alter_table("case_notes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_notes_case_id"))
 
@@ -836,6 +1841,17 @@ def downgrade() -> None:
         batch_op.drop_index("ix_case_events_case")
 
     op.drop_table("case_events")
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_webhook_deliveries_subject")
+        batch_op.drop_index("ix_webhook_deliveries_status_id")
+        batch_op.drop_index("ix_webhook_deliveries_integration_id_id")
+        batch_op.drop_index(
+            "ix_webhook_deliveries_due",
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
+
+    op.drop_table("webhook_deliveries")
     with op.batch_alter_table("staff_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_staff_sessions_staff_id"))
         batch_op.drop_index(batch_op.f("ix_staff_sessions_expires_at"))
@@ -853,10 +1869,26 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_queue_members_staff_id"))
 
     op.drop_table("queue_members")
+    with op.batch_alter_table("policies", schema=None) as batch_op:
+        batch_op.drop_index("ix_policies_retired_code")
+
+    op.drop_table("policies")
+    op.drop_table("message_templates")
+    with op.batch_alter_table("macros", schema=None) as batch_op:
+        batch_op.drop_index("ix_macros_locale_active")
+
+    op.drop_table("macros")
     with op.batch_alter_table("identifiers", schema=None) as batch_op:
         batch_op.drop_index("ix_identifiers_kind_value")
 
     op.drop_table("identifiers")
+    with op.batch_alter_table("dsa_statements", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dsa_statements_decision_id"))
+        batch_op.drop_index("ix_dsa_statements_created_at_id")
+        batch_op.drop_index("ix_dsa_statements_category_id")
+        batch_op.drop_index(batch_op.f("ix_dsa_statements_account_id"))
+
+    op.drop_table("dsa_statements")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_cases_open_dedup_key",
@@ -921,6 +1953,7 @@ def downgrade() -> None:
         )
 
     op.drop_table("jobs")
+    op.drop_table("integrations")
     with op.batch_alter_table("audit_records", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_records_target")
         batch_op.drop_index(batch_op.f("ix_audit_records_at"))
