@@ -32,6 +32,9 @@ API_ROUTERS = [
     "vigil.api.v1.messages",
     "vigil.api.v1.integrations",
     "vigil.api.v1.statements",
+    "vigil.api.v1.events",
+    "vigil.api.v1.rules",
+    "vigil.api.v1.links",
 ]
 
 # Modules that register job handlers and periodic tasks when imported.
@@ -43,6 +46,7 @@ TASK_MODULES = [
     "vigil.enforcement.tasks",
     "vigil.communications.tasks",
     "vigil.integrations.tasks",
+    "vigil.detection.tasks",
 ]
 
 
@@ -98,12 +102,15 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     for name in API_ROUTERS:
         app.include_router(import_module(name).router, prefix="/v1")
 
+    from vigil.web import appeals, decisions, links, rules, views
     from vigil.web import auth as web_auth
-    from vigil.web import decisions, views
 
     web_auth.install(app)
     app.include_router(views.router)
     app.include_router(decisions.router)
+    app.include_router(links.router)
+    app.include_router(appeals.router)
+    app.include_router(rules.router)
     app.mount("/static", StaticFiles(packages=[("vigil.web", "static")]), name="static")
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -27,6 +27,10 @@ SUBCOMMANDS = [
     ("vigil.dsa.cli", "dsa"),
     ("vigil.integrations.cli", "integrations"),
     ("vigil.communications.cli", "messages"),
+    ("vigil.detection.cli", "events"),
+    ("vigil.detection.rules.cli", "rules"),
+    ("vigil.detection.text.cli", "models"),
+    ("vigil.detection.links.cli", "links"),
 ]
 # Modules that add top-level commands (``vigil worker``, ``vigil simulate``).
 TOP_LEVEL = ["vigil.jobs.cli", "vigil.simulate.cli"]
@@ -37,9 +41,9 @@ def settings() -> Settings:
 
 
 # Commands that work on a database without a schema (they create it, or need none).
-NO_SCHEMA_NEEDED = {"db"}
+NO_SCHEMA_NEEDED = {"db", "models"}
 # Group commands that read only files (a marketplace engineer checks a batch without a Vigil).
-NO_DATABASE_NEEDED = {("dsa", "validate")}
+NO_DATABASE_NEEDED = {("dsa", "validate"), ("events", "types")}
 
 
 def _needs_schema(invoked: str | None) -> bool:

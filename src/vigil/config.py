@@ -56,8 +56,12 @@ class Settings(BaseSettings):
     appeal_window_days: int = 183
 
     # Enforcement. Actions that need a second approver from the specialist tier (four-eyes),
-    # comma-separated action names.
+    # comma-separated action names. A suspension or restriction longer than
+    # ``four_eyes_over_days`` (or a restriction without an end) needs one too: it takes as
+    # much as a ban. None may last longer than ``max_suspension_days``: that is a ban.
     four_eyes_actions: str = "remove,ban"
+    four_eyes_over_days: int = 90
+    max_suspension_days: int = 365
     enforcement_sweep_seconds: int = 60
 
     # Outbound webhooks to the marketplace: at-least-once, retried with backoff, each attempt
@@ -76,6 +80,19 @@ class Settings(BaseSettings):
     smtp_ssl: bool = False
     smtp_timeout_seconds: float = 10.0
     mail_from: str = "Trust & Safety <trust@vigil.example>"
+
+    # Detection. An event's fired rules add their scores: at ``detection_review_score`` the
+    # outcome is review (a case), at ``detection_block_score`` block (an automated action),
+    # unless a rule's own outcome is more severe. A review signal for an account and policy
+    # whose last case closed without a violation is snoozed for ``detection_snooze_days``.
+    # A block for an account and policy whose last decision still restricts the account,
+    # waits for approval, or was applied less than ``detection_block_cooldown_hours`` ago
+    # takes nothing more: the event joins that decision's case as evidence.
+    detection_review_score: float = 50.0
+    detection_block_score: float = 100.0
+    detection_snooze_days: int = 14
+    detection_block_cooldown_hours: int = 24
+    events_batch_max: int = 1000
 
     # Page sizes for keyset pagination.
     page_size_default: int = 50

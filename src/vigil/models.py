@@ -5,6 +5,9 @@ from vigil.audit import models as audit_models
 from vigil.auth import models as auth_models
 from vigil.cases import models as cases_models
 from vigil.communications import models as communications_models
+from vigil.detection import models as detection_models
+from vigil.detection.links import models as links_models
+from vigil.detection.rules import models as rules_models
 from vigil.dsa import models as dsa_models
 from vigil.enforcement import models as enforcement_models
 from vigil.integrations import models as integrations_models
@@ -20,10 +23,13 @@ __all__ = [
     "auth_models",
     "cases_models",
     "communications_models",
+    "detection_models",
     "dsa_models",
     "enforcement_models",
     "integrations_models",
     "jobs_models",
+    "links_models",
     "policies_models",
+    "rules_models",
     "simulate_models",
 ]

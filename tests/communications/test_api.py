@@ -9,13 +9,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.communications.conftest import make_account, make_case, make_policy
+from tests.communications.conftest import POLICY, SYSTEM, make_account, make_case, make_policy
 from tests.factories import auth_header, login_as, logout, make_api_key, make_staff
 from vigil.audit.models import AuditRecord
 from vigil.auth.permissions import Role, Tier
 from vigil.cases.models import CaseEvent
 from vigil.communications.models import Macro, Message
 from vigil.jobs.models import Job
+from vigil.policies import service as policies
 
 ASK_FOR_INFO = {
     "name": "Ask for proof of delivery",
@@ -60,6 +61,47 @@ def test_preview_in_the_users_language(client: TestClient, db: Session) -> None:
 
     unknown = client.post("/v1/messages/preview", json={"action": "delete", "locale": "es"})
     assert unknown.status_code == 422 and unknown.json()["field"] == "action"
+
+
+def test_preview_without_a_case_uses_the_chosen_policys_own_sample(
+    client: TestClient, db: Session
+) -> None:
+    """Not the generic sample's fee-circumvention story for every policy: the chosen
+    policy's clause (in the user's words and language when it has them) and an example of
+    what it forbids."""
+    spam = {
+        **POLICY,
+        "code": "spam_sample",
+        "title": "Spam",
+        "examples_not_allowed": ["The same message sent to forty clients in an hour"],
+        "tos_ground": "Terms of Service, section 4.3: no spam",
+        "user_ground": {
+            "en": "Our terms, section 4.3: do not send spam",
+            "es": "Nuestros términos, sección 4.3: no envíes spam",
+            "pt": "Nossos termos, seção 4.3: não envie spam",
+        },
+    }
+    policies.create_policy(db, SYSTEM, spam)
+    make_policy(db)
+    login_as(client, db, make_staff(db, role=Role.agent))
+    got = client.post(
+        "/v1/messages/preview",
+        json={"action": "suspend", "locale": "es", "policy_code": "spam_sample"},
+    )
+    assert got.status_code == 200, got.text
+    section = got.json()["statement_section"]
+    assert "Nuestros términos, sección 4.3: no envíes spam" in section
+    assert "The same message sent to forty clients in an hour" in section
+    assert "payments stay on the platform" not in section
+    assert "bank transfer" not in section
+    # Without user_ground, the policy's own clause as written.
+    plain = client.post(
+        "/v1/messages/preview",
+        json={"action": "suspend", "locale": "en", "policy_code": "off_platform_payment"},
+    ).json()
+    assert (
+        "Terms of Service, section 7: payments stay on the platform" in plain["statement_section"]
+    )
 
 
 def test_preview_with_a_case_uses_its_account_and_policy(client: TestClient, db: Session) -> None:

@@ -191,3 +191,16 @@ def test_policy_specific_templates_belong_to_shipped_policies_and_their_actions(
             continue
         assert code in pack, f"{locale}/{code}/{action}: no such policy in the shipped pack"
         assert action in pack[code]["allowed_actions"], f"{code} does not allow {action}"
+
+
+def test_the_reference_is_the_one_the_user_was_given() -> None:
+    """``reference``: the statement's when there is one, else the case's; a reinstatement is
+    given the reference of the statement it undoes."""
+    reinstate = templating.shipped()[(None, "reinstate", "en")]
+    without = full_context("en", statement=None)
+    assert "(reference C-77)" in templating.render_source(reinstate.body, without)
+    given = templating.render_source(reinstate.body, {**without, "reference": "SOR-9"})
+    assert "(reference SOR-9)" in given and "C-77" not in given
+    underage = templating.shipped()[("underage_users", "suspend", "es")]
+    with_statement = templating.render_source(underage.body, full_context("es"))
+    assert "(referencia SOR-9)" in with_statement and "C-77" not in with_statement

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from tests.dsa.conftest import make_account, spec_for, valid_fields
 from tests.factories import auth_header, make_api_key
+from vigil.config import Settings
 from vigil.dsa import service
 from vigil.dsa.models import Statement
 from vigil.kit import clock
@@ -24,7 +25,7 @@ def key(db: Session) -> dict[str, str]:
     return auth_header(secret)
 
 
-def _made(db: Session, n: int) -> list[Statement]:
+def _made(db: Session, settings: Settings, n: int) -> list[Statement]:
     account = make_account(db)
     out = []
     for i in range(n):
@@ -32,13 +33,19 @@ def _made(db: Session, n: int) -> list[Statement]:
             category = (
                 "STATEMENT_CATEGORY_VIOLENCE" if i == 1 else "STATEMENT_CATEGORY_SCAMS_AND_FRAUD"
             )
-            out.append(service.create_statement(db, spec_for(account, category=category)))
+            out.append(
+                service.create_statement(
+                    db, spec_for(account, category=category), settings=settings
+                )
+            )
     db.commit()
     return out
 
 
-def test_list_pages_and_filters(client: TestClient, db: Session, key: dict[str, str]) -> None:
-    made = _made(db, 3)
+def test_list_pages_and_filters(
+    client: TestClient, db: Session, settings: Settings, key: dict[str, str]
+) -> None:
+    made = _made(db, settings, 3)
     first = client.get("/v1/statements", params={"limit": 2}, headers=key)
     assert first.status_code == 200, first.text
     body = first.json()
@@ -77,9 +84,9 @@ def test_list_refuses_bad_filters(
 
 
 def test_one_statement_with_its_full_field_set(
-    client: TestClient, db: Session, key: dict[str, str]
+    client: TestClient, db: Session, settings: Settings, key: dict[str, str]
 ) -> None:
-    [made] = _made(db, 1)
+    [made] = _made(db, settings, 1)
     response = client.get(f"/v1/statements/{made.id}", headers=key)
     assert response.status_code == 200
     body = response.json()
@@ -91,13 +98,17 @@ def test_one_statement_with_its_full_field_set(
     assert missing.json()["code"] == "statement_not_found"
 
 
-def test_statements_of_a_decision(client: TestClient, db: Session, key: dict[str, str]) -> None:
+def test_statements_of_a_decision(
+    client: TestClient, db: Session, settings: Settings, key: dict[str, str]
+) -> None:
     account = make_account(db)
     spec = spec_for(account, [(ActionType.remove, Scope.listing, None)])
-    first = service.create_statement(db, spec)
+    first = service.create_statement(db, spec, settings=settings)
     payouts = [(ActionType.restrict, Scope.payouts, clock.now() + timedelta(days=3))]
-    second = service.create_statement(db, spec_for(account, payouts, decision_id=spec.decision_id))
-    service.create_statement(db, spec_for(account))  # another decision
+    second = service.create_statement(
+        db, spec_for(account, payouts, decision_id=spec.decision_id), settings=settings
+    )
+    service.create_statement(db, spec_for(account), settings=settings)  # another decision
     db.commit()
     response = client.get(f"/v1/decisions/{spec.decision_id}/statements", headers=key)
     assert response.status_code == 200

@@ -30,18 +30,22 @@ def runner(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     return CliRunner()
 
 
-def _make(db: Session, at: datetime, n: int = 1) -> list[Statement]:
+def _make(db: Session, settings: Settings, at: datetime, n: int = 1) -> list[Statement]:
     account = make_account(db)
     with clock.frozen(at):
-        return [service.create_statement(db, spec_for(account)) for _ in range(n)]
+        return [
+            service.create_statement(db, spec_for(account), settings=settings) for _ in range(n)
+        ]
 
 
 def _read(path: Path) -> dict[str, object]:
     return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
-def test_205_statements_make_three_valid_batches(db: Session, tmp_path: Path) -> None:
-    made = _make(db, datetime(2026, 11, 10, 12, tzinfo=UTC), 205)
+def test_205_statements_make_three_valid_batches(
+    db: Session, settings: Settings, tmp_path: Path
+) -> None:
+    made = _make(db, settings, datetime(2026, 11, 10, 12, tzinfo=UTC), 205)
     with clock.frozen(datetime(2026, 12, 1, 8, tzinfo=UTC)):
         result = export.export_statements(
             db, ACTOR, since=date(2026, 11, 1), until=date(2026, 11, 30), out_dir=tmp_path
@@ -68,11 +72,13 @@ def test_205_statements_make_three_valid_batches(db: Session, tmp_path: Path) ->
     assert record.data["count"] == 205 and len(record.data["files"]) == 3
 
 
-def test_the_window_takes_whole_days_in_utc(db: Session, tmp_path: Path) -> None:
-    before = _make(db, datetime(2026, 11, 20, 23, 59, 59, tzinfo=UTC))
-    first = _make(db, datetime(2026, 11, 21, 0, 0, tzinfo=UTC))
-    last = _make(db, datetime(2026, 11, 23, 23, 59, 59, 999999, tzinfo=UTC))
-    after = _make(db, datetime(2026, 11, 24, 0, 0, tzinfo=UTC))
+def test_the_window_takes_whole_days_in_utc(
+    db: Session, settings: Settings, tmp_path: Path
+) -> None:
+    before = _make(db, settings, datetime(2026, 11, 20, 23, 59, 59, tzinfo=UTC))
+    first = _make(db, settings, datetime(2026, 11, 21, 0, 0, tzinfo=UTC))
+    last = _make(db, settings, datetime(2026, 11, 23, 23, 59, 59, 999999, tzinfo=UTC))
+    after = _make(db, settings, datetime(2026, 11, 24, 0, 0, tzinfo=UTC))
     result = export.export_statements(
         db, ACTOR, since=date(2026, 11, 21), until=date(2026, 11, 23), out_dir=tmp_path
     )
@@ -82,11 +88,13 @@ def test_the_window_takes_whole_days_in_utc(db: Session, tmp_path: Path) -> None
     assert before[0].exported_at is None and after[0].exported_at is None
 
 
-def test_pending_skips_what_was_exported_before(db: Session, tmp_path: Path) -> None:
-    old = _make(db, datetime(2026, 11, 21, 10, tzinfo=UTC), 2)
+def test_pending_skips_what_was_exported_before(
+    db: Session, settings: Settings, tmp_path: Path
+) -> None:
+    old = _make(db, settings, datetime(2026, 11, 21, 10, tzinfo=UTC), 2)
     window = {"since": date(2026, 11, 21), "until": date(2026, 11, 21)}
     export.export_statements(db, ACTOR, **window, out_dir=tmp_path / "a")
-    new = _make(db, datetime(2026, 11, 21, 18, tzinfo=UTC))
+    new = _make(db, settings, datetime(2026, 11, 21, 18, tzinfo=UTC))
     again = export.export_statements(db, ACTOR, **window, out_dir=tmp_path / "b", only_pending=True)
     [only] = again.files
     assert [s["puid"] for s in _read(only.path)["statements"]] == [new[0].puid]  # type: ignore[attr-defined]
@@ -94,8 +102,8 @@ def test_pending_skips_what_was_exported_before(db: Session, tmp_path: Path) -> 
     assert everything.total == len(old) + 1
 
 
-def test_an_empty_window_writes_nothing(db: Session, tmp_path: Path) -> None:
-    _make(db, datetime(2026, 11, 21, 10, tzinfo=UTC))
+def test_an_empty_window_writes_nothing(db: Session, settings: Settings, tmp_path: Path) -> None:
+    _make(db, settings, datetime(2026, 11, 21, 10, tzinfo=UTC))
     result = export.export_statements(
         db, ACTOR, since=date(2026, 10, 1), until=date(2026, 10, 31), out_dir=tmp_path / "out"
     )
@@ -104,9 +112,9 @@ def test_an_empty_window_writes_nothing(db: Session, tmp_path: Path) -> None:
 
 
 def test_a_statement_the_database_would_refuse_stops_the_export(
-    db: Session, tmp_path: Path
+    db: Session, settings: Settings, tmp_path: Path
 ) -> None:
-    good, bad = _make(db, datetime(2026, 11, 21, 10, tzinfo=UTC), 2)
+    good, bad = _make(db, settings, datetime(2026, 11, 21, 10, tzinfo=UTC), 2)
     broken = {**bad.fields, "category": "STATEMENT_CATEGORY_PORNOGRAPHY_OR_SEXUALIZED_CONTENT"}
     db.execute(update(Statement).where(Statement.id == bad.id).values(fields=broken))
     db.expire_all()
@@ -132,9 +140,9 @@ def test_a_window_ending_before_it_starts_is_refused(db: Session, tmp_path: Path
 
 
 def test_export_command_prints_files_and_counts(
-    runner: CliRunner, db: Session, tmp_path: Path
+    runner: CliRunner, db: Session, settings: Settings, tmp_path: Path
 ) -> None:
-    _make(db, datetime(2026, 11, 21, 10, tzinfo=UTC), 3)
+    _make(db, settings, datetime(2026, 11, 21, 10, tzinfo=UTC), 3)
     db.commit()
     out = tmp_path / "batches"
     done = runner.invoke(
@@ -228,8 +236,8 @@ def test_window_is_inclusive_in_utc() -> None:
     )
 
 
-def test_statements_are_read_in_order_across_chunks(db: Session) -> None:
-    made = _make(db, datetime(2026, 11, 21, 10, tzinfo=UTC), 3)
-    made += _make(db, datetime(2026, 11, 21, 9, tzinfo=UTC), 2)  # created earlier
+def test_statements_are_read_in_order_across_chunks(db: Session, settings: Settings) -> None:
+    made = _make(db, settings, datetime(2026, 11, 21, 10, tzinfo=UTC), 3)
+    made += _make(db, settings, datetime(2026, 11, 21, 9, tzinfo=UTC), 2)  # created earlier
     rows = list(export._rows(db, date(2026, 11, 21), date(2026, 11, 21), False, chunk=2))
     assert rows == made[3:] + made[:3]

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.dsa.conftest import make_account, spec_for
 from vigil.accounts.models import Account
 from vigil.audit.models import AuditRecord
+from vigil.auth.principal import Principal
+from vigil.config import Settings
 from vigil.dsa import service
 from vigil.dsa.models import Statement
 from vigil.kit import clock
@@ -20,6 +25,7 @@ from vigil.kit.errors import InvalidInput, NotFound
 from vigil.policies.actions import ActionType, Scope
 
 A, S = ActionType, Scope
+READER = Principal.system("tests")
 IN_7_DAYS = timedelta(days=7)
 
 
@@ -76,6 +82,7 @@ DECISION_KEYS = {
 )
 def test_every_action_makes_a_valid_statement(
     db: Session,
+    settings: Settings,
     account: Account,
     frozen: clock.FrozenClock,
     action: ActionType,
@@ -84,7 +91,9 @@ def test_every_action_makes_a_valid_statement(
     expected: dict[str, Any],
 ) -> None:
     ends_at = clock.now() + IN_7_DAYS if ends else None
-    statement = service.create_statement(db, spec_for(account, [(action, scope, ends_at)]))
+    statement = service.create_statement(
+        db, spec_for(account, [(action, scope, ends_at)]), settings=settings
+    )
 
     want = {k: ("2026-11-28" if val == "END" else val) for k, val in expected.items()}
     assert {k: val for k, val in statement.fields.items() if k in DECISION_KEYS} == want
@@ -98,10 +107,10 @@ def test_every_action_makes_a_valid_statement(
 
 
 def test_the_field_set_is_the_one_the_database_takes(
-    db: Session, account: Account, frozen: clock.FrozenClock
+    db: Session, settings: Settings, account: Account, frozen: clock.FrozenClock
 ) -> None:
     spec = spec_for(account)
-    statement = service.create_statement(db, spec)
+    statement = service.create_statement(db, spec, settings=settings)
     db.expire_all()
     stored = db.get(Statement, statement.id)
     assert stored is not None
@@ -140,7 +149,7 @@ def test_the_field_set_is_the_one_the_database_takes(
 
 
 def test_several_actions_combine_into_one_statement(
-    db: Session, account: Account, frozen: clock.FrozenClock
+    db: Session, settings: Settings, account: Account, frozen: clock.FrozenClock
 ) -> None:
     now = clock.now()
     actions = [
@@ -151,7 +160,7 @@ def test_several_actions_combine_into_one_statement(
         (A.remove, S.listing, None),
         (A.warn, S.account, None),
     ]
-    fields = service.create_statement(db, spec_for(account, actions)).fields
+    fields = service.create_statement(db, spec_for(account, actions), settings=settings).fields
     assert fields["decision_account"] == "DECISION_ACCOUNT_SUSPENDED"
     # The suspension of the whole service outranks the partial one on messages; the service
     # restriction ends when its last part ends.
@@ -168,10 +177,10 @@ def test_several_actions_combine_into_one_statement(
 
 
 def test_a_ban_outranks_a_suspension_and_has_no_end(
-    db: Session, account: Account, frozen: clock.FrozenClock
+    db: Session, settings: Settings, account: Account, frozen: clock.FrozenClock
 ) -> None:
     actions = [(A.suspend, S.account, clock.now() + IN_7_DAYS), (A.ban, S.account, None)]
-    fields = service.create_statement(db, spec_for(account, actions)).fields
+    fields = service.create_statement(db, spec_for(account, actions), settings=settings).fields
     assert fields["decision_account"] == "DECISION_ACCOUNT_TERMINATED"
     assert fields["decision_provision"] == "DECISION_PROVISION_TOTAL_TERMINATION"
     assert "end_date_account_restriction" not in fields
@@ -179,7 +188,7 @@ def test_a_ban_outranks_a_suspension_and_has_no_end(
 
 
 def test_an_illegal_content_decision_carries_its_legal_ground(
-    db: Session, account: Account, frozen: clock.FrozenClock
+    db: Session, settings: Settings, account: Account, frozen: clock.FrozenClock
 ) -> None:
     spec = spec_for(
         account,
@@ -187,26 +196,58 @@ def test_an_illegal_content_decision_carries_its_legal_ground(
         legal_ground="EU Regulation 2022/2065 and national consumer law, art. 5",
         illegal_explanation="An upfront fee for a job that does not exist is a scam.",
     )
-    fields = service.create_statement(db, spec).fields
+    fields = service.create_statement(db, spec, settings=settings).fields
     assert fields["illegal_content_legal_ground"] == spec.legal_ground
     assert fields["illegal_content_explanation"] == spec.illegal_explanation
     assert "incompatible_content_ground" not in fields
     assert service.validate_fields(fields) == []
 
 
-def test_puids_are_opaque_unique_and_stable(db: Session, frozen: clock.FrozenClock) -> None:
+def test_puids_are_opaque_unique_and_stable(
+    db: Session, settings: Settings, frozen: clock.FrozenClock
+) -> None:
     account = make_account(db, "maria.souza@example.com")
     spec = spec_for(account)
-    first = service.create_statement(db, spec)
-    second = service.create_statement(db, spec)  # a second statement for the same decision
-    other = service.create_statement(db, spec_for(account))
+    first = service.create_statement(db, spec, settings=settings)
+    second = service.create_statement(
+        db, spec, settings=settings
+    )  # a second statement for the same decision
+    other = service.create_statement(db, spec_for(account), settings=settings)
     puids = {first.puid, second.puid, other.puid}
     assert len(puids) == 3
     for puid in puids:
         assert re.fullmatch(r"vgl-[0-9a-f]{40}", puid)
         assert "maria" not in puid
-    assert first.puid == service.make_puid(account.external_id, spec.decision_id, 0)
+    assert first.puid == service.make_puid(settings, account.external_id, spec.decision_id, 0)
     assert service.statements_for(db, spec.decision_id) == [first, second]
+
+
+def test_a_puid_is_an_hmac_under_the_secret_key(db: Session, settings: Settings) -> None:
+    """Guessable inputs (the account's id, a decision number) must not lead back to a puid:
+    without the key, nobody can recompute it, and another install's key gives another one."""
+    account = make_account(db, "acct-42")
+    spec = spec_for(account)
+    stored = service.create_statement(db, spec, settings=settings)
+    other_key = settings.model_copy(update={"secret_key": SecretStr("another-install")})
+    assert service.make_puid(other_key, "acct-42", spec.decision_id, 0) != stored.puid
+    key = settings.secret_key.get_secret_value().encode()
+    for raw in (
+        f"acct-42\x1f{spec.decision_id}\x1f0",
+        f"dsa-puid\x1facct-42\x1f{spec.decision_id}\x1f0",
+    ):
+        bare = hashlib.sha256(raw.encode()).hexdigest()[:40]
+        assert stored.puid != f"vgl-{bare}"  # not the unsalted hash it used to be
+    keyed = hmac.new(
+        key, f"dsa-puid\x1facct-42\x1f{spec.decision_id}\x1f0".encode(), hashlib.sha256
+    )
+    assert stored.puid == f"vgl-{keyed.hexdigest()[:40]}"
+    assert re.fullmatch(r"vgl-[0-9a-f]{40}", stored.puid)  # hex: no external id fits in it
+    # Stored once: the field set submitted to the database carries the same puid, and reading
+    # or exporting later (even under another key, after a restart) does not recompute it.
+    assert stored.fields["puid"] == stored.puid
+    db.expire_all()
+    again = service.get_statement(db, READER, stored.id)
+    assert (again.puid, again.fields["puid"]) == (stored.puid, stored.puid)
 
 
 # Facts feed the contractual explanation too; on an illegal-content statement they do not.
@@ -257,6 +298,7 @@ REFUSALS: list[tuple[str, dict[str, Any], str, str]] = [
 )
 def test_a_bad_statement_is_refused_and_nothing_is_stored(
     db: Session,
+    settings: Settings,
     account: Account,
     frozen: clock.FrozenClock,
     changes: dict[str, Any],
@@ -264,7 +306,7 @@ def test_a_bad_statement_is_refused_and_nothing_is_stored(
     code: str,
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
-        service.create_statement(db, spec_for(account, **changes))
+        service.create_statement(db, spec_for(account, **changes), settings=settings)
     assert caught.value.code == "invalid_statement"
     assert caught.value.field == f"statement.{field}"
     assert caught.value.details[0]["code"] == code
@@ -273,39 +315,45 @@ def test_a_bad_statement_is_refused_and_nothing_is_stored(
 
 
 def test_only_warnings_make_no_statement(
-    db: Session, account: Account, frozen: clock.FrozenClock
+    db: Session, settings: Settings, account: Account, frozen: clock.FrozenClock
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
-        service.create_statement(db, spec_for(account, [(A.warn, S.account, None)]))
+        service.create_statement(
+            db, spec_for(account, [(A.warn, S.account, None)]), settings=settings
+        )
     assert caught.value.field == "statement.decision_visibility"
     assert _count(db) == 0
 
 
 def test_an_end_before_the_application_date_is_refused(
-    db: Session, account: Account, frozen: clock.FrozenClock
+    db: Session, settings: Settings, account: Account, frozen: clock.FrozenClock
 ) -> None:
     past: datetime = clock.now() - timedelta(days=2)
     with pytest.raises(InvalidInput) as caught:
-        service.create_statement(db, spec_for(account, [(A.restrict, S.payouts, past)]))
+        service.create_statement(
+            db, spec_for(account, [(A.restrict, S.payouts, past)]), settings=settings
+        )
     assert caught.value.field == "statement.end_date_monetary_restriction"
     assert _count(db) == 0
 
 
 def test_an_action_outside_the_vocabulary_is_refused(
-    db: Session, account: Account, frozen: clock.FrozenClock
+    db: Session, settings: Settings, account: Account, frozen: clock.FrozenClock
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
-        service.create_statement(db, spec_for(account, [(A.suspend, S.listing, None)]))
+        service.create_statement(
+            db, spec_for(account, [(A.suspend, S.listing, None)]), settings=settings
+        )
     assert caught.value.field == "statement.actions"
     assert _count(db) == 0
 
 
 def test_every_violation_is_in_the_details(
-    db: Session, account: Account, frozen: clock.FrozenClock
+    db: Session, settings: Settings, account: Account, frozen: clock.FrozenClock
 ) -> None:
     spec = spec_for(account, category="NOPE", facts="", territorial_scope=["US"])
     with pytest.raises(InvalidInput) as caught:
-        service.create_statement(db, spec)
+        service.create_statement(db, spec, settings=settings)
     assert [d["field"] for d in caught.value.details] == [
         "statement.incompatible_content_explanation",
         "statement.category",
@@ -318,9 +366,9 @@ def test_every_violation_is_in_the_details(
 
 
 def test_template_context_of_a_seven_day_suspension(
-    db: Session, account: Account, frozen: clock.FrozenClock
+    db: Session, settings: Settings, account: Account, frozen: clock.FrozenClock
 ) -> None:
-    statement = service.create_statement(db, spec_for(account))
+    statement = service.create_statement(db, spec_for(account), settings=settings)
     assert service.template_context(statement) == {
         "reference": f"SOR-{statement.id}",
         "facts": statement.fields["decision_facts"],
@@ -333,7 +381,7 @@ def test_template_context_of_a_seven_day_suspension(
 
 
 def test_template_context_of_a_ban_and_a_removal(
-    db: Session, account: Account, frozen: clock.FrozenClock
+    db: Session, settings: Settings, account: Account, frozen: clock.FrozenClock
 ) -> None:
     spec = spec_for(
         account,
@@ -344,7 +392,7 @@ def test_template_context_of_a_ban_and_a_removal(
         automated_detection=False,
         automated_decision="AUTOMATED_DECISION_PARTIALLY",
     )
-    context = service.template_context(service.create_statement(db, spec))
+    context = service.template_context(service.create_statement(db, spec, settings=settings))
     assert context["ends_at"] is None
     assert context["ground"] == "National consumer law, art. 5"
     assert context["restrictions"] == ["account closed permanently", "listing removed"]
@@ -354,38 +402,63 @@ def test_template_context_of_a_ban_and_a_removal(
 # --- reading ----------------------------------------------------------------------------------
 
 
-def test_get_statement_and_not_found(db: Session, account: Account) -> None:
-    statement = service.create_statement(db, spec_for(account))
-    assert service.get_statement(db, statement.id) is statement
+def test_get_statement_and_not_found(db: Session, settings: Settings, account: Account) -> None:
+    statement = service.create_statement(db, spec_for(account), settings=settings)
+    assert service.get_statement(db, READER, statement.id) is statement
     with pytest.raises(NotFound):
-        service.get_statement(db, statement.id + 1)
+        service.get_statement(db, READER, statement.id + 1)
     assert service.statements_for(db, 424242) == []
 
 
-def test_list_pages_newest_first_and_filters(db: Session, frozen: clock.FrozenClock) -> None:
+def test_list_pages_newest_first_and_filters(
+    db: Session, settings: Settings, frozen: clock.FrozenClock
+) -> None:
     account = make_account(db)
     made = []
     for i in range(5):
         category = "STATEMENT_CATEGORY_SCAMS_AND_FRAUD" if i % 2 else "STATEMENT_CATEGORY_VIOLENCE"
-        made.append(service.create_statement(db, spec_for(account, category=category)))
+        made.append(
+            service.create_statement(db, spec_for(account, category=category), settings=settings)
+        )
         frozen.advance(timedelta(days=1))  # created 21, 22, 23, 24, 25 November
-    page, cursor = service.list_statements(db, limit=2)
+    page, cursor = service.list_statements(db, READER, limit=2)
     assert page == [made[4], made[3]] and cursor
-    page, cursor = service.list_statements(db, cursor=cursor, limit=2)
+    page, cursor = service.list_statements(db, READER, cursor=cursor, limit=2)
     assert page == [made[2], made[1]] and cursor
-    page, cursor = service.list_statements(db, cursor=cursor, limit=2)
+    page, cursor = service.list_statements(db, READER, cursor=cursor, limit=2)
     assert page == [made[0]] and cursor is None
 
     window = service.StatementFilter(since=date(2026, 11, 22), until=date(2026, 11, 24))
-    assert service.list_statements(db, window)[0] == [made[3], made[2], made[1]]
+    assert service.list_statements(db, READER, window)[0] == [made[3], made[2], made[1]]
     fraud = service.StatementFilter(category="STATEMENT_CATEGORY_SCAMS_AND_FRAUD")
-    assert service.list_statements(db, fraud)[0] == [made[3], made[1]]
+    assert service.list_statements(db, READER, fraud)[0] == [made[3], made[1]]
 
     with pytest.raises(InvalidInput) as caught:
-        service.list_statements(db, service.StatementFilter(category="SPAM"))
+        service.list_statements(db, READER, service.StatementFilter(category="SPAM"))
     assert caught.value.field == "category"
     with pytest.raises(InvalidInput) as caught:
         service.list_statements(
-            db, service.StatementFilter(since=date(2026, 11, 2), until=date(2026, 11, 1))
+            db, READER, service.StatementFilter(since=date(2026, 11, 2), until=date(2026, 11, 1))
         )
     assert caught.value.field == "until"
+
+
+def test_a_content_date_after_the_application_date_is_refused(
+    db: Session, settings: Settings, account: Account, frozen: clock.FrozenClock
+) -> None:
+    """Vigil's own rule: the database bounds content_date only by 2000-01-01 and 2038-01-01
+    (its ``multi_rules``), so :func:`service.validate_fields` takes it; a statement about
+    content dated after the decision is refused when it is built."""
+    today = clock.now().date()
+    spec = spec_for(account, content_date=today + timedelta(days=1))
+    fields, _ = service.build_fields(spec, "vgl-test")
+    assert service.validate_fields(fields) == []
+    with pytest.raises(InvalidInput) as caught:
+        service.create_statement(db, spec, settings=settings)
+    assert caught.value.field == "statement.content_date"
+    assert caught.value.details[0]["code"] == "after_application_date"
+    assert _count(db) == 0
+    same_day = service.create_statement(
+        db, spec_for(account, content_date=today), settings=settings
+    )
+    assert same_day.fields["content_date"] == same_day.fields["application_date"]

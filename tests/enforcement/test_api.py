@@ -20,6 +20,7 @@ from tests.enforcement.conftest import (
 from tests.factories import auth_header, login_as, make_api_key
 from vigil.auth.permissions import Role, Tier
 from vigil.config import Settings
+from vigil.enforcement import service
 from vigil.integrations.models import DeliveryStatus, WebhookDelivery
 
 pytestmark = pytest.mark.usefixtures("fees")
@@ -115,16 +116,54 @@ def test_a_decision_shows_its_webhooks_messages_and_statement(
     assert nobody["items"] == []
 
 
-def test_the_marketplace_reads_decisions_without_the_internal_reasoning(
+STAFF_ONLY = (
+    "decided_by",
+    "decided_by_id",
+    "approved_by_id",
+    "rejected_by_id",
+    "reversed_by_id",
+    "internal_reasoning",
+    "departure_reason",
+    "suggestion",
+)
+
+
+def test_the_marketplace_reads_decisions_without_staff_names_or_reasoning(
     client: TestClient, db: Session, settings: Settings
 ) -> None:
     user, actor = staff(db)
-    decision = decide(db, actor, held_case(db, user, make_account(db)), settings)
+    _, approver = staff(db, Role.specialist)
+    case = held_case(db, user, make_account(db))
+    decision = decide(
+        db,
+        actor,
+        case,
+        settings,
+        actions=[{"type": "ban", "scope": "account"}],
+        departure_reason=WHY,
+    )
+    service.approve(db, approver, decision.id, reason="Checked the chat.", settings=settings)
     _, secret = make_api_key(db)
     db.commit()
-    got = client.get(f"/v1/decisions/{decision.id}", headers=auth_header(secret)).json()
-    assert got["status"] == "applied"
-    assert got["internal_reasoning"] == "" and got["suggestion"] is None
+    key = auth_header(secret)
+    got = client.get(f"/v1/decisions/{decision.id}", headers=key).json()
+    assert got["status"] == "applied" and got["action"] == "ban"
+    # Null, not an empty string and not a person's name, whichever endpoint reads it.
+    for name in STAFF_ONLY:
+        assert got[name] is None, name
+    (approval,) = got["approvals"]
+    assert approval["outcome"] == "approved" and approval["decided_at"] is not None
+    assert approval["requested_by_id"] is None and approval["decided_by_id"] is None
+    assert approval["reason"] is None
+    listed = client.get("/v1/decisions", headers=key).json()["items"]
+    on_case = client.get(f"/v1/cases/{case.id}/decisions", headers=key).json()
+    for row in (*listed, *on_case):
+        assert all(row[name] is None for name in STAFF_ONLY)
+    # Staff still read all of it.
+    login_as(client, db, user)
+    mine = client.get(f"/v1/decisions/{decision.id}").json()
+    assert mine["decided_by"] == user.name and mine["approved_by_id"] is not None
+    assert mine["internal_reasoning"] and mine["approvals"][0]["reason"] == "Checked the chat."
 
 
 def test_decisions_on_legal_cases_are_hidden_from_other_tiers(

@@ -155,10 +155,14 @@ def test_a_restriction_takes_the_capability_its_scope_names(
 ) -> None:
     user, actor = staff(db)
     account = make_account(db)
-    decide(
+    decision = decide(
         db, actor, held_case(db, user, account), settings,
         actions=[{"type": "restrict", "scope": scope}], departure_reason=WHY,
     )  # fmt: skip
+    # Without an end it lasts until lifted: that needs a second approver, as a ban does.
+    assert decision.status == DecisionStatus.pending_approval
+    _, specialist = staff(db, Role.specialist)
+    service.approve(db, specialist, decision.id, settings=settings)
     (restriction,) = db.scalars(select(Restriction))
     assert (restriction.kind, restriction.ends_at) == (kind, None)  # until lifted
     db.refresh(account)

@@ -118,11 +118,11 @@ def test_suspension_reaches_the_marketplace_and_the_user_and_is_reversed_when_it
     assert data["account_external_id"] == account.external_id
 
     # The delivery log of each delivery shows every attempt: the failures, then the success.
-    rows, _ = integrations.list_deliveries(db, integration_id=issued.integration.id)
+    rows, _ = integrations.list_deliveries(db, SYSTEM, integration_id=issued.integration.id)
     assert {d.status.value for d in rows} == {"delivered"}
     attempts_seen = 0
     for row in rows:
-        detail = integrations.get_delivery(db, row.id)
+        detail = integrations.get_delivery(db, SYSTEM, row.id)
         codes = [a.status_code for a in detail.attempts]
         assert codes[-1] == 200 and all(c == 503 for c in codes[:-1])
         attempts_seen += len(codes)

@@ -245,21 +245,23 @@ def test_the_delivery_log_filters_and_pages_newest_first(db: Session) -> None:
     all_rows: list[WebhookDelivery] = []
     cursor = None
     while True:
-        rows, cursor = service.list_deliveries(db, cursor=cursor, limit=3)
+        rows, cursor = service.list_deliveries(db, ADMIN, cursor=cursor, limit=3)
         all_rows.extend(rows)
         if cursor is None:
             break
     ids = [d.id for d in all_rows]
     assert ids == sorted(ids, reverse=True) and len(ids) == 8
-    only_b, _ = service.list_deliveries(db, integration_id=b.integration.id)
+    only_b, _ = service.list_deliveries(db, ADMIN, integration_id=b.integration.id)
     assert len(only_b) == 3
-    messages, _ = service.list_deliveries(db, integration_id=a.id, event_type="message.in_app")
+    messages, _ = service.list_deliveries(
+        db, ADMIN, integration_id=a.id, event_type="message.in_app"
+    )
     assert [d.subject_id for d in messages] == [3, 1]
     first = all_rows[-1]
     first.status = DeliveryStatus.failed
     db.flush()
-    failed, _ = service.list_deliveries(db, status=DeliveryStatus.failed)
+    failed, _ = service.list_deliveries(db, ADMIN, status=DeliveryStatus.failed)
     assert failed == [first]
     with pytest.raises(InvalidInput) as caught:
-        service.list_deliveries(db, cursor="not-a-cursor")
+        service.list_deliveries(db, ADMIN, cursor="not-a-cursor")
     assert caught.value.field == "cursor"

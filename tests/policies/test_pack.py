@@ -66,6 +66,12 @@ def test_every_shipped_policy_is_complete() -> None:
         for locale in ("es", "pt"):  # translated, not copied
             assert c["user_explanation"][locale] != c["user_explanation"]["en"], spec.code
         assert c["tos_ground"].startswith("Terms of Service, section "), spec.code
+        # The clause in plain words in each language, quoting the same section.
+        assert set(c["user_ground"]) == {"en", "es", "pt"}, spec.code
+        section = c["tos_ground"].split(":")[0].rsplit(" ", 1)[-1]
+        for locale, text in c["user_ground"].items():
+            assert section in text, (spec.code, locale)
+        assert len(set(c["user_ground"].values())) == 3, spec.code
         if c["dsa_ground"] == "DECISION_GROUND_ILLEGAL_CONTENT":
             assert c["legal_ground"] and c["illegal_explanation"], spec.code
 

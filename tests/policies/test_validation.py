@@ -46,6 +46,14 @@ def test_a_valid_policy_is_normalised() -> None:
     assert spec.content["legal_ground"] is None
 
 
+def test_the_users_ground_is_optional_and_localized() -> None:
+    assert validate_policy(policy()).content["user_ground"] is None
+    grounds = {"en": " Our terms, 7.1: pay here ", "es": "Términos, 7.1", "pt": "Termos, 7.1"}
+    content = validate_policy(policy(user_ground=grounds)).content
+    assert content["user_ground"] == {"en": "Our terms, 7.1: pay here", "es": "Términos, 7.1",
+                                      "pt": "Termos, 7.1"}  # fmt: skip
+
+
 def test_optional_fields_take_their_defaults() -> None:
     body = policy(
         examples_allowed=None,
@@ -132,6 +140,13 @@ def test_optional_fields_take_their_defaults() -> None:
         ),
         ({"user_title": "Payments"}, "invalid_type", "user_title"),
         ({"user_explanation": None}, "missing_field", "user_explanation"),
+        (
+            {"user_ground": {"en": "Our terms, 7.1", "es": "Términos, 7.1"}},
+            "missing_locale",
+            "user_ground.pt",
+        ),
+        ({"user_ground": {"en": "x" * 501, "es": "y", "pt": "z"}}, "too_long", "user_ground.en"),
+        ({"user_ground": "Our terms"}, "invalid_type", "user_ground"),
     ],
 )
 def test_each_mistake_names_its_field(changes: dict[str, Any], code: str, field: str) -> None:

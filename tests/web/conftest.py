@@ -67,8 +67,12 @@ def browser() -> Iterator[object]:
         if IN_CI:
             pytest.fail("CI=true but Chromium is not installed (make browser)", pytrace=False)
         pytest.skip("Chromium is not installed; `make browser` installs Debian's package")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # A loaded CI machine (two xdist workers, each with a server and a browser) can take
+    # longer than Playwright's 5 s default to settle a page; waiting longer costs nothing
+    # when the page is quick.
+    expect.set_options(timeout=15_000)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
@@ -78,6 +82,7 @@ def browser() -> Iterator[object]:
 @pytest.fixture
 def page(browser, live_server: str):  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=live_server)
+    context.set_default_timeout(15_000)
     pg = context.new_page()
     problems: list[str] = []
     pg.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)

@@ -377,12 +377,16 @@ def test_no_violation_with_a_message_the_reviewer_writes(client: TestClient, db:
 @pytest.mark.parametrize(
     ("changes", "key", "words"),
     [
-        ({"duration_days": ""}, "duration_days", "suspension needs"),
+        (
+            {"duration_days": ""},
+            "duration_days",
+            "Suspension needs a number of days or an end date",
+        ),
         ({"action_type": "restrict", "action_scope": "account"}, "action_scope", "not account"),
         ({"facts": ""}, "facts", "facts"),
         ({"departure_reason": ""}, "departure_reason", "ladder proposes warn"),
         ({"policy": "no_such_policy"}, "policy", "no_such_policy"),
-        ({"duration_days": "0"}, "duration_days", "greater than or equal to 1"),
+        ({"duration_days": "0"}, "duration_days", "a whole number of days, from 1 to 3650"),
         ({"ends_at": "2001-01-01", "duration_days": ""}, "ends_at", "future"),
         ({"channels": [], "no_message_reason": ""}, "no_message_reason", "not told"),
     ],

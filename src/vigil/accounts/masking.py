@@ -62,6 +62,14 @@ def mask_token(value: str) -> str:
     return value[:4] + STARS + value[-4:]
 
 
+def mask_document(value: str) -> str:
+    """``ES:X1234567L`` -> ``ES:*******7L``: the issuer and the last two characters, as on a
+    receipt; the opaque-token mask would show most of a short number."""
+    issuer, sep, number = value.rpartition(":")
+    shown = number[-2:] if len(number) > 4 else ""
+    return f"{issuer}{sep}" + "*" * (len(number) - len(shown)) + shown
+
+
 def mask_identifier(kind: IdentifierKind, value: str) -> str:
     if kind is IdentifierKind.email:
         return mask_email(value) or ""
@@ -69,4 +77,6 @@ def mask_identifier(kind: IdentifierKind, value: str) -> str:
         return mask_phone(value) or ""
     if kind is IdentifierKind.ip:
         return mask_ip(value)
+    if kind is IdentifierKind.document:
+        return mask_document(value)
     return mask_token(value)

@@ -45,6 +45,9 @@ class IdentifierKind(StrEnum):
     device = "device"
     ip = "ip"
     payment = "payment"  # payment instrument fingerprint
+    # An identity document's number with its issuing country, ``ES:X1234567L`` (see
+    # ``normalize.normalize_document``): one document on two accounts is a strong link.
+    document = "document"
 
 
 class RestrictionKind(StrEnum):

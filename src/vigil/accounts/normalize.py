@@ -31,6 +31,9 @@ _LOCALE = re.compile(r"^([a-z]{2,3})(?:-([a-z]{4}))?(?:-([a-z]{2}|[0-9]{3}))?$")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
+_DOCUMENT_SEPARATORS = re.compile(r"[\s\-./]")
+_DOCUMENT_NUMBER = re.compile(r"^[A-Z0-9]{3,40}$")
+
 
 def normalize_email(value: str) -> str:
     email = value.strip().lower()
@@ -102,9 +105,25 @@ def normalize_token(value: str) -> str:
     return token
 
 
+def normalize_document(value: str) -> str:
+    """``es:x-1234567.l`` -> ``ES:X1234567L``. The issuing country (ISO 3166-1 alpha-2) is
+    part of the value: the same number is issued in several countries, and two accounts are
+    linked only by the same document. Separators are dropped, as printed numbers vary."""
+    issuer, sep, number = value.strip().partition(":")
+    if not sep:
+        raise ValueError("a document is 'CC:NUMBER', its issuing country and its number")
+    issuer = normalize_country(issuer)
+    number = _DOCUMENT_SEPARATORS.sub("", number).upper()
+    if not _DOCUMENT_NUMBER.match(number):
+        raise ValueError("a document number is 3 to 40 letters and digits")
+    return f"{issuer}:{number}"
+
+
 def normalize_identifier(kind: IdentifierKind, value: str) -> str:
     if kind is IdentifierKind.email:
         result = normalize_email(value)
+    elif kind is IdentifierKind.document:
+        result = normalize_document(value)
     elif kind is IdentifierKind.phone:
         result = normalize_phone(value)
     elif kind is IdentifierKind.ip:

@@ -64,6 +64,10 @@ class Permission(StrEnum):
     integrations_read = "integrations:read"  # webhook endpoints and their delivery logs
     integrations_write = "integrations:write"
     statements_read = "statements:read"  # DSA statements of reasons and their export
+    events_write = "events:write"  # send the marketplace's events for a decision
+    events_read = "events:read"  # read stored events and their decisions
+    rules_read = "rules:read"  # detection rules, their versions and backtests
+    rules_write = "rules:write"  # write rules, change their state, run backtests
 
 
 P = Permission
@@ -78,6 +82,8 @@ _WORKER = {
     P.decisions_write,
     P.messages_send,
     P.statements_read,
+    P.events_read,
+    P.rules_read,
 }
 # Second approvers, who may also overturn decisions and read the webhook log of what they did.
 _SENIOR = {P.decisions_approve, P.decisions_reverse, P.integrations_read}
@@ -100,6 +106,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.staff_read,
             P.policies_read,
             P.statements_read,
+            P.events_read,
+            P.rules_read,
         }
     ),
     Role.policy_lead: frozenset(
@@ -114,6 +122,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.policies_write,
             P.statements_read,
             P.integrations_read,
+            P.events_read,
+            P.rules_read,
+            P.rules_write,
         }
     ),
     Role.admin: frozenset(set(Permission)),
@@ -136,6 +147,8 @@ API_KEY_SCOPES: frozenset[Permission] = frozenset(
         P.queues_read,
         P.policies_read,
         P.statements_read,
+        P.events_write,
+        P.events_read,
     }
 )
 

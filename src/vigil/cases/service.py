@@ -155,6 +155,9 @@ class NewCase:
     source_ref: str | None = None
     dedup_key: str | None = None
     attributes: dict[str, Any] | None = None
+    # A queue chosen by the caller (a detection rule names one) instead of routing's; it
+    # must be active and of the case's tier (422 ``unknown_queue`` / ``queue_tier``).
+    queue_slug: str | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,19 @@ def _note_duplicate(session: Session, actor: Principal, case: Case, spec: NewCas
     audit.record(session, actor, "cases.case.deduplicate", "case", case.id, data=data)
 
 
+def _named_queue(session: Session, slug: str, tier: Tier) -> Queue:
+    queue = session.scalar(select(Queue).where(Queue.slug == slug))
+    if queue is None or not queue.active:
+        raise InvalidInput(f"no active queue '{slug}'", field="queue", code="unknown_queue")
+    if queue.tier != tier:
+        raise InvalidInput(
+            f"queue '{slug}' takes {queue.tier} cases, not {tier.value}",
+            field="queue",
+            code="queue_tier",
+        )
+    return queue
+
+
 def create_case(session: Session, actor: Principal, spec: NewCase) -> CreateResult:
     """Open a case in the queue routing picks, due within that queue's SLA.
 
@@ -230,9 +246,12 @@ def create_case(session: Session, actor: Principal, spec: NewCase) -> CreateResu
             return CreateResult(existing, False)
     account_id = _resolve_account(session, spec)
     language = (spec.language or "en").strip().lower() or "en"
-    queue = routing.route(
-        session, routing.CaseTraits(spec.type, language, spec.tier, spec.severity)
-    )
+    if spec.queue_slug is not None:
+        queue = _named_queue(session, spec.queue_slug, spec.tier)
+    else:
+        queue = routing.route(
+            session, routing.CaseTraits(spec.type, language, spec.tier, spec.severity)
+        )
     now = clock.now()
     source = (
         spec.source
@@ -671,6 +690,21 @@ def _resume_to_queue(session: Session, actor: Principal, case: Case, reason: str
 # --- close and reopen -------------------------------------------------------------------------
 
 
+def _refuse_if_decision_pending(session: Session, case: Case) -> None:
+    """A decision waiting for its second approver (four-eyes) is how this case ends: closing
+    it another way would leave the approver a decision about a closed case."""
+    # Imported here: enforcement builds on cases, so a module-level import would be a cycle.
+    from vigil.enforcement import queries as enforcement_queries
+
+    pending = enforcement_queries.pending_decision_id(session, case.id)
+    if pending is not None:
+        raise Conflict(
+            f"decision {pending} on this case is waiting for a second approver; "
+            "it closes the case when approved (or reject it first)",
+            code="decision_pending",
+        )
+
+
 def close(
     session: Session,
     actor: Principal,
@@ -686,6 +720,7 @@ def close(
     _check_version(case, expected_version)
     states.check(case, CaseStatus.closed, CaseEventKind.closed)
     _may_act(actor, case)
+    _refuse_if_decision_pending(session, case)
     note = required_text(note, "note", MAX_NOTE_CHARS)
     states.transition(
         session,

@@ -9,9 +9,12 @@ SMTP conversation itself happens later, in the job (:func:`smtp_send`).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import logging
 import smtplib
 import ssl
 from dataclasses import dataclass
+from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -28,6 +31,8 @@ from vigil.kit import clock
 
 SEND_EMAIL = "communications.send_email"
 IN_APP_EVENT = "message.in_app"
+
+log = logging.getLogger("vigil.communications")
 
 
 class ChannelError(Exception):
@@ -106,26 +111,69 @@ def message_id_header(settings: Settings, message: Message) -> str:
 
 
 def build_email(settings: Settings, message: Message) -> EmailMessage:
+    """The email for ``message``. Raises a permanent :class:`ChannelError` when it cannot be
+    built (an address or a header the email library refuses): sending it again would fail
+    the same way. The error names no address: it is stored on the message and logged."""
     if not message.recipient:
         raise ChannelError("the message has no recipient address", permanent=True)
-    email = EmailMessage()
-    email["From"] = settings.mail_from
-    email["To"] = str(Address(addr_spec=message.recipient))
-    email["Subject"] = message.subject
-    email["Date"] = format_datetime(clock.now())
-    email["Message-ID"] = message_id_header(settings, message)
-    # Tells mail servers and clients not to answer with out-of-office replies.
-    email["Auto-Submitted"] = "auto-generated"
-    email.set_content(message.body, subtype="plain", charset="utf-8")
-    # After set_content, which drops every Content-* header set before it.
-    email["Content-Language"] = message.locale
+    try:
+        to = str(Address(addr_spec=message.recipient))
+    except (ValueError, IndexError, TypeError, MessageError):
+        # The parser's text quotes the address; ours does not.
+        raise ChannelError(
+            "the recipient address is not a valid email address", permanent=True
+        ) from None
+    try:
+        email = EmailMessage()
+        email["From"] = settings.mail_from
+        email["To"] = to
+        email["Subject"] = message.subject
+        email["Date"] = format_datetime(clock.now())
+        email["Message-ID"] = message_id_header(settings, message)
+        # Tells mail servers and clients not to answer with out-of-office replies.
+        email["Auto-Submitted"] = "auto-generated"
+        email.set_content(message.body, subtype="plain", charset="utf-8")
+        # After set_content, which drops every Content-* header set before it.
+        email["Content-Language"] = message.locale
+    except (ValueError, IndexError, TypeError, MessageError) as exc:
+        raise ChannelError(
+            f"the email could not be built: {type(exc).__name__} in a header or the body "
+            "(check the subject, the locale and VIGIL_MAIL_FROM)",
+            permanent=True,
+        ) from None
     return email
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine: a name that resolves nowhere else, or a loopback
+    address. Names are not resolved (``localhost.`` tricks aside, DNS could say anything)."""
+    name = host.strip().rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _codes(refused: dict[str, tuple[int, bytes]]) -> str:
+    # Only the SMTP codes: the server's text repeats the recipient's address, and what is
+    # kept here ends up in ``Message.last_error`` and the logs.
+    return ", ".join(str(code) for code in sorted({code for code, _text in refused.values()}))
 
 
 def smtp_send(settings: Settings, email: EmailMessage) -> None:
     """One SMTP conversation. Raises :class:`ChannelError`; a 5xx answer is permanent."""
     if not settings.smtp_host:
         raise ChannelError("SMTP is not configured (VIGIL_SMTP_HOST is empty)", permanent=True)
+    encrypted = settings.smtp_ssl or settings.smtp_starttls
+    if settings.smtp_username and not encrypted and not is_loopback(settings.smtp_host):
+        # The password would cross the network in clear (AUTH PLAIN/LOGIN are base64).
+        raise ChannelError(
+            "refusing to log in to SMTP without encryption: set VIGIL_SMTP_STARTTLS=true or "
+            "VIGIL_SMTP_SSL=true (only a server on loopback may take a login in clear)",
+            permanent=True,
+        )
     client_class: Any = smtplib.SMTP_SSL if settings.smtp_ssl else smtplib.SMTP
     kwargs: dict[str, Any] = {"timeout": settings.smtp_timeout_seconds}
     if settings.smtp_ssl:
@@ -140,24 +188,24 @@ def smtp_send(settings: Settings, email: EmailMessage) -> None:
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _text in exc.recipients.values()]
         raise ChannelError(
-            f"the SMTP server refused the recipient: {exc.recipients}",
+            f"the SMTP server refused the recipient (SMTP {_codes(exc.recipients)})",
             permanent=all(code >= 500 for code in codes),
         ) from None
     except smtplib.SMTPResponseException as exc:
-        detail = (
-            exc.smtp_error.decode(errors="replace")
-            if isinstance(exc.smtp_error, bytes)
-            else exc.smtp_error
-        )
+        # The server's text may quote an address (the sender's or the recipient's): the code
+        # alone says what happened, and it is what decides whether to retry.
+        log.info("SMTP %s answered %d", settings.smtp_host, exc.smtp_code)
         raise ChannelError(
-            f"SMTP {exc.smtp_code}: {detail}", permanent=exc.smtp_code >= 500
+            f"the SMTP server answered {exc.smtp_code}", permanent=exc.smtp_code >= 500
         ) from None
     except (OSError, smtplib.SMTPException) as exc:
         # Connection refused, timeouts, TLS failures, a server that hung up: worth a retry.
         where = f"{settings.smtp_host}:{settings.smtp_port}"
         raise ChannelError(f"could not deliver through {where}: {exc!r}") from None
     if refused:
-        raise ChannelError(f"the SMTP server refused the recipient: {refused}", permanent=True)
+        raise ChannelError(
+            f"the SMTP server refused the recipient (SMTP {_codes(refused)})", permanent=True
+        )
 
 
 # --- in-app ------------------------------------------------------------------------------------
@@ -197,6 +245,7 @@ class InAppChannel:
             idempotency_key=f"message-{message.id}",
             subject_type="message",
             subject_id=message.id,
+            case_id=message.case_id,
         )
         # From here on the webhook outbox owns delivery (and its retries); the message is
         # "sent" as far as Vigil's side goes. Without a subscriber it cannot go anywhere.

@@ -237,6 +237,7 @@ def context_for_case(
         "ends_at": "",
         "duration_days": 0,
         "case_ref": f"C-{case.id}",
+        "reference": f"C-{case.id}",
         "appeal_url": settings.appeal_link,
         "appeal_deadline": format_date(deadline, language),
         "statement": None,
@@ -279,9 +280,14 @@ def preview(
         base["marketplace"] = settings.marketplace_name
         base["appeal_url"] = settings.appeal_link
         if policy_code:
+            language = normalize_locale(locale)[0]
             base["policy_title"], base["policy_explanation"] = _policy_text(
-                session, policy_code, normalize_locale(locale)[0]
+                session, policy_code, language
             )
+            if base.get("statement"):
+                base["statement"] = templating.sample_statement(
+                    session, base["statement"], policy_code, language, base["action"], base["scope"]
+                )
     merged = {**base, **dict(context or {})}
     return render(
         session, policy_code=policy_code, action=action, locale=locale or "en", context=merged

@@ -51,8 +51,8 @@ def deliver_email(
     Never raises for an SMTP failure: the attempt is recorded on the message and the next one
     enqueued as a new job (a raising handler's transaction would be rolled back, and the
     record of the attempt with it). After :data:`EMAIL_MAX_ATTEMPTS`, or on a permanent
-    failure (a 5xx answer, no SMTP configured), the message is ``failed`` and its case gets
-    a ``message_failed`` event.
+    failure (a 5xx answer, no SMTP configured, an email that cannot be built), the message
+    is ``failed`` and its case gets a ``message_failed`` event.
 
     With ``end_transaction`` (the job's), the SMTP conversation happens outside any
     transaction, so a slow mail server holds no lock (on SQLite, the database's write lock);
@@ -64,7 +64,12 @@ def deliver_email(
     if message.channel is not MessageChannel.email:
         return message
     attempts = message.attempts
-    email = ch.build_email(settings, message)
+    try:
+        email = ch.build_email(settings, message)
+    except ch.ChannelError as exc:
+        # A message that cannot become an email (a malformed address or header) never will:
+        # recorded as failed now, not retried until the job gives up.
+        return _record_attempt(session, message, exc)
     if end_transaction is not None:
         end_transaction()
     failure: ch.ChannelError | None = None
@@ -79,6 +84,12 @@ def deliver_email(
             return message
         if message.attempts != attempts:
             return message
+    return _record_attempt(session, message, failure)
+
+
+def _record_attempt(session: Session, message: Message, failure: ch.ChannelError | None) -> Message:
+    """Count the attempt; on failure record why and schedule the next attempt, or give up
+    (a permanent failure, or the last attempt) with a ``message_failed`` case event."""
     now = clock.now()
     message.attempts += 1
     if failure is not None:

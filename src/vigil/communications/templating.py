@@ -22,23 +22,34 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2 import (
+    StrictUndefined,
+    TemplateSyntaxError,
+    UndefinedError,
+    meta,
+    nodes,
+)
 from jinja2.exceptions import SecurityError, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from vigil.audit import service as audit
 from vigil.auth.principal import Principal
+from vigil.communications import sandbox
 from vigil.communications.models import MessageTemplate, MessageTemplateVersion
+from vigil.communications.sandbox import MAX_RENDERED_CHARS, Sandbox, TemplateTooLarge
+from vigil.dsa.service import RESTRICTION_WORDS
+from vigil.dsa.vocabulary import DecisionGround
 from vigil.kit import clock
 from vigil.kit.errors import Conflict, InvalidInput, NotFound, VersionConflict
 from vigil.policies import service as policies
-from vigil.policies.actions import ActionType
+from vigil.policies.actions import ActionType, Scope
 
 # Every template may read these and nothing else (the contract with enforcement, which fills
 # them). ``statement`` is a dict (see ``vigil.dsa.service.template_context``) or None.
+# ``reference`` is what the user is asked to quote: the statement of reasons' reference
+# ("SOR-42") when the decision has one (also in a reinstatement), else ``case_ref``.
 CONTEXT_KEYS: frozenset[str] = frozenset(
     {
         "user_name",
@@ -50,6 +61,7 @@ CONTEXT_KEYS: frozenset[str] = frozenset(
         "ends_at",
         "duration_days",
         "case_ref",
+        "reference",
         "appeal_url",
         "appeal_deadline",
         "statement",
@@ -93,8 +105,8 @@ _SAFE_FILTERS = (
 )
 
 
-def _environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+def _environment() -> Sandbox:
+    env = Sandbox(
         undefined=StrictUndefined,
         autoescape=False,  # plain text: an email body is not HTML
         trim_blocks=True,
@@ -104,6 +116,7 @@ def _environment() -> SandboxedEnvironment:
     # Only a few filters that shape text; no globals at all (``range``, ``lipsum``,
     # ``namespace``...), so a template's every name is a context key or its own ``set``.
     env.filters = {name: env.filters[name] for name in _SAFE_FILTERS}
+    env.filters.update(replace=sandbox.replace, join=sandbox.join, wordwrap=sandbox.wordwrap)
     env.globals.clear()
     return env
 
@@ -172,15 +185,46 @@ def tidy(text: str) -> str:
     return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
 
 
+def with_reference(context: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``context`` with ``reference`` filled when the caller left it out: the statement's
+    reference when there is a statement, else ``case_ref`` (so a context written before the
+    key existed renders as it did)."""
+    if "reference" in context:
+        return context
+    statement = context.get("statement")
+    found = statement.get("reference") if isinstance(statement, Mapping) else None
+    found = found or context.get("case_ref")
+    return {**context, "reference": found} if found is not None else context
+
+
+def _render_capped(template: Any, values: dict[str, Any]) -> str:
+    """Render chunk by chunk, stopping at :data:`MAX_RENDERED_CHARS` (a loop can repeat any
+    value; each value is already capped by the sandbox)."""
+    chunks: list[str] = []
+    size = 0
+    for chunk in template.generate(values):
+        size += len(chunk)
+        if size > MAX_RENDERED_CHARS:
+            raise TemplateTooLarge(f"the output would be over {MAX_RENDERED_CHARS} characters")
+        chunks.append(chunk)
+    return "".join(chunks)
+
+
 def render_source(source: str, context: Mapping[str, Any], field: str = "body") -> str:
     """Render ``source`` with only the known context keys; refuse on anything unfilled."""
     validate(source, field)
-    values = {k: v for k, v in context.items() if k in CONTEXT_KEYS}
+    values = {k: v for k, v in with_reference(context).items() if k in CONTEXT_KEYS}
     try:
-        text = _compiled(source).render(values)
+        text = _render_capped(_compiled(source), values)
     except UndefinedError as exc:
         names = sorted(variables(source, field) - values.keys()) or [str(exc.message)]
         raise _missing(names, field, "the message context lacks") from None
+    except TemplateTooLarge as exc:
+        raise InvalidInput(
+            f"{field}: the template would render something too large: {exc}",
+            field=field,
+            code="template_too_large",
+        ) from None
     except SecurityError as exc:
         raise InvalidInput(
             f"{field}: the template tried something the sandbox forbids: {exc}",
@@ -334,6 +378,7 @@ def sample_context(
     title, explanation = _SAMPLE_POLICY[locale]
     ends_at, deadline = _SAMPLE_DATES[locale]
     takes_end = action in {"suspend", "restrict"}
+    with_statement = action not in {"warn", "reinstate", "no_violation"}
     return {
         "user_name": "Alex Morgan",
         "marketplace": "Example Market",
@@ -344,11 +389,12 @@ def sample_context(
         "ends_at": ends_at if takes_end else "",
         "duration_days": 7 if takes_end else 0,
         "case_ref": "C-1234",
+        "reference": "SOR-42" if with_statement or action == "reinstate" else "C-1234",
         "appeal_url": "https://market.example/appeals",
         "appeal_deadline": deadline,
         "statement": (
             None
-            if action in {"warn", "reinstate", "no_violation"}
+            if not with_statement
             else {
                 "reference": "SOR-42",
                 "facts": "On 20 November 2026 the account asked a client to pay by bank "
@@ -361,6 +407,49 @@ def sample_context(
             }
         ),
     }
+
+
+_SAMPLE_FACTS = {
+    "en": "[Here the user reads the facts the reviewer states, for example: {example}]",
+    "es": "[Aquí el usuario lee los hechos que indica quien revisa, por ejemplo: {example}]",
+    "pt": "[Aqui o usuário lê os fatos que quem analisa informa, por exemplo: {example}]",
+}
+
+
+def sample_statement(
+    session: Session,
+    sample: Mapping[str, Any],
+    policy_code: str,
+    language: str,
+    action: str,
+    scope: str,
+) -> dict[str, Any]:
+    """The sample statement of a preview without a case, for the chosen policy: its own
+    ground (the terms clause as the user reads it, or the law) and an example of what it
+    forbids as the facts, not the generic sample's fee-circumvention story."""
+    version = policies.resolve(session, policy_code, field="policy_code")
+    if version.dsa_ground == DecisionGround.ILLEGAL_CONTENT and version.legal_ground:
+        ground = version.legal_ground
+    else:
+        grounds = version.user_ground or {}
+        ground = grounds.get(language) or grounds.get(DEFAULT_LOCALE) or version.tos_ground
+    examples = version.examples_not_allowed or [version.description]
+    facts = _SAMPLE_FACTS.get(language, _SAMPLE_FACTS[DEFAULT_LOCALE]).format(
+        example=examples[0].rstrip(".")
+    )
+    words = (
+        RESTRICTION_WORDS.get((ActionType(action), Scope(scope))) if _known(action, scope) else None
+    )
+    return {
+        **sample,
+        "ground": ground,
+        "facts": facts,
+        "restrictions": [words] if words else list(sample.get("restrictions") or []),
+    }
+
+
+def _known(action: str, scope: str) -> bool:
+    return action in ActionType.__members__ and scope in Scope.__members__
 
 
 # --- template overrides ---------------------------------------------------------------------

@@ -8,20 +8,25 @@ commits; a refused statement leaves nothing behind.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from vigil.audit import service as audit
+from vigil.auth.permissions import Permission, Tier
 from vigil.auth.principal import Principal
+from vigil.cases.models import Case
+from vigil.config import Settings
 from vigil.dsa import vocabulary as v
 from vigil.dsa.models import Statement
 from vigil.dsa.rules import FieldError, validate_fields
 from vigil.dsa.schemas import StatementInput
+from vigil.enforcement.models import Decision
 from vigil.kit import clock
 from vigil.kit.errors import InvalidInput, NotFound
 from vigil.kit.pagination import decode_cursor, encode_cursor
@@ -176,12 +181,19 @@ def _language(value: str | None) -> str | None:
     return re.split(r"[-_]", value.strip(), maxsplit=1)[0].upper() or None
 
 
-def make_puid(account_external_id: str, decision_id: int, n: int = 0) -> str:
-    """An opaque, stable id for the n-th statement of a decision: no personal data (the
-    marketplace's account id is hashed), and only letters, digits and '-' as the database
-    requires."""
-    raw = f"{account_external_id}\x1f{decision_id}\x1f{n}".encode()
-    return f"vgl-{hashlib.sha256(raw).hexdigest()[:40]}"
+def make_puid(settings: Settings, account_external_id: str, decision_id: int, n: int = 0) -> str:
+    """An opaque id for the n-th statement of a decision: HMAC-SHA256 under the secret key,
+    so nobody can recompute it from the account's id and a decision number (a bare hash of
+    those could be reversed by guessing), and only letters, digits and '-' as the database
+    requires.
+
+    The default secret key is random per process, so the same statement would get another
+    puid after a restart: the puid is therefore computed once, when the statement is
+    created, and stored (``Statement.puid`` and ``fields["puid"]``); nothing computes it
+    again."""
+    key = settings.secret_key.get_secret_value().encode()
+    raw = f"dsa-puid\x1f{account_external_id}\x1f{decision_id}\x1f{n}".encode()
+    return f"vgl-{hmac.new(key, raw, hashlib.sha256).hexdigest()[:40]}"
 
 
 def build_fields(spec: StatementInput, puid: str) -> tuple[dict[str, Any], list[FieldError]]:
@@ -233,8 +245,22 @@ def _plain(value: Any) -> Any:
 
 
 def _vigil_checks(fields: dict[str, Any]) -> list[FieldError]:
-    """Vigil's rules on top of the database's: specific facts and no email addresses."""
+    """Vigil's rules on top of the database's: specific facts, no email addresses, and no
+    content dated after the decision (the database only bounds ``content_date`` by 2000-01-01
+    and 2038-01-01, see :mod:`vigil.dsa.rules`)."""
     errors: list[FieldError] = []
+    content, applied = fields.get("content_date"), fields.get("application_date")
+    if isinstance(content, str) and isinstance(applied, str) and content > applied:
+        # Both are YYYY-MM-DD here (malformed dates were refused by the database's rules, and
+        # their errors come first), so comparing the strings compares the days.
+        errors.append(
+            FieldError(
+                "content_date",
+                "after_application_date",
+                f"The content date ({content}) must not be after the application date "
+                f"({applied}): the content existed before the decision about it.",
+            )
+        )
     facts = fields.get("decision_facts")
     if isinstance(facts, str) and facts.strip() and len(facts.strip()) < MIN_FACTS_LENGTH:
         errors.append(
@@ -272,8 +298,9 @@ def _refuse(errors: list[FieldError]) -> InvalidInput:
     )
 
 
-def create_statement(session: Session, spec: StatementInput) -> Statement:
-    """Build, validate and store the statement of reasons of a decision.
+def create_statement(session: Session, spec: StatementInput, *, settings: Settings) -> Statement:
+    """Build, validate and store the statement of reasons of a decision (its ``puid`` keyed
+    by ``settings.secret_key``, see :func:`make_puid`).
 
     Raises ``InvalidInput(code="invalid_statement", field="statement.<name>")`` naming the
     first violation (all of them in ``details``); nothing is written then.
@@ -281,7 +308,7 @@ def create_statement(session: Session, spec: StatementInput) -> Statement:
     existing = session.scalar(
         select(func.count()).select_from(Statement).where(Statement.decision_id == spec.decision_id)
     )
-    puid = make_puid(spec.account_external_id, spec.decision_id, int(existing or 0))
+    puid = make_puid(settings, spec.account_external_id, spec.decision_id, int(existing or 0))
     fields, errors = build_fields(spec, puid)
     errors += validate_fields(fields)
     seen = {e.field for e in errors}
@@ -323,17 +350,36 @@ def create_statement(session: Session, spec: StatementInput) -> Statement:
 # --- reading ----------------------------------------------------------------------------------
 
 
-def get_statement(session: Session, statement_id: int) -> Statement:
-    statement = session.get(Statement, statement_id)
+def _visible_to(query: Select[Any], actor: Principal | None) -> Select[Any]:
+    """Statements of decisions on legal-tier cases exist only for those who hold
+    ``cases:legal``, like the cases: their facts describe the case. ``actor`` None is
+    Vigil itself (enforcement, the export)."""
+    if actor is None or actor.can(Permission.legal_cases):
+        return query
+    legal = (
+        select(Decision.id)
+        .join(Case, Case.id == Decision.case_id)
+        .where(Decision.id == Statement.decision_id, Case.tier == Tier.legal)
+    )
+    return query.where(~exists(legal))
+
+
+def get_statement(session: Session, actor: Principal, statement_id: int) -> Statement:
+    """One statement; 404 when ``actor`` may not see it (see :func:`list_statements`)."""
+    query = _visible_to(select(Statement).where(Statement.id == statement_id), actor)
+    statement = session.scalar(query)
     if statement is None:
         raise NotFound("no such statement", field="statement_id", code="statement_not_found")
     return statement
 
 
-def statements_for(session: Session, decision_id: int) -> list[Statement]:
-    """The statements of a decision, oldest first."""
+def statements_for(
+    session: Session, decision_id: int, *, actor: Principal | None = None
+) -> list[Statement]:
+    """The statements of a decision, oldest first: as ``actor`` may see them (none, on a
+    legal-tier case without ``cases:legal``), or all of them when ``actor`` is None."""
     query = select(Statement).where(Statement.decision_id == decision_id).order_by(Statement.id)
-    return list(session.scalars(query))
+    return list(session.scalars(_visible_to(query, actor)))
 
 
 def window(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
@@ -352,12 +398,14 @@ class StatementFilter:
 
 def list_statements(
     session: Session,
+    actor: Principal,
     filters: StatementFilter | None = None,
     *,
     cursor: str | None = None,
     limit: int = 50,
 ) -> tuple[list[Statement], str | None]:
-    """Newest first, by keyset on id."""
+    """Newest first, by keyset on id; without ``cases:legal``, statements of decisions on
+    legal-tier cases are left out."""
     f = filters or StatementFilter()
     if f.since and f.until and f.until < f.since:
         raise InvalidInput("until is before since", field="until", code="invalid_window")
@@ -376,7 +424,7 @@ def list_statements(
         if not isinstance(before, int):
             raise InvalidInput("cursor is not valid", field="cursor", code="invalid_cursor")
         query = query.where(Statement.id < before)
-    rows = list(session.scalars(query))
+    rows = list(session.scalars(_visible_to(query, actor)))
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, encode_cursor([rows[-1].id]) if more and rows else None

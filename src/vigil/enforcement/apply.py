@@ -27,6 +27,7 @@ from vigil.communications.service import format_date
 from vigil.config import Settings
 from vigil.dsa import service as dsa_service
 from vigil.dsa.models import Statement
+from vigil.dsa.vocabulary import DecisionGround
 from vigil.enforcement import states
 from vigil.enforcement.models import (
     ActionStatus,
@@ -151,6 +152,21 @@ def localized(texts: dict[str, str] | None, locale: str, fallback: str) -> str:
     return texts.get(locale) or texts.get("en") or fallback
 
 
+def statement_for_message(
+    statement: dict[str, Any], lead: PolicyVersion | None, locale: str
+) -> dict[str, Any]:
+    """The statement as the user reads it in their message: where it cites the terms, the
+    policy's plain-language clause in their language (``user_ground``; the DSA field set
+    keeps ``tos_ground``). A ground in law is quoted as the statement states it."""
+    if (
+        lead is None
+        or not lead.user_ground
+        or lead.dsa_ground != DecisionGround.INCOMPATIBLE_CONTENT
+    ):
+        return dict(statement)
+    return {**statement, "ground": localized(lead.user_ground, locale, lead.tos_ground)}
+
+
 def message_context(
     *,
     settings: Settings,
@@ -163,9 +179,14 @@ def message_context(
     duration_days: int | None,
     locale: str,
     statement: dict[str, Any] | None,
+    reference: str | None = None,
 ) -> dict[str, Any]:
-    """Every key a message template may read (the contract with communications)."""
+    """Every key a message template may read (the contract with communications).
+    ``reference`` is what the user quotes: the statement's when there is one (a
+    reinstatement passes the statement of the decision it undoes), else the case's."""
     deadline = today() + timedelta(days=settings.appeal_window_days)
+    if reference is None:
+        reference = statement["reference"] if statement else case_ref(case_id)
     return {
         "user_name": account.display_name or "",
         "marketplace": settings.marketplace_name,
@@ -178,6 +199,7 @@ def message_context(
         "ends_at": format_date(ends_at, locale) if ends_at is not None else "",
         "duration_days": duration_days or 0,
         "case_ref": case_ref(case_id),
+        "reference": reference,
         "appeal_url": settings.appeal_link,
         "appeal_deadline": format_date(deadline, locale),
         "statement": statement,
@@ -215,6 +237,7 @@ def compose(
     ends_at: datetime | None,
     duration_days: int | None,
     statement: dict[str, Any] | None,
+    reference: str | None = None,
 ) -> Outgoing:
     """The message as it will be sent: the reviewer's subject and body where they wrote one,
     the template's otherwise, and always the template's statement section."""
@@ -232,6 +255,7 @@ def compose(
         duration_days=duration_days,
         locale=message.locale,
         statement=statement,
+        reference=reference,
     )
     try:
         rendered = communications.render(
@@ -390,6 +414,7 @@ def apply_decision(
                     spec=decision.statement_spec,
                     application_date=today(),
                 ),
+                settings=settings,
             )
         for action in actions:
             integrations.emit(
@@ -405,6 +430,7 @@ def apply_decision(
                 idempotency_key=f"action-{action.id}-applied",
                 subject_type=SUBJECT,
                 subject_id=action.id,
+                case_id=decision.case_id,
             )
         _message_on_apply(session, actor, decision, account, lead, actions, statement, settings)
 
@@ -476,7 +502,11 @@ def _message_on_apply(
         duration_days=(
             top.duration_days or days_between(top.starts_at, top.ends_at) if top else None
         ),
-        statement=dsa_service.template_context(statement) if statement is not None else None,
+        statement=(
+            statement_for_message(dsa_service.template_context(statement), lead, message.locale)
+            if statement is not None
+            else None
+        ),
     )
     communications.send(
         session,
@@ -558,6 +588,7 @@ def reverse_actions(
             idempotency_key=f"action-{action.id}-reversed",
             subject_type=SUBJECT,
             subject_id=action.id,
+            case_id=decision.case_id,
         )
     message = PlannedMessage.from_spec(decision.message_spec)
     top = headline([a for a in undone if REVERSAL[ActionType(a.type)] is not None])
@@ -577,6 +608,8 @@ def reverse_actions(
             ends_at=None,
             duration_days=None,
             statement=None,
+            # The reference the user was given with the decision it undoes.
+            reference=statement.reference if statement is not None else None,
         )
         communications.send(
             session,
@@ -679,6 +712,7 @@ def _expire(session: Session, actor: Principal, action: DecisionAction, now: dat
             idempotency_key=f"action-{action.id}-reversed",
             subject_type=SUBJECT,
             subject_id=action.id,
+            case_id=decision.case_id,
         )
     case = session.get(Case, decision.case_id)
     if case is not None:

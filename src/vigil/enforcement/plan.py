@@ -120,6 +120,16 @@ class Checks:
             raise problems[0]
         self.problems.extend(problems)
 
+    def report(self, problem: InvalidInput) -> None:
+        """One of several independent problems a step finds: strict raises it, lenient
+        records it and the step goes on to find the others."""
+        if self.strict:
+            raise problem
+        self.problems.append(problem)
+
+    def reported(self, field: str) -> bool:
+        return any(p.field == field for p in self.problems)
+
 
 # --- the plan ---------------------------------------------------------------------------------
 
@@ -194,6 +204,9 @@ class Plan:
     four_eyes: list[str] = field(default_factory=list)
     message: PlannedMessage | None = None
     statement_spec: dict[str, Any] | None = None
+    # False when the policies or the actions were refused (a preview): ``actions`` then
+    # holds what could be read of them, enough to check the statement, not to word a message.
+    complete: bool = True
 
     @property
     def lead(self) -> PolicyVersion | None:
@@ -262,34 +275,48 @@ def load_case(
 # --- violations and actions -------------------------------------------------------------------
 
 
-def resolve_violations(session: Session, body: DecisionIn, case: Case) -> list[PolicyVersion]:
+def resolve_violations(
+    session: Session, body: DecisionIn, case: Case, checks: Checks
+) -> list[PolicyVersion] | None:
+    """The cited policy versions; None when one is refused (each refusal reported)."""
     if body.no_violation:
         if body.violations:
-            raise InvalidInput(
-                "a decision of no violation cites no policy",
-                field="no_violation",
-                code="no_violation_with_violations",
+            checks.report(
+                InvalidInput(
+                    "a decision of no violation cites no policy",
+                    field="no_violation",
+                    code="no_violation_with_violations",
+                )
             )
         if body.actions:
-            raise InvalidInput(
-                "a decision of no violation takes no action",
-                field="actions",
-                code="no_violation_with_actions",
+            checks.report(
+                InvalidInput(
+                    "a decision of no violation takes no action",
+                    field="actions",
+                    code="no_violation_with_actions",
+                )
             )
         return []
     if not body.violations:
-        raise InvalidInput(
-            "name the policies violated, or decide no_violation",
-            field="violations",
-            code="violations_required",
+        checks.report(
+            InvalidInput(
+                "name the policies violated, or decide no_violation",
+                field="violations",
+                code="violations_required",
+            )
         )
+        return None
     if case.account_id is None:
-        raise InvalidInput(
-            "this case is about no account: only no_violation can be decided on it",
-            field="violations",
-            code="case_has_no_account",
+        checks.report(
+            InvalidInput(
+                "this case is about no account: only no_violation can be decided on it",
+                field="violations",
+                code="case_has_no_account",
+            )
         )
+        return None
     found: list[PolicyVersion] = []
+    refused = False
     for i, violation in enumerate(body.violations):
         field_name = f"violations.{i}.policy"
         try:
@@ -299,13 +326,21 @@ def resolve_violations(session: Session, body: DecisionIn, case: Case) -> list[P
         except InvalidInput as exc:
             if exc.code == "unknown_policy_version":
                 exc.field = f"violations.{i}.version"
-            raise
+            checks.report(exc)
+            refused = True
+            continue
         if any(v.code == version.code for v in found):
-            raise InvalidInput(
-                f"policy '{version.code}' is cited twice", field=field_name, code="duplicate_policy"
+            checks.report(
+                InvalidInput(
+                    f"policy '{version.code}' is cited twice",
+                    field=field_name,
+                    code="duplicate_policy",
+                )
             )
+            refused = True
+            continue
         found.append(version)
-    return found
+    return None if refused else found
 
 
 def order_by_severity(policies: list[PolicyVersion]) -> list[PolicyVersion]:
@@ -321,72 +356,133 @@ def order_by_severity(policies: list[PolicyVersion]) -> list[PolicyVersion]:
 
 def plan_actions(
     actions: list[ActionIn],
-    policies: list[PolicyVersion],
+    policies: list[PolicyVersion] | None,
     account: Account | None,
     now: datetime,
-) -> list[PlannedAction]:
-    if policies and not actions:
-        raise InvalidInput(
-            "a violation needs at least one action (warn is the mildest)",
-            field="actions",
-            code="actions_required",
+    checks: Checks,
+    *,
+    max_days: int | None = None,
+) -> tuple[list[PlannedAction], bool]:
+    """The actions, each checked in full (every problem reported, not just the first).
+    ``policies`` None: they were refused, so what they allow is not checked. ``max_days``
+    bounds a suspension's or restriction's length (``max_suspension_days``): longer is what a
+    ban is for. Returns the actions whose type and scope fit together, as far as they could
+    be read (enough to check the statement of reasons), and whether every action was
+    accepted."""
+    if not actions:
+        checks.report(
+            InvalidInput(
+                "a violation needs at least one action (warn is the mildest)",
+                field="actions",
+                code="actions_required",
+            )
         )
-    allowed = {a for p in policies for a in p.allowed_actions}
+        return [], False
+    allowed = {a for p in policies for a in p.allowed_actions} if policies is not None else None
     seen: set[tuple[ActionType, Scope, str | None]] = set()
     out: list[PlannedAction] = []
+    accepted = True
     for i, a in enumerate(actions):
         prefix = f"actions.{i}"
-        if a.type.value not in allowed:
+        problems: list[InvalidInput] = []
+        if allowed is not None and policies is not None and a.type.value not in allowed:
             names = ", ".join(p.code for p in policies)
-            raise InvalidInput(
-                f"{a.type.value} is not an action {names} allows "
-                f"(allowed: {', '.join(sorted(allowed)) or 'none'})",
-                field=f"{prefix}.type",
-                code="action_not_allowed",
+            problems.append(
+                InvalidInput(
+                    f"{a.type.value} is not an action {names} allows "
+                    f"(allowed: {', '.join(sorted(allowed)) or 'none'})",
+                    field=f"{prefix}.type",
+                    code="action_not_allowed",
+                )
             )
-        if a.scope not in ALLOWED_SCOPES[a.type]:
+        scope_fits = a.scope in ALLOWED_SCOPES[a.type]
+        if not scope_fits:
             scopes = ", ".join(sorted(s.value for s in ALLOWED_SCOPES[a.type]))
-            raise InvalidInput(
-                f"{a.type.value} applies to {scopes}, not {a.scope.value}",
-                field=f"{prefix}.scope",
-                code="scope_not_allowed",
+            problems.append(
+                InvalidInput(
+                    f"{a.type.value} applies to {scopes}, not {a.scope.value}",
+                    field=f"{prefix}.scope",
+                    code="scope_not_allowed",
+                )
             )
-        if a.duration_days is not None and a.ends_at is not None:
-            raise InvalidInput(
-                "give duration_days or ends_at, not both",
-                field=f"{prefix}.ends_at",
-                code="duration_and_end_date",
+        duration, ends_at = a.duration_days, a.ends_at
+        if duration is not None and ends_at is not None:
+            problems.append(
+                InvalidInput(
+                    "give duration_days or ends_at, not both",
+                    field=f"{prefix}.ends_at",
+                    code="duration_and_end_date",
+                )
             )
-        if not TAKES_END_DATE[a.type] and (a.duration_days is not None or a.ends_at is not None):
-            raise InvalidInput(
-                f"{a.type.value} has no end date",
-                field=f"{prefix}.duration_days"
-                if a.duration_days is not None
-                else f"{prefix}.ends_at",
-                code="end_date_not_allowed",
+        if not TAKES_END_DATE[a.type] and (duration is not None or ends_at is not None):
+            problems.append(
+                InvalidInput(
+                    f"{a.type.value} has no end date",
+                    field=f"{prefix}.duration_days"
+                    if duration is not None
+                    else f"{prefix}.ends_at",
+                    code="end_date_not_allowed",
+                )
             )
-        if a.type is ActionType.suspend and a.duration_days is None and a.ends_at is None:
-            raise InvalidInput(
-                "a suspension needs duration_days or ends_at (a permanent one is a ban)",
-                field=f"{prefix}.duration_days",
-                code="duration_required",
+            duration = ends_at = None
+        if a.type is ActionType.suspend and duration is None and ends_at is None:
+            problems.append(
+                InvalidInput(
+                    "a suspension needs duration_days or ends_at (a permanent one is a ban)",
+                    field=f"{prefix}.duration_days",
+                    code="duration_required",
+                )
             )
-        ends_at = clock.as_utc(a.ends_at) if a.ends_at is not None else None
-        if ends_at is not None and ends_at <= now:
-            raise InvalidInput(
-                "ends_at must be in the future", field=f"{prefix}.ends_at", code="ends_at_in_past"
+        ends = clock.as_utc(ends_at) if ends_at is not None else None
+        if ends is not None and ends <= now:
+            problems.append(
+                InvalidInput(
+                    "ends_at must be in the future",
+                    field=f"{prefix}.ends_at",
+                    code="ends_at_in_past",
+                )
+            )
+            ends = None
+        if max_days is not None and duration is not None and duration > max_days:
+            problems.append(
+                InvalidInput(
+                    f"at most {max_days} days (max_suspension_days); longer is a ban",
+                    field=f"{prefix}.duration_days",
+                    code="duration_too_long",
+                )
+            )
+        # With a duration too, the end date was refused above: one problem is enough.
+        if (
+            max_days is not None
+            and duration is None
+            and ends is not None
+            and ends - now > timedelta(days=max_days)
+        ):
+            problems.append(
+                InvalidInput(
+                    f"ends_at is at most {max_days} days ahead (max_suspension_days); "
+                    "longer is a ban",
+                    field=f"{prefix}.ends_at",
+                    code="duration_too_long",
+                )
             )
         target = (a.target_ref or "").strip() or None
         if a.type is ActionType.remove and a.scope in (Scope.listing, Scope.message) and not target:
-            raise InvalidInput(
-                f"name the {a.scope.value} to remove (the marketplace's id)",
-                field=f"{prefix}.target_ref",
-                code="target_ref_required",
+            problems.append(
+                InvalidInput(
+                    f"name the {a.scope.value} to remove (the marketplace's id)",
+                    field=f"{prefix}.target_ref",
+                    code="target_ref_required",
+                )
             )
         key = (a.type, a.scope, target)
         if key in seen:
-            raise InvalidInput(
-                "the same action is given twice", field=f"{prefix}.type", code="duplicate_action"
+            problems.append(
+                InvalidInput(
+                    "the same action is given twice",
+                    field=f"{prefix}.type",
+                    code="duplicate_action",
+                )
             )
         seen.add(key)
         if (
@@ -394,13 +490,36 @@ def plan_actions(
             and account is not None
             and account.status == AccountStatus.removed
         ):
-            raise InvalidInput(
-                "this account is already removed",
-                field=f"{prefix}.type",
-                code="account_already_removed",
+            problems.append(
+                InvalidInput(
+                    "this account is already removed",
+                    field=f"{prefix}.type",
+                    code="account_already_removed",
+                )
             )
-        out.append(PlannedAction(i, a.type, a.scope, a.duration_days, ends_at, target))
-    return out
+        for problem in problems:
+            checks.report(problem)
+        accepted = accepted and not problems
+        if scope_fits:
+            if duration is not None and ends is not None:
+                ends = None  # the duration counts; the end date was refused above
+            out.append(PlannedAction(i, a.type, a.scope, duration, ends, target))
+    return out, accepted
+
+
+def needs_four_eyes(action: PlannedAction, settings: Settings, now: datetime) -> bool:
+    """Whether ``action`` waits for a second approver: an action named in ``four_eyes``, and
+    a suspension or restriction longer than ``four_eyes_over_days`` or a restriction without
+    an end. Those take as much from the user as a ban, so one person may not take them alone
+    (a 3650-day suspension would otherwise skip the second pair of eyes a ban needs)."""
+    if action.type.value in settings.four_eyes:
+        return True
+    if action.type not in (ActionType.suspend, ActionType.restrict):
+        return False
+    days = action.effective_days(now)
+    if days is None:
+        return action.type is ActionType.restrict  # lasts until someone lifts it
+    return days > settings.four_eyes_over_days
 
 
 def departs_from(actions: list[PlannedAction], suggestion: Suggestion, now: datetime) -> bool:
@@ -508,40 +627,72 @@ def plan_message(
 # --- statement of reasons ---------------------------------------------------------------------
 
 
-def default_source_type(case: Case) -> str:
-    """A user's report is a notice; everything else Vigil found on its own initiative."""
+def default_source_type(case: Case, ground: str | None) -> str:
+    """Where the decision came from, for ``source_type``. A user's report is a notice. Under
+    Art. 16 DSA a notice is about content the notifier holds illegal, so a report decided
+    under an illegal-content policy is ``SOURCE_ARTICLE_16``; a report that the terms were
+    broken is ``SOURCE_TYPE_OTHER_NOTIFICATION``. Everything else Vigil found on its own
+    initiative (``SOURCE_VOLUNTARY``)."""
     if case.type == CaseType.user_report:
+        if ground == dsa_vocabulary.DecisionGround.ILLEGAL_CONTENT:
+            return dsa_vocabulary.SourceType.ARTICLE_16.value
         return dsa_vocabulary.SourceType.OTHER_NOTIFICATION.value
     return dsa_vocabulary.SourceType.VOLUNTARY.value
 
 
-def plan_statement(statement: StatementIn | None, case: Case) -> dict[str, Any]:
+def plan_statement(
+    statement: StatementIn | None, case: Case, lead: PolicyVersion | None, checks: Checks
+) -> dict[str, Any] | None:
     """The reviewer's part of the statement, with defaults filled, as stored on the
-    decision. Refuses what the reviewer must write (facts, content type, content date)."""
+    decision. Reports every part the reviewer must write and did not (facts, content type,
+    content date) and a content date after today. None without a statement or a content
+    date; otherwise the spec, so that a preview can also check the rest of the statement
+    (``decide`` never gets here with a problem: the first one raises)."""
     if statement is None:
-        raise InvalidInput(
-            "a restrictive decision needs a statement of reasons (DSA Art. 17)",
-            field="statement",
-            code="statement_required",
+        checks.report(
+            InvalidInput(
+                "a restrictive decision needs a statement of reasons (DSA Art. 17)",
+                field="statement",
+                code="statement_required",
+            )
         )
+        return None
     facts = (statement.facts or "").strip()
     if not facts:
-        raise InvalidInput(
-            "state the facts and circumstances the decision relies on",
-            field="statement.facts",
-            code="missing_field",
+        checks.report(
+            InvalidInput(
+                "state the facts and circumstances the decision relies on",
+                field="statement.facts",
+                code="missing_field",
+            )
         )
     if not statement.content_type:
-        raise InvalidInput(
-            "say what kind of content the decision is about (e.g. CONTENT_TYPE_TEXT)",
-            field="statement.content_type",
-            code="missing_field",
+        checks.report(
+            InvalidInput(
+                "say what kind of content the decision is about (e.g. CONTENT_TYPE_TEXT)",
+                field="statement.content_type",
+                code="missing_field",
+            )
         )
     if statement.content_date is None:
-        raise InvalidInput(
-            "give the date the content was posted or the conduct took place",
-            field="statement.content_date",
-            code="missing_field",
+        checks.report(
+            InvalidInput(
+                "give the date the content was posted or the conduct took place",
+                field="statement.content_date",
+                code="missing_field",
+            )
+        )
+        return None
+    if statement.content_date > today():
+        # The database takes any date up to 2038; a statement about content that does not
+        # exist yet is wrong all the same (and dsa.create_statement refuses it too).
+        checks.report(
+            InvalidInput(
+                f"content_date {statement.content_date.isoformat()} is after today "
+                f"({today().isoformat()}), the decision's application date",
+                field="statement.content_date",
+                code="content_date_in_future",
+            )
         )
     detected = statement.automated_detection
     if detected is None:
@@ -552,11 +703,12 @@ def plan_statement(statement: StatementIn | None, case: Case) -> dict[str, Any]:
         language = candidate if candidate in dsa_vocabulary.LANGUAGE_CODES else None
     return {
         "facts": facts,
-        "content_type": list(statement.content_type),
+        "content_type": list(statement.content_type or []),
         "content_type_other": (statement.content_type_other or "").strip() or None,
         "content_date": statement.content_date.isoformat(),
         "content_language": language,
-        "source_type": statement.source_type or default_source_type(case),
+        "source_type": statement.source_type
+        or default_source_type(case, lead.dsa_ground if lead is not None else None),
         "automated_detection": bool(detected),
         "automated_decision": (
             statement.automated_decision or dsa_vocabulary.AutomatedDecision.NOT_AUTOMATED.value
@@ -621,7 +773,8 @@ def make_plan(
     lock: bool,
 ) -> Plan:
     """Check ``body`` against the case, the catalog, the account's record and the settings.
-    Case-level refusals (404, 403, 409) always raise; input problems go through ``checks``."""
+    Case-level refusals (404, 403, 409) always raise; input problems go through ``checks``
+    (strict: the first raises; lenient: every one is recorded)."""
     now = clock.now()
     case = load_case(session, actor, case_id, expected_version=body.expected_version, lock=lock)
     account: Account | None = None
@@ -629,18 +782,20 @@ def make_plan(
         account = session.get(Account, case.account_id, with_for_update=lock or None)
     plan = Plan(case=case, account=account, no_violation=body.no_violation)
 
-    policies = checks.run(lambda: resolve_violations(session, body, case))
+    policies = resolve_violations(session, body, case, checks)
     if policies is not None:
         plan.policies = order_by_severity(policies)
-        actions = checks.run(lambda: plan_actions(body.actions, plan.policies, account, now))
-        if actions is not None:
-            plan.actions = actions
-        if plan.policies:
+    if not body.no_violation:
+        plan.actions, accepted = plan_actions(
+            body.actions, policies, account, now, checks, max_days=settings.max_suspension_days
+        )
+        plan.complete = policies is not None and accepted
+        if plan.policies and policies is not None:
             plan.suggestion = suggest(session, case.account_id, plan.policies, now)
-            if actions is not None:
+            if accepted:
                 checks.run(lambda: check_departure(plan, body.departure_reason, now))
     plan.four_eyes = sorted(
-        {a.type.value for a in plan.actions if a.type.value in settings.four_eyes},
+        {a.type.value for a in plan.actions if needs_four_eyes(a, settings, now)},
         key=lambda name: ActionType(name).rank if name in ActionType.__members__ else 99,
     )
     reasoning = checks.run(
@@ -649,5 +804,5 @@ def make_plan(
     plan.internal_reasoning = reasoning or ""
     plan.message = checks.run(lambda: plan_message(body.message, account, body.no_violation))
     if plan.restrictive:
-        plan.statement_spec = checks.run(lambda: plan_statement(body.statement, case))
+        plan.statement_spec = plan_statement(body.statement, case, plan.lead, checks)
     return plan

@@ -273,6 +273,29 @@ def strikes_for_account(
     )
 
 
+def pending_decision_id(session: Session, case_id: int) -> int | None:
+    """The decision on ``case_id`` waiting for a second approver, if any (at most one:
+    ``uq_decisions_pending_case``)."""
+    return session.scalar(
+        select(Decision.id).where(
+            Decision.case_id == case_id, Decision.status == DecisionStatus.pending_approval
+        )
+    )
+
+
+def cases_waiting_approval(session: Session, case_ids: list[int]) -> set[int]:
+    """Which of ``case_ids`` hold a decision waiting for a second approver (case lists)."""
+    if not case_ids:
+        return set()
+    rows = session.scalars(
+        select(Decision.case_id).where(
+            Decision.case_id.in_(set(case_ids)),
+            Decision.status == DecisionStatus.pending_approval,
+        )
+    )
+    return set(rows)
+
+
 def pending_count(session: Session) -> int:
     """How many decisions wait for a second approver (console badge)."""
     return int(

@@ -264,15 +264,16 @@ class ApprovalOut(BaseModel):
     decided_at: datetime | None
 
     @classmethod
-    def of(cls, a: Approval) -> ApprovalOut:
+    def of(cls, a: Approval, *, internal: bool = True) -> ApprovalOut:
+        """``internal`` False (an API key): who asked and answered, and why, are null."""
         return cls(
             id=a.id,
-            requested_by_id=a.requested_by_id,
+            requested_by_id=a.requested_by_id if internal else None,
             requested_at=a.requested_at,
             required_for=list(a.required_for or []),
-            decided_by_id=a.decided_by_id,
+            decided_by_id=a.decided_by_id if internal else None,
             outcome=a.outcome,
-            reason=a.reason,
+            reason=a.reason if internal else None,
             decided_at=a.decided_at,
         )
 
@@ -316,10 +317,10 @@ class DecisionOut(BaseModel):
     suggestion: dict[str, Any] | None
     departed: bool
     departure_reason: str | None
-    internal_reasoning: str
+    internal_reasoning: str | None
     locale: str
     decided_by_id: int | None
-    decided_by: str
+    decided_by: str | None
     approved_by_id: int | None
     rejected_by_id: int | None
     reversed_by_id: int | None
@@ -338,8 +339,16 @@ class DecisionOut(BaseModel):
         internal: bool,
         deliveries: dict[int, list[WebhookDelivery]] | None = None,
     ) -> dict[str, Any]:
-        """``internal``: staff see the reasoning; the marketplace's API keys do not."""
+        """``internal``: staff see everything. The marketplace's API keys see what was
+        decided and when, never by whom or why: the staff fields (``decided_by``,
+        ``decided_by_id``, ``approved_by_id``, ``rejected_by_id``, ``reversed_by_id``) and
+        the internal ones (``internal_reasoning``, ``departure_reason``, ``suggestion``) are
+        null. ``reversal_reason`` stays: the ``action.reversed`` webhook carries it too."""
         d = view.decision
+
+        def staff(value: Any) -> Any:
+            return value if internal else None
+
         return {
             "id": d.id,
             "case_id": d.case_id,
@@ -352,16 +361,16 @@ class DecisionOut(BaseModel):
                 PolicyRefOut(policy=p.code, version=p.version, title=p.title) for p in view.policies
             ],
             "actions": [ActionOut.of(a, (deliveries or {}).get(a.id)) for a in view.actions],
-            "suggestion": d.suggestion if internal else None,
+            "suggestion": staff(d.suggestion),
             "departed": d.departed,
-            "departure_reason": d.departure_reason if internal else None,
-            "internal_reasoning": d.internal_reasoning if internal else "",
+            "departure_reason": staff(d.departure_reason),
+            "internal_reasoning": staff(d.internal_reasoning),
             "locale": d.locale,
-            "decided_by_id": d.decided_by_id,
-            "decided_by": d.decided_by_label,
-            "approved_by_id": d.approved_by_id,
-            "rejected_by_id": d.rejected_by_id,
-            "reversed_by_id": d.reversed_by_id,
+            "decided_by_id": staff(d.decided_by_id),
+            "decided_by": staff(d.decided_by_label),
+            "approved_by_id": staff(d.approved_by_id),
+            "rejected_by_id": staff(d.rejected_by_id),
+            "reversed_by_id": staff(d.reversed_by_id),
             "reversal_reason": d.reversal_reason,
             "created_at": d.created_at,
             "approved_at": d.approved_at,
@@ -389,7 +398,7 @@ class DecisionDetailOut(DecisionOut):
     def detail(cls, view: DecisionDetail, *, internal: bool) -> DecisionDetailOut:
         return cls(
             **cls.fields_of(view, internal=internal, deliveries=view.deliveries),
-            approvals=[ApprovalOut.of(a) for a in view.approvals],
+            approvals=[ApprovalOut.of(a, internal=internal) for a in view.approvals],
             messages=[MessageOut.of(m) for m in view.messages],
             statement_ids=[st.id for st in view.statements],
             statement_puids=[st.puid for st in view.statements],

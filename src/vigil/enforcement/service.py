@@ -52,12 +52,14 @@ from vigil.enforcement.queries import (  # re-exported: callers need only the se
     DecisionFilter,
     DecisionView,
     StrikeRecord,
+    cases_waiting_approval,
     decision_detail,
     decisions_for_case,
     get_decision,
     legal_decision_ids,
     list_decisions,
     pending_count,
+    pending_decision_id,
     strikes_for_account,
     visible_decision,
 )
@@ -77,6 +79,7 @@ __all__ = [
     "Preview",
     "StrikeRecord",
     "approve",
+    "cases_waiting_approval",
     "decide",
     "decision_detail",
     "decisions_for_case",
@@ -85,6 +88,7 @@ __all__ = [
     "get_decision",
     "list_decisions",
     "pending_count",
+    "pending_decision_id",
     "pending_draft",
     "preview",
     "reject",
@@ -96,7 +100,9 @@ __all__ = [
 
 # Second approvers (four-eyes) come from the specialist tier or above.
 APPROVER_ROLES = frozenset({Role.specialist, Role.legal, Role.admin})
-PREVIEW_REFERENCE = "SOR-…"
+# The statement's number is known only once it is written: a preview shows this in its place
+# (no ellipsis: templates end the sentence after the reference, "quote reference SOR-….").
+PREVIEW_REFERENCE = "SOR-####"
 
 # Statement fields the reviewer writes (``statement.<request name>``), by the DSA field they
 # become; the rest come from the policy and the actions and keep their DSA names.
@@ -223,15 +229,29 @@ def _draft(session: Session, plan: Plan, settings: Settings, checks: Checks) -> 
             )
             draft.statement_fields, _ = dsa_service.build_fields(spec, "vgl-preview")
             try:
-                statement = dsa_service.create_statement(session, spec)
-                statement_ctx = dict(dsa_service.template_context(statement))
+                statement = dsa_service.create_statement(session, spec, settings=settings)
+                statement_ctx = apply.statement_for_message(
+                    dsa_service.template_context(statement),
+                    lead,
+                    plan.message.locale if plan.message is not None else "en",
+                )
                 statement_ctx["reference"] = PREVIEW_REFERENCE
             except InvalidInput as exc:
                 exc = _in_request_terms(exc)
                 draft.statement_violations = list(exc.details)
-                checks.add([exc])
+                _statement_problems(exc, checks)
         message = plan.message
-        if message is not None and message.channels:
+        if message is not None and message.channels and not _wordable(plan):
+            # The template is chosen by the action and worded from the policy: until both
+            # are accepted there is no message to show (never the "no violation" one).
+            checks.report(
+                InvalidInput(
+                    "complete the policy and the action first: the message is written from them",
+                    field="message",
+                    code="message_needs_action",
+                )
+            )
+        elif message is not None and message.channels:
             top = _headline(plan.actions)
             ends = top.ends_at(now) if top is not None else None
             try:
@@ -256,6 +276,31 @@ def _draft(session: Session, plan: Plan, settings: Settings, checks: Checks) -> 
     finally:
         savepoint.rollback()
     return draft
+
+
+def _wordable(plan: Plan) -> bool:
+    """Whether the message can be worded: "no violation", or accepted policies and actions."""
+    return plan.no_violation or (plan.complete and bool(plan.actions) and plan.lead is not None)
+
+
+def _statement_problems(exc: InvalidInput, checks: Checks) -> None:
+    """A refused statement: ``decide`` raises it whole; a preview lists each violation as a
+    problem of its own, except those on a field already reported (a missing facts field is
+    said once, not again as the database's ``decision_facts``)."""
+    if checks.strict:
+        raise exc
+    for detail in exc.details:
+        name = detail.get("field")
+        if name is not None and checks.reported(name):
+            continue
+        checks.report(
+            InvalidInput(
+                str(detail.get("message", exc.message)),
+                field=name,
+                code=exc.code,
+                details=[detail],
+            )
+        )
 
 
 # Public names: the console renders drafts with them.

@@ -82,7 +82,7 @@ def deliveries(
     try:
         with transaction(factory) as session:
             rows, _cursor = service.list_deliveries(
-                session, status=status, integration_id=integration, limit=limit
+                session, ACTOR, status=status, integration_id=integration, limit=limit
             )
             if not rows:
                 typer.echo("no deliveries")

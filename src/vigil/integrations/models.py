@@ -94,6 +94,7 @@ class WebhookDelivery(IdMixin, Base):
         # The delivery log filtered by integration or by status, newest first.
         Index("ix_webhook_deliveries_integration_id_id", "integration_id", "id"),
         Index("ix_webhook_deliveries_status_id", "status", "id"),
+        Index("ix_webhook_deliveries_case_id", "case_id"),
     )
 
     integration_id: Mapped[int] = mapped_column(BigId, ForeignKey("integrations.id"))
@@ -102,6 +103,9 @@ class WebhookDelivery(IdMixin, Base):
     idempotency_key: Mapped[str] = mapped_column(String(200))
     subject_type: Mapped[str] = mapped_column(String(50))
     subject_id: Mapped[int] = mapped_column(BigInteger)
+    # The case the event is about, if any. The body quotes the case (a message to the user, a
+    # reversal's reason), so the delivery log shows it only to those who may see that case.
+    case_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("cases.id", ondelete="SET NULL"))
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[DeliveryStatus] = mapped_column(
         str_enum(DeliveryStatus, 16), default=DeliveryStatus.pending

@@ -22,13 +22,14 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vigil.audit import service as audit
-from vigil.auth.permissions import Permission
+from vigil.auth.permissions import Permission, Tier
 from vigil.auth.principal import Principal
+from vigil.cases.models import Case
 from vigil.integrations.models import (
     DeliveryAttempt,
     DeliveryStatus,
@@ -363,6 +364,7 @@ def _deliver_to(
     key: str,
     subject_type: str,
     subject_id: int,
+    case_id: int | None = None,
 ) -> tuple[WebhookDelivery, bool]:
     existing = _existing(session, integration.id, key)
     if existing is not None:
@@ -375,6 +377,7 @@ def _deliver_to(
         idempotency_key=key,
         subject_type=subject_type,
         subject_id=subject_id,
+        case_id=case_id,
         body=body,
         status=DeliveryStatus.pending,
         attempts=0,
@@ -420,11 +423,15 @@ def emit(
     idempotency_key: str,
     subject_type: str,
     subject_id: int,
+    case_id: int | None = None,
 ) -> list[WebhookDelivery]:
     """Send ``event_type`` to every active integration subscribed to it, in the caller's
     transaction: one delivery and one job each. Emitting the same ``idempotency_key`` again
     returns the deliveries already made (none is made twice); an integration that did not get
     it the first time (added or subscribed since) gets it now.
+
+    ``case_id`` names the case the event is about: the delivery log then hides the delivery
+    from those who may not see that case (a legal-tier one), since its body quotes it.
 
     Returns [] when no integration wants the event. ``payload`` becomes the envelope's
     ``data``; datetimes go out as ISO 8601 UTC.
@@ -452,6 +459,7 @@ def emit(
             key=key,
             subject_type=subject_type,
             subject_id=subject_id,
+            case_id=case_id,
         )
         out.append(delivery)
     return out
@@ -524,8 +532,19 @@ def _cursor_id(cursor: str) -> int:
     return value
 
 
+def _visible_to(query: Select[Any], actor: Principal) -> Select[Any]:
+    """Without ``cases:legal``, deliveries about legal-tier cases do not exist (as the cases
+    themselves do not): their bodies quote the case."""
+    if actor.can(Permission.legal_cases):
+        return query
+    return query.outerjoin(Case, Case.id == WebhookDelivery.case_id).where(
+        or_(WebhookDelivery.case_id.is_(None), Case.tier != Tier.legal)
+    )
+
+
 def list_deliveries(
     session: Session,
+    actor: Principal,
     *,
     integration_id: int | None = None,
     status: DeliveryStatus | None = None,
@@ -533,8 +552,10 @@ def list_deliveries(
     cursor: str | None = None,
     limit: int = 50,
 ) -> tuple[list[WebhookDelivery], str | None]:
-    """The delivery log, newest first, keyset-paginated on ``id``."""
+    """The delivery log as ``actor`` may see it, newest first, keyset-paginated on ``id``."""
+    actor.require(Permission.integrations_read)
     query = select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(limit + 1)
+    query = _visible_to(query, actor)
     if integration_id is not None:
         query = query.where(WebhookDelivery.integration_id == integration_id)
     if status is not None:
@@ -559,8 +580,12 @@ def attempts_of(session: Session, delivery_id: int) -> list[DeliveryAttempt]:
     )
 
 
-def get_delivery(session: Session, delivery_id: int) -> DeliveryDetail:
-    delivery = session.get(WebhookDelivery, delivery_id)
+def get_delivery(session: Session, actor: Principal, delivery_id: int) -> DeliveryDetail:
+    """One delivery with its attempts; 404 when ``actor`` may not see it (see
+    :func:`list_deliveries`)."""
+    actor.require(Permission.integrations_read)
+    query = _visible_to(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id), actor)
+    delivery = session.scalar(query)
     if delivery is None:
         raise NotFound("no such delivery", code="delivery_not_found")
     integration = get_integration(session, delivery.integration_id)

@@ -125,6 +125,10 @@ class PolicyVersion(IdMixin, Base):
 
     user_title: Mapped[dict[str, str]] = mapped_column(JSONType)
     user_explanation: Mapped[dict[str, str]] = mapped_column(JSONType)
+    # The clause of the terms in plain words, per language, as the user reads it in the
+    # statement of reasons in their message (the DSA field set keeps ``tos_ground``). None:
+    # the message quotes ``tos_ground``.
+    user_ground: Mapped[dict[str, str] | None] = mapped_column(JSONType, default=None)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     # Who wrote this version: a staff member (id and name), or the system (the pack loader).

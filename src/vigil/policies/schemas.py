@@ -67,6 +67,7 @@ CONTENT_FIELDS: tuple[str, ...] = (
     "illegal_explanation",
     "user_title",
     "user_explanation",
+    "user_ground",
 )
 # Fields that may be left out (with their default).
 OPTIONAL_FIELDS: dict[str, Any] = {
@@ -77,6 +78,7 @@ OPTIONAL_FIELDS: dict[str, Any] = {
     "dsa_keywords": [],
     "legal_ground": None,
     "illegal_explanation": None,
+    "user_ground": None,
 }
 STEP_FIELDS = ("strikes", "action", "scope", "duration_days")
 ILLEGAL = DecisionGround.ILLEGAL_CONTENT.value
@@ -534,6 +536,11 @@ def validate_policy(data: Mapping[str, Any], *, prefix: str = "", label: str = "
     content.update(_dsa(errors, data))
     content["user_title"] = _localized(errors, data, "user_title", MAX_USER_TITLE)
     content["user_explanation"] = _localized(errors, data, "user_explanation", MAX_USER_EXPLANATION)
+    content["user_ground"] = (
+        _localized(errors, data, "user_ground", MAX_GROUND)
+        if data.get("user_ground") is not None
+        else None
+    )
     errors.raise_if_any()
     return PolicySpec(code=code, content=content)
 
@@ -597,6 +604,11 @@ class _Content(_Body):
     illegal_explanation: str | None = None
     user_title: dict[str, str] | None = Field(default=None, description="en, es and pt.")
     user_explanation: dict[str, str] | None = Field(default=None, description="en, es and pt.")
+    user_ground: dict[str, str] | None = Field(
+        default=None,
+        description="The terms clause in plain words, as the user reads it (en, es and pt); "
+        "left out: messages quote tos_ground.",
+    )
 
     def fields_given(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True, exclude={"change_reason", "expected_version"})
@@ -658,6 +670,7 @@ class PolicyVersionOut(BaseModel):
     illegal_explanation: str | None
     user_title: dict[str, str]
     user_explanation: dict[str, str]
+    user_ground: dict[str, str] | None
     created_at: datetime
     created_by_id: int | None
     created_by_label: str

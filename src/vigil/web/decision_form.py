@@ -19,10 +19,13 @@ from starlette.datastructures import ImmutableMultiDict
 
 from vigil.accounts.models import Account
 from vigil.cases.models import Case
+from vigil.dsa.service import MIN_FACTS_LENGTH
 from vigil.dsa.vocabulary import ContentType
 from vigil.enforcement.models import DecisionStatus
+from vigil.enforcement.queries import DecisionView
 from vigil.enforcement.schemas import DecisionIn
 from vigil.enforcement.suggest import Suggestion
+from vigil.kit import clock
 from vigil.kit.errors import InvalidInput, VigilError
 from vigil.policies.actions import ALLOWED_SCOPES, TAKES_END_DATE, ActionType, Scope
 from vigil.policies.models import PolicyVersion
@@ -144,11 +147,94 @@ def collect(problems: Iterable[tuple[str | None, str]], into: Errors | None = No
     return out
 
 
+# What the console says for a refusal. The service's messages name the API's fields
+# (``duration_days or ends_at``) for the scripts that call it; a reviewer reads the form's
+# words. By the service's code, or by (code, form key) where one code serves several fields.
+# A code not listed keeps the service's message.
+REVIEWER_WORDS: dict[str, str] = {
+    "violations_required": "Choose the policy violated, or “No violation”",
+    "actions_required": "Choose an action (a warning is the mildest)",
+    "duration_required": "Suspension needs a number of days or an end date",
+    "duration_and_end_date": "Give a number of days or an end date, not both",
+    "end_date_not_allowed": "This action has no end date: leave Duration and End date empty",
+    "ends_at_in_past": "The end date must be in the future",
+    "target_ref_required": "Give the marketplace's id of the listing or message to remove",
+    "duplicate_action": "This action is chosen twice",
+    "account_already_removed": "This account is already removed",
+    "internal_reasoning_required": "Internal reasoning is required",
+    "no_message_reason_required": "Say why the user is not told, or choose a channel",
+    "message_text_required": "Write the subject and the message",
+    "message_needs_action": (
+        "Complete the action first: the message to the user is written from the policy and "
+        "the action"
+    ),
+    "no_email_address": "The account has no email address: tell the user in-app",
+    "subject_multiline": "The subject must be one line",
+    "unrendered_template": "The message still holds template markup ({{, {% or {#): write it out",
+    "statement_required": "Fill in the statement of reasons",
+    "content_date_in_future": "The content date can't be after today",
+}
+REVIEWER_FIELD_WORDS: dict[tuple[str, str], str] = {
+    ("missing_field", "facts"): "Write the facts and circumstances the decision relies on",
+    ("missing_field", "content_type"): "Choose the type of content",
+    ("missing_field", "content_date"): (
+        "Give the date the content was posted or the conduct took place"
+    ),
+    ("required", "facts"): "Write the facts and circumstances the decision relies on",
+    ("too_short", "facts"): (
+        f"Say what happened: the facts need at least {MIN_FACTS_LENGTH} characters"
+    ),
+    ("too_long", "facts"): "The facts are too long for the statement of reasons",
+    ("personal_data", "facts"): (
+        "Take the email address out of the facts: the statement of reasons is published"
+    ),
+    ("out_of_range", "content_date"): "The content date is out of range (2000 to today)",
+    ("after_application_date", "content_date"): "The content date can't be after today",
+    ("required", "content_type_other"): "Describe the content when its type is “Other”",
+}
+# Refusals of the request's shape (a number or a date that does not parse), by form key.
+_SHAPE_WORDS: dict[str, str] = {
+    "duration_days": "The duration is a whole number of days, from 1 to 3650",
+    "ends_at": "Give the end date as a date",
+    "content_date": "Give the content date as a date",
+}
+
+
+def reviewer_message(code: str | None, name: str | None, message: str) -> str:
+    key = form_key(name)
+    if code and (code, key) in REVIEWER_FIELD_WORDS:
+        return REVIEWER_FIELD_WORDS[(code, key)]
+    if code and code in REVIEWER_WORDS:
+        return REVIEWER_WORDS[code]
+    if code and code.startswith(_SHAPE_CODES) and key in _SHAPE_WORDS:
+        return _SHAPE_WORDS[key]
+    return message
+
+
+# Pydantic's error types for a value of the wrong shape or out of its bounds.
+_SHAPE_CODES = (
+    "int_",
+    "greater_than",
+    "less_than",
+    "date_",
+    "datetime_",
+    "timezone_",
+    "missing",
+)
+
+
 def problems_of(exc: VigilError) -> list[tuple[str | None, str]]:
-    """The error and, for a refused statement of reasons, every field it found wrong."""
-    found: list[tuple[str | None, str]] = [(exc.field, exc.message)]
+    """The error and, for a refused statement of reasons, every field it found wrong, each
+    in the reviewer's words."""
+    found: list[tuple[str | None, str]] = []
+    if not (exc.code == "invalid_statement" and exc.details):
+        # A refused statement's first violation is also its first detail.
+        found.append((exc.field, reviewer_message(exc.code, exc.field, exc.message)))
     for detail in exc.details:
-        found.append((detail.get("field"), str(detail.get("message", ""))))
+        name = detail.get("field")
+        code = detail.get("code")
+        text = str(detail.get("message", ""))
+        found.append((name, reviewer_message(str(code) if code else None, name, text)))
     return found
 
 
@@ -217,6 +303,43 @@ class DecisionForm:
         form.channels = default_channels(account, no_violation=policy == NO_VIOLATION)
         return form
 
+    @classmethod
+    def from_decision(cls, view: DecisionView, case: Case, account: Account | None) -> DecisionForm:
+        """The form as the reviewer sent a decision that was rejected, to change what the
+        approver asked rather than start again (the console's form holds one action)."""
+        d = view.decision
+        form = cls.defaults(case, account)
+        form.policy = (
+            NO_VIOLATION if d.no_violation else (view.policies[0].code if view.policies else "")
+        )
+        if view.actions:
+            a = view.actions[0]
+            form.action_type = str(a.type)
+            form.action_scope = str(a.scope)
+            form.duration_days = str(a.duration_days or "")
+            ends = a.requested_ends_at
+            form.ends_at = clock.as_utc(ends).date().isoformat() if ends is not None else ""
+            form.target_ref = a.target_ref or ""
+        else:
+            form.action_type = form.action_scope = ""
+        form.departure_reason = d.departure_reason or ""
+        form.internal_reasoning = d.internal_reasoning or ""
+        spec = d.statement_spec or {}
+        form.facts = str(spec.get("facts") or "")
+        types = spec.get("content_type") or []
+        form.content_type = str(types[0]) if types else ContentType.TEXT.value
+        form.content_type_other = str(spec.get("content_type_other") or "")
+        form.content_date = str(spec.get("content_date") or form.content_date)
+        message = d.message_spec or {}
+        form.channels = [str(c) for c in message.get("channels") or []]
+        form.no_message_reason = str(message.get("no_message_reason") or "")
+        if message.get("subject") is not None or message.get("body") is not None:
+            # The reviewer's own text: shown again in the message box, still theirs.
+            form.message_subject = str(message.get("subject") or "")
+            form.message_body = str(message.get("body") or "")
+            form.message_edited = form.previewed = True
+        return form
+
     def prefill(self, suggestion: Suggestion | None, policy: PolicyVersion | None) -> None:
         """The ladder's proposal in the action fields (the policy's default without one)."""
         if suggestion is not None:
@@ -234,6 +357,7 @@ class DecisionForm:
 _TEXT_FIELDS = [
     name for name, spec in DecisionForm.__dataclass_fields__.items() if spec.type in ("str", str)
 ]
+TEXT_FIELDS = frozenset(_TEXT_FIELDS)
 
 
 def default_channels(account: Account | None, *, no_violation: bool) -> list[str]:
@@ -310,4 +434,6 @@ def decision_in(form: DecisionForm) -> DecisionIn:
             for e in exc.errors()
         ]
         first = details[0]
-        raise InvalidInput(first["message"], field=first["field"], details=details[1:]) from None
+        raise InvalidInput(
+            first["message"], field=first["field"], code=first["code"], details=details[1:]
+        ) from None

@@ -11,6 +11,8 @@ The form holds one action: the API takes several, the console covers the common 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import Iterable
 from typing import Annotated, Any
 
@@ -48,11 +50,13 @@ from vigil.web.decision_form import (
     NO_VIOLATION,
     SCOPE_LABELS,
     STATUS_LABELS,
+    TEXT_FIELDS,
     DecisionForm,
     Errors,
     collect,
     decision_in,
     default_channels,
+    form_key,
     problems_of,
     takes_end_date,
     text_of,
@@ -141,6 +145,38 @@ def _language(locale: str) -> str:
     return f"{LANGUAGES.get(code, code)} ({code})"
 
 
+def _checked(
+    db: Session,
+    who: ConsoleUser,
+    settings: Settings,
+    case_id: int,
+    form: DecisionForm,
+    problems: Errors,
+) -> service.Preview | None:
+    """``service.preview`` of the form, with every problem collected into ``problems``. A
+    value that is not even of the right shape (days that are not a number, a date that is
+    not a date) is reported, and the rest of the form is still checked without it, so one
+    round trip shows everything."""
+    try:
+        body = decision_in(form)
+        unreadable: set[str] = set()
+    except InvalidInput as exc:
+        collect(problems_of(exc), problems)
+        unreadable = {form_key(name) for name, _ in problems_of(exc)}
+        cleared = dataclasses.replace(form)
+        for key in unreadable & TEXT_FIELDS:
+            setattr(cleared, key, "")
+        try:
+            body = decision_in(cleared)
+        except InvalidInput:
+            return None
+    result = service.preview(db, who.principal, case_id, body, settings=settings)
+    for problem in result.problems:
+        if form_key(problem.field) not in unreadable:
+            collect(problems_of(problem), problems)
+    return result
+
+
 def _preview_context(
     db: Session,
     who: ConsoleUser,
@@ -152,14 +188,7 @@ def _preview_context(
     """What ``decide`` would send, from ``service.preview`` (writes nothing), with every
     problem that would make it refuse. Case-level refusals (403, 409) raise."""
     problems: Errors = {}
-    result: service.Preview | None = None
-    try:
-        result = service.preview(db, who.principal, case.id, decision_in(form), settings=settings)
-    except InvalidInput as exc:
-        collect(problems_of(exc), problems)
-    if result is not None:
-        for problem in result.problems:
-            collect(problems_of(problem), problems)
+    result = _checked(db, who, settings, case.id, form, problems)
     message = result.message if result is not None else None
     if message is not None and not form.edited:
         form.template_subject, form.template_body = message.subject, message.body
@@ -229,7 +258,11 @@ def _panel_context(
     pending = next(
         (d for d in history if d.decision.status == DecisionStatus.pending_approval), None
     )
-    names = _staff_names(db, [a.decided_by_id for d in history for a in d.approvals])
+    names = _staff_names(
+        db,
+        [a.decided_by_id for d in history for a in d.approvals]
+        + [d.decision.reversed_by_id for d in history],
+    )
     can_decide = pending is None and _can_decide(p, case)
     context: dict[str, Any] = {
         **_common(settings),
@@ -257,6 +290,15 @@ def _panel_context(
         return context
     catalog = policies.list_policies(db)
     fresh = form is None
+    rejected = history[-1] if history else None
+    if rejected is not None and rejected.decision.status != DecisionStatus.rejected:
+        rejected = None
+    if form is None and rejected is not None:
+        # Decide again from what was rejected: the approver's reason says what to change.
+        form = DecisionForm.from_decision(rejected, case, account)
+        context["prefilled_from"] = rejected.decision
+        fresh = False
+        with_preview = with_preview or form.edited
     if form is None:
         known = {v.code for v in catalog}
         form = DecisionForm.defaults(
@@ -392,14 +434,8 @@ def decide(
         errors = collect(problems_of(exc))
         if isinstance(exc, InvalidInput):
             # Everything else the service would refuse, so one round trip shows it all.
-            try:
-                found = service.preview(
-                    db, who.principal, case_id, decision_in(form), settings=settings
-                )
-                for problem in found.problems:
-                    collect(problems_of(problem), errors)
-            except VigilError:
-                pass
+            with contextlib.suppress(VigilError):
+                _checked(db, who, settings, case_id, form, errors)
             db.rollback()
         context = _panel_context(
             db, who, settings, case_id, form=form, errors=errors, with_preview=form.previewed

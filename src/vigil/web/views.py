@@ -29,6 +29,7 @@ from vigil.cases import service as cases
 from vigil.cases.models import CaseStatus, Queue, Resolution
 from vigil.cases.sla import sla_state
 from vigil.cases.timeline import add_note, timeline
+from vigil.enforcement import service as decisions
 from vigil.kit import clock
 from vigil.kit.errors import NotAuthenticated, VigilError
 from vigil.web.auth import Console, ConsolePost, ConsoleUser, safe_next
@@ -139,6 +140,11 @@ def _queue_names(db: Session) -> dict[int, str]:
     return {q.id: q.name for q in db.scalars(select(Queue))}
 
 
+def _waiting(db: Session, rows: list[Any]) -> set[int]:
+    """The listed cases whose decision waits for a second approver (a chip in the list)."""
+    return decisions.cases_waiting_approval(db, [c.id for c in rows])
+
+
 @router.get("/")
 def home(request: Request, db: DB, who: Console) -> HTMLResponse:
     visible, _ = queue_service.list_queues(db, who.principal, limit=500)
@@ -172,6 +178,7 @@ def home(request: Request, db: DB, who: Console) -> HTMLResponse:
     )
     return _page(
         request, who, "home.html", queues=rows, cases=mine, queue_names=_queue_names(db),
+        waiting=_waiting(db, mine),
         empty_text=(
             "You hold no cases. Press n for the next one."
             if who.principal.tier is not None
@@ -187,7 +194,7 @@ def my_cases(request: Request, db: DB, who: Console, cursor: str | None = None) 
     )
     return _page(
         request, who, "my_cases.html", cases=rows, next_cursor=next_cursor,
-        queue_names=_queue_names(db), empty_text="No cases yet.",
+        queue_names=_queue_names(db), waiting=_waiting(db, rows), empty_text="No cases yet.",
     )  # fmt: skip
 
 
@@ -213,7 +220,7 @@ def queue_page(
     return _page(
         request, who, "queue.html", queue=queue, sla=minutes_label(queue.sla_minutes),
         cases=rows, next_cursor=next_cursor, queue_names=_queue_names(db),
-        empty_text="No live cases in this queue.",
+        waiting=_waiting(db, rows), empty_text="No live cases in this queue.",
     )  # fmt: skip
 
 
@@ -357,6 +364,8 @@ def _render_case(
         request,
         who,
         "case.html",
+        # Closing waits for the approver's answer (the service refuses it too).
+        decision_pending=live and decisions.pending_decision_id(db, case.id) is not None,
         status_code=status_code,
         case=case,
         queue=db.get(Queue, case.queue_id),

@@ -123,7 +123,7 @@ def send_test(integration_id: IntegrationId, db: DB, actor: IntegrationsWrite) -
 def list_deliveries(
     db: DB,
     settings: AppSettings,
-    _actor: IntegrationsRead,
+    actor: IntegrationsRead,
     integration_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
     event_type: Annotated[str | None, Query(max_length=100)] = None,
@@ -132,6 +132,7 @@ def list_deliveries(
 ) -> Page[DeliveryOut]:
     rows, next_cursor = service.list_deliveries(
         db,
+        actor,
         integration_id=integration_id,
         status=status_,
         event_type=event_type,
@@ -146,8 +147,8 @@ def list_deliveries(
     response_model=DeliveryDetailOut,
     summary="One delivery with its body and every attempt",
 )
-def get_delivery(delivery_id: DeliveryId, db: DB, _actor: IntegrationsRead) -> DeliveryDetailOut:
-    return DeliveryDetailOut.of_detail(service.get_delivery(db, delivery_id))
+def get_delivery(delivery_id: DeliveryId, db: DB, actor: IntegrationsRead) -> DeliveryDetailOut:
+    return DeliveryDetailOut.of_detail(service.get_delivery(db, actor, delivery_id))
 
 
 @router.post(

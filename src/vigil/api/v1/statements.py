@@ -44,7 +44,7 @@ def list_statements(
 ) -> StatementPage:
     size = min(limit or settings.page_size_default, settings.page_size_max)
     filters = service.StatementFilter(since=since, until=until, category=category)
-    rows, next_cursor = service.list_statements(db, filters, cursor=cursor, limit=size)
+    rows, next_cursor = service.list_statements(db, actor, filters, cursor=cursor, limit=size)
     return StatementPage(items=[StatementSummaryOut.of(s) for s in rows], next_cursor=next_cursor)
 
 
@@ -75,7 +75,7 @@ def validate(
 
 @router.get("/statements/{statement_id}", response_model=StatementOut, summary="One statement")
 def get_statement(statement_id: StatementId, db: DB, actor: StatementsRead) -> StatementOut:
-    return StatementOut.of(service.get_statement(db, statement_id))
+    return StatementOut.of(service.get_statement(db, actor, statement_id))
 
 
 @router.get(
@@ -86,4 +86,4 @@ def get_statement(statement_id: StatementId, db: DB, actor: StatementsRead) -> S
 def decision_statements(
     decision_id: DecisionId, db: DB, actor: StatementsRead
 ) -> list[StatementOut]:
-    return [StatementOut.of(s) for s in service.statements_for(db, decision_id)]
+    return [StatementOut.of(s) for s in service.statements_for(db, decision_id, actor=actor)]

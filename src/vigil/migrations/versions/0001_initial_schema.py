@@ -256,6 +256,28 @@ def upgrade() -> None:
         sa.UniqueConstraint("slug", name=op.f("uq_queues_slug")),
     )
     op.create_table(
+        "ruleset_revisions",
+        sa.Column("revision", sa.Integer(), nullable=False),
+        sa.Column("token", sa.String(length=32), nullable=False),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("actor_label", sa.String(length=200), nullable=False),
+        sa.Column("change", sa.Text(), nullable=False),
+        sa.Column(
+            "rules",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint("revision >= 1", name=op.f("ck_ruleset_revisions_revision_positive")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ruleset_revisions")),
+        sa.UniqueConstraint("revision", name=op.f("uq_ruleset_revisions_revision")),
+    )
+    op.create_table(
         "staff_users",
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -599,6 +621,7 @@ def upgrade() -> None:
                 "device",
                 "ip",
                 "payment",
+                "document",
                 name="identifierkind",
                 native_enum=False,
                 length=16,
@@ -616,7 +639,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.CheckConstraint(
-            "kind IN ('email', 'phone', 'device', 'ip', 'payment')",
+            "kind IN ('email', 'phone', 'device', 'ip', 'payment', 'document')",
             name=op.f("ck_identifiers_kind"),
         ),
         sa.ForeignKeyConstraint(
@@ -794,6 +817,128 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_routing_rules_position"), ["position"], unique=False)
 
     op.create_table(
+        "rule_backtests",
+        sa.Column(
+            "status",
+            sa.Enum(
+                "queued",
+                "running",
+                "done",
+                "failed",
+                name="backteststatus",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "target",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "compare",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("since_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("until_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "requested_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("requested_by_label", sa.String(length=200), nullable=False),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("events_scanned", sa.Integer(), nullable=False),
+        sa.Column(
+            "results",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "comparison",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "labels",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "status IN ('queued', 'running', 'done', 'failed')",
+            name=op.f("ck_rule_backtests_status"),
+        ),
+        sa.CheckConstraint("until_at > since_at", name=op.f("ck_rule_backtests_range")),
+        sa.ForeignKeyConstraint(
+            ["requested_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_rule_backtests_requested_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rule_backtests")),
+    )
+    with op.batch_alter_table("rule_backtests", schema=None) as batch_op:
+        batch_op.create_index("ix_rule_backtests_status", ["status", "id"], unique=False)
+
+    op.create_table(
+        "rules",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column(
+            "state",
+            sa.Enum(
+                "draft",
+                "shadow",
+                "active",
+                "disabled",
+                name="rulestate",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column("current_version", sa.Integer(), nullable=False),
+        sa.Column("state_changed_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("shadowed_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("activated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("disabled_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "created_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "state IN ('draft', 'shadow', 'active', 'disabled')", name=op.f("ck_rules_state")
+        ),
+        sa.CheckConstraint("current_version >= 1", name=op.f("ck_rules_current_version_positive")),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_rules_created_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rules")),
+        sa.UniqueConstraint("name", name=op.f("uq_rules_name")),
+    )
+    with op.batch_alter_table("rules", schema=None) as batch_op:
+        batch_op.create_index("ix_rules_state_name", ["state", "name"], unique=False)
+
+    op.create_table(
         "simulation_labels",
         sa.Column("run_seed", sa.Integer(), nullable=False),
         sa.Column(
@@ -847,76 +992,6 @@ def upgrade() -> None:
             batch_op.f("ix_staff_sessions_expires_at"), ["expires_at"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_staff_sessions_staff_id"), ["staff_id"], unique=False)
-
-    op.create_table(
-        "webhook_deliveries",
-        sa.Column(
-            "integration_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column("event_id", sa.String(length=40), nullable=False),
-        sa.Column("event_type", sa.String(length=100), nullable=False),
-        sa.Column("idempotency_key", sa.String(length=200), nullable=False),
-        sa.Column("subject_type", sa.String(length=50), nullable=False),
-        sa.Column("subject_id", sa.BigInteger(), nullable=False),
-        sa.Column("body", sa.Text(), nullable=False),
-        sa.Column(
-            "status",
-            sa.Enum(
-                "pending",
-                "delivered",
-                "failed",
-                name="deliverystatus",
-                native_enum=False,
-                length=16,
-            ),
-            nullable=False,
-        ),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("redelivered_at_attempt", sa.Integer(), nullable=False),
-        sa.Column("redeliveries", sa.Integer(), nullable=False),
-        sa.Column("last_status_code", sa.Integer(), nullable=True),
-        sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("next_attempt_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("delivered_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.CheckConstraint(
-            "status IN ('pending', 'delivered', 'failed')",
-            name=op.f("ck_webhook_deliveries_status"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["integration_id"],
-            ["integrations.id"],
-            name=op.f("fk_webhook_deliveries_integration_id_integrations"),
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
-        sa.UniqueConstraint(
-            "integration_id",
-            "idempotency_key",
-            name=op.f("uq_webhook_deliveries_integration_id_idempotency_key"),
-        ),
-    )
-    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_webhook_deliveries_due",
-            ["next_attempt_at", "id"],
-            unique=False,
-            postgresql_where=sa.text("status = 'pending'"),
-            sqlite_where=sa.text("status = 'pending'"),
-        )
-        batch_op.create_index(
-            "ix_webhook_deliveries_integration_id_id", ["integration_id", "id"], unique=False
-        )
-        batch_op.create_index("ix_webhook_deliveries_status_id", ["status", "id"], unique=False)
-        batch_op.create_index(
-            "ix_webhook_deliveries_subject", ["subject_type", "subject_id", "id"], unique=False
-        )
 
     op.create_table(
         "case_events",
@@ -1135,34 +1210,6 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "delivery_attempts",
-        sa.Column(
-            "delivery_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column("number", sa.Integer(), nullable=False),
-        sa.Column("started_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("duration_ms", sa.Integer(), nullable=False),
-        sa.Column("status_code", sa.Integer(), nullable=True),
-        sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("response_excerpt", sa.String(length=500), nullable=True),
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.ForeignKeyConstraint(
-            ["delivery_id"],
-            ["webhook_deliveries.id"],
-            name=op.f("fk_delivery_attempts_delivery_id_webhook_deliveries"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery_attempts")),
-        sa.UniqueConstraint(
-            "delivery_id", "number", name=op.f("uq_delivery_attempts_delivery_id_number")
-        ),
-    )
-    op.create_table(
         "message_template_versions",
         sa.Column(
             "template_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -1347,6 +1394,11 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
+        sa.Column(
+            "user_ground",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column(
             "created_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
@@ -1480,6 +1532,143 @@ def upgrade() -> None:
             unique=False,
             postgresql_where=sa.text("lifted_at IS NULL"),
             sqlite_where=sa.text("lifted_at IS NULL"),
+        )
+
+    op.create_table(
+        "rule_versions",
+        sa.Column("rule_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("expression", sa.Text(), nullable=False),
+        sa.Column("score", sa.Float(), nullable=False),
+        sa.Column(
+            "outcome",
+            sa.Enum("allow", "review", "block", name="ruleoutcome", native_enum=False, length=16),
+            nullable=False,
+        ),
+        sa.Column("queue", sa.String(length=64), nullable=True),
+        sa.Column("policy_code", sa.String(length=64), nullable=True),
+        sa.Column(
+            "tags",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "event_types",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_by_label", sa.String(length=200), nullable=False),
+        sa.Column("change_reason", sa.Text(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "outcome IN ('allow', 'review', 'block')", name=op.f("ck_rule_versions_outcome")
+        ),
+        sa.CheckConstraint("version >= 1", name=op.f("ck_rule_versions_version_positive")),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_rule_versions_created_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["rule_id"],
+            ["rules.id"],
+            name=op.f("fk_rule_versions_rule_id_rules"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rule_versions")),
+        sa.UniqueConstraint("rule_id", "version", name=op.f("uq_rule_versions_rule_id_version")),
+    )
+    with op.batch_alter_table("rule_versions", schema=None) as batch_op:
+        batch_op.create_index("ix_rule_versions_name_version", ["name", "version"], unique=False)
+
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column(
+            "integration_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("event_id", sa.String(length=40), nullable=False),
+        sa.Column("event_type", sa.String(length=100), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=False),
+        sa.Column("subject_type", sa.String(length=50), nullable=False),
+        sa.Column("subject_id", sa.BigInteger(), nullable=False),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "pending",
+                "delivered",
+                "failed",
+                name="deliverystatus",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("redelivered_at_attempt", sa.Integer(), nullable=False),
+        sa.Column("redeliveries", sa.Integer(), nullable=False),
+        sa.Column("last_status_code", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("next_attempt_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "status IN ('pending', 'delivered', 'failed')",
+            name=op.f("ck_webhook_deliveries_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["case_id"],
+            ["cases.id"],
+            name=op.f("fk_webhook_deliveries_case_id_cases"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["integration_id"],
+            ["integrations.id"],
+            name=op.f("fk_webhook_deliveries_integration_id_integrations"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
+        sa.UniqueConstraint(
+            "integration_id",
+            "idempotency_key",
+            name=op.f("uq_webhook_deliveries_integration_id_idempotency_key"),
+        ),
+    )
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.create_index("ix_webhook_deliveries_case_id", ["case_id"], unique=False)
+        batch_op.create_index(
+            "ix_webhook_deliveries_due",
+            ["next_attempt_at", "id"],
+            unique=False,
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
+        batch_op.create_index(
+            "ix_webhook_deliveries_integration_id_id", ["integration_id", "id"], unique=False
+        )
+        batch_op.create_index("ix_webhook_deliveries_status_id", ["status", "id"], unique=False)
+        batch_op.create_index(
+            "ix_webhook_deliveries_subject", ["subject_type", "subject_id", "id"], unique=False
         )
 
     op.create_table(
@@ -1704,6 +1893,137 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "delivery_attempts",
+        sa.Column(
+            "delivery_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("started_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("response_excerpt", sa.String(length=500), nullable=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["delivery_id"],
+            ["webhook_deliveries.id"],
+            name=op.f("fk_delivery_attempts_delivery_id_webhook_deliveries"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery_attempts")),
+        sa.UniqueConstraint(
+            "delivery_id", "number", name=op.f("uq_delivery_attempts_delivery_id_number")
+        ),
+    )
+    op.create_table(
+        "events",
+        sa.Column("event_id", sa.String(length=200), nullable=False),
+        sa.Column("payload_sha256", sa.String(length=64), nullable=False),
+        sa.Column("type", sa.String(length=40), nullable=False),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("account_external_id", sa.String(length=200), nullable=False),
+        sa.Column("occurred_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("source", sa.String(length=200), nullable=False),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "features",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "outcome",
+            sa.Enum("allow", "review", "block", name="outcome", native_enum=False, length=8),
+            nullable=False,
+        ),
+        sa.Column("score", sa.Float(), nullable=False),
+        sa.Column(
+            "hits",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "errors",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "decision_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "snoozed_by_case_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "outcome IN ('allow', 'review', 'block')", name=op.f("ck_events_outcome")
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_events_account_id_accounts"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_events_case_id_cases"), ondelete="SET NULL"
+        ),
+        sa.ForeignKeyConstraint(
+            ["decision_id"],
+            ["decisions.id"],
+            name=op.f("fk_events_decision_id_decisions"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["snoozed_by_case_id"],
+            ["cases.id"],
+            name=op.f("fk_events_snoozed_by_case_id_cases"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
+        sa.UniqueConstraint("event_id", name=op.f("uq_events_event_id")),
+    )
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_events_account_occurred", ["account_id", "occurred_at", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_events_case",
+            ["case_id"],
+            unique=False,
+            postgresql_where=sa.text("case_id IS NOT NULL"),
+            sqlite_where=sa.text("case_id IS NOT NULL"),
+        )
+        batch_op.create_index("ix_events_occurred", ["occurred_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_events_type_occurred", ["type", "occurred_at", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_events_unlinked",
+            ["account_external_id"],
+            unique=False,
+            postgresql_where=sa.text("account_id IS NULL"),
+            sqlite_where=sa.text("account_id IS NULL"),
+        )
+
+    op.create_table(
         "strikes",
         sa.Column(
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -1769,6 +2089,23 @@ def downgrade() -> None:
         batch_op.drop_index("ix_strikes_account")
 
     op.drop_table("strikes")
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_events_unlinked",
+            postgresql_where=sa.text("account_id IS NULL"),
+            sqlite_where=sa.text("account_id IS NULL"),
+        )
+        batch_op.drop_index("ix_events_type_occurred")
+        batch_op.drop_index("ix_events_occurred")
+        batch_op.drop_index(
+            "ix_events_case",
+            postgresql_where=sa.text("case_id IS NOT NULL"),
+            sqlite_where=sa.text("case_id IS NOT NULL"),
+        )
+        batch_op.drop_index("ix_events_account_occurred")
+
+    op.drop_table("events")
+    op.drop_table("delivery_attempts")
     with op.batch_alter_table("decision_policies", schema=None) as batch_op:
         batch_op.drop_index("ix_decision_policies_code")
 
@@ -1791,6 +2128,22 @@ def downgrade() -> None:
         batch_op.drop_index("ix_approvals_decision")
 
     op.drop_table("approvals")
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_webhook_deliveries_subject")
+        batch_op.drop_index("ix_webhook_deliveries_status_id")
+        batch_op.drop_index("ix_webhook_deliveries_integration_id_id")
+        batch_op.drop_index(
+            "ix_webhook_deliveries_due",
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
+        batch_op.drop_index("ix_webhook_deliveries_case_id")
+
+    op.drop_table("webhook_deliveries")
+    with op.batch_alter_table("rule_versions", schema=None) as batch_op:
+        batch_op.drop_index("ix_rule_versions_name_version")
+
+    op.drop_table("rule_versions")
     with op.batch_alter_table("restrictions", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_restrictions_in_force",
@@ -1816,7 +2169,6 @@ def downgrade() -> None:
 
     op.drop_table("messages")
     op.drop_table("message_template_versions")
-    op.drop_table("delivery_attempts")
     with op.batch_alter_table("decisions", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_decisions_pending_case",
@@ -1841,17 +2193,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_case_events_case")
 
     op.drop_table("case_events")
-    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
-        batch_op.drop_index("ix_webhook_deliveries_subject")
-        batch_op.drop_index("ix_webhook_deliveries_status_id")
-        batch_op.drop_index("ix_webhook_deliveries_integration_id_id")
-        batch_op.drop_index(
-            "ix_webhook_deliveries_due",
-            postgresql_where=sa.text("status = 'pending'"),
-            sqlite_where=sa.text("status = 'pending'"),
-        )
-
-    op.drop_table("webhook_deliveries")
     with op.batch_alter_table("staff_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_staff_sessions_staff_id"))
         batch_op.drop_index(batch_op.f("ix_staff_sessions_expires_at"))
@@ -1861,6 +2202,14 @@ def downgrade() -> None:
         batch_op.drop_index("ix_simulation_labels_label")
 
     op.drop_table("simulation_labels")
+    with op.batch_alter_table("rules", schema=None) as batch_op:
+        batch_op.drop_index("ix_rules_state_name")
+
+    op.drop_table("rules")
+    with op.batch_alter_table("rule_backtests", schema=None) as batch_op:
+        batch_op.drop_index("ix_rule_backtests_status")
+
+    op.drop_table("rule_backtests")
     with op.batch_alter_table("routing_rules", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_routing_rules_position"))
 
@@ -1931,6 +2280,7 @@ def downgrade() -> None:
 
     op.drop_table("api_keys")
     op.drop_table("staff_users")
+    op.drop_table("ruleset_revisions")
     op.drop_table("queues")
     op.drop_table("periodic_runs")
     op.drop_table("leases")

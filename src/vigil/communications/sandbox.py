@@ -1,0 +1,149 @@
+"""The sandbox message templates render in: Jinja's immutable sandbox, with every operation
+that can multiply a value checked before it computes.
+
+A template is written by a person, and a typo (``* 1000000000``) or a hostile edit must not
+make the server allocate gigabytes: operators (``*``, ``**``, ``+``, ``%``), ``~`` and the
+filters that grow text (``replace``, ``join``, ``wordwrap``) refuse a result over
+:data:`MAX_VALUE_CHARS` (or a number over :data:`MAX_INT_BITS`) with
+:class:`TemplateTooLarge` before building it; string methods that pad are not callable at all.
+The whole output is capped by the caller (``templating.render_source``) at
+:data:`MAX_RENDERED_CHARS`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from jinja2 import nodes, pass_environment, pass_eval_context
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.exceptions import SecurityError
+from jinja2.filters import do_join, do_replace, do_wordwrap
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+# What a template may build while it renders: no string or list over MAX_VALUE_CHARS, no
+# number over MAX_INT_BITS, no output over MAX_RENDERED_CHARS. A message is a few kB; these
+# only stop a template (a typo, or a hostile one) from eating the server's memory.
+MAX_VALUE_CHARS = 100_000
+MAX_RENDERED_CHARS = 200_000
+MAX_INT_BITS = 4_096
+
+
+class TemplateTooLarge(SecurityError):
+    """The template would build a value or an output over the limits above."""
+
+
+def _too_large(what: str) -> TemplateTooLarge:
+    return TemplateTooLarge(f"{what} would be too large (at most {MAX_VALUE_CHARS} characters)")
+
+
+def _size(value: Any) -> int | None:
+    return len(value) if isinstance(value, (str, list, tuple)) else None
+
+
+def _check_size(value: Any, what: str) -> Any:
+    size = _size(value)
+    if size is not None and size > MAX_VALUE_CHARS:
+        raise _too_large(what)
+    return value
+
+
+# String methods that pad or multiply; the filters that do the same are checked instead.
+_AMPLIFYING_METHODS = frozenset(
+    {"center", "ljust", "rjust", "zfill", "expandtabs", "join", "replace", "format", "format_map"}
+)
+# "%s" % x with a width or a precision from an argument ("%*s"), or one of 4+ digits.
+_WIDE_FORMAT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d{4,}|\d*\.(?:\*|\d{4,}))")
+
+
+class _CheckedConcat(CodeGenerator):
+    """Compiles ``~`` to :meth:`Sandbox.checked_concat` instead of a bare ``str.join``."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.checked_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+class Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's sandbox (immutable: a template cannot grow a list while looping over it), with
+    the operators and filters that can multiply a value checked *before* they compute:
+    ``{{ "x" * 2000000000 }}`` is refused at once instead of allocating 2 GB."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    code_generator_class = _CheckedConcat
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            self._check_repeat(left, right)
+            self._check_repeat(right, left)
+            if _is_int(left) and _is_int(right):
+                self._check_bits(abs(left).bit_length() + abs(right).bit_length())
+        elif operator == "**":
+            if _is_int(left) and _is_int(right) and right > 0:
+                self._check_bits(max(abs(left).bit_length(), 1) * right)
+            elif isinstance(right, (int, float)) and abs(right) > MAX_INT_BITS:
+                raise TemplateTooLarge("the exponent is too large")
+        elif operator == "+":
+            sizes = (_size(left), _size(right))
+            if None not in sizes and sum(s or 0 for s in sizes) > MAX_VALUE_CHARS:
+                raise _too_large("the sum")
+        elif operator == "%" and isinstance(left, str) and _WIDE_FORMAT.search(left):
+            raise TemplateTooLarge("string formatting with a large or variable width")
+        return _check_size(super().call_binop(context, operator, left, right), "the result")
+
+    @staticmethod
+    def _check_repeat(sequence: Any, times: Any) -> None:
+        size = _size(sequence)
+        if size is not None and _is_int(times) and size * max(times, 0) > MAX_VALUE_CHARS:
+            raise _too_large("the repeated text")
+
+    @staticmethod
+    def _check_bits(bits: int) -> None:
+        if bits > MAX_INT_BITS:
+            raise TemplateTooLarge(f"the number would be over {MAX_INT_BITS} bits")
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, str) and attr in _AMPLIFYING_METHODS:
+            return False
+        return bool(super().is_safe_attribute(obj, attr, value))
+
+    def checked_concat(self, parts: tuple[Any, ...]) -> str:
+        """``a ~ b``: checked before joining (``{% set a = a ~ a %}`` doubles)."""
+        texts = [str(p) for p in parts]
+        if sum(len(t) for t in texts) > MAX_VALUE_CHARS:
+            raise _too_large("the joined text")
+        return "".join(texts)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@pass_eval_context
+def replace(eval_ctx: Any, s: Any, old: Any, new: Any, count: int | None = None) -> Any:
+    text, old_text, new_text = str(s), str(old), str(new)
+    hits = len(text) + 1 if not old_text else text.count(old_text)
+    if count is not None and count >= 0:
+        hits = min(hits, count)
+    if len(text) + hits * (len(new_text) - len(old_text)) > MAX_VALUE_CHARS:
+        raise _too_large("the replaced text")
+    return do_replace(eval_ctx, s, old, new, count)
+
+
+@pass_eval_context
+def join(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> Any:
+    items = list(value)
+    if attribute is None:
+        total = sum(len(str(i)) for i in items) + len(str(d)) * max(len(items) - 1, 0)
+        if total > MAX_VALUE_CHARS:
+            raise _too_large("the joined text")
+    return _check_size(do_join(eval_ctx, items, d, attribute), "the joined text")
+
+
+@pass_environment
+def wordwrap(environment: Any, s: str, *args: Any, **kwargs: Any) -> str:
+    return str(_check_size(do_wordwrap(environment, s, *args, **kwargs), "the wrapped text"))

@@ -1,0 +1,1 @@
+"""Linked accounts: the graph of accounts that share identifiers, and its clusters."""

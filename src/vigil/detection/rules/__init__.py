@@ -1,0 +1,1 @@
+"""Detection rules: CEL expressions, versioned, with shadow mode and backtests."""
