@@ -5,7 +5,6 @@ instead of being retried until the job gives up."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
@@ -118,10 +117,9 @@ def _smtp(settings: Settings, **changes: Any) -> Settings:
 def test_a_login_over_plaintext_to_another_host_is_refused_before_connecting(
     settings: Settings, host: str
 ) -> None:
-    started = time.monotonic()
     with pytest.raises(channels.ChannelError) as refused:
         channels.smtp_send(_smtp(settings, smtp_host=host), EmailMessage())
-    assert time.monotonic() - started < 1  # no connection was even tried
+    # Refused by configuration (permanent, naming the setting), not by a failed connection.
     assert refused.value.permanent
     assert "VIGIL_SMTP_STARTTLS" in str(refused.value) and "hunter2" not in str(refused.value)
 

@@ -55,6 +55,8 @@ _AMPLIFYING_METHODS = frozenset(
 )
 # "%s" % x with a width or a precision from an argument ("%*s"), or one of 4+ digits.
 _WIDE_FORMAT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d{4,}|\d*\.(?:\*|\d{4,}))")
+# "{:>2000000000}".format(x), or a width taken from an argument ("{:{w}}").
+_WIDE_BRACE_FORMAT = re.compile(r"\{[^{}]*:[^{}]*(?:\d{4,}|\{)")
 
 
 class _CheckedConcat(CodeGenerator):
@@ -105,6 +107,20 @@ class Sandbox(ImmutableSandboxedEnvironment):
     def _check_bits(bits: int) -> None:
         if bits > MAX_INT_BITS:
             raise TemplateTooLarge(f"the number would be over {MAX_INT_BITS} bits")
+
+    def wrap_str_format(self, value: Any) -> Any:
+        # Jinja hands str.format / format_map a sandboxed wrapper whatever is_safe_attribute
+        # says; check the format string before it pads anything.
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        if _WIDE_BRACE_FORMAT.search(str(value.__self__)):
+            raise TemplateTooLarge("string formatting with a large or variable width")
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            return str(_check_size(wrapped(*args, **kwargs), "the formatted text"))
+
+        return checked
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if isinstance(obj, str) and attr in _AMPLIFYING_METHODS:

@@ -224,6 +224,7 @@ def _common(settings: Settings) -> dict[str, Any]:
         "content_types": [(c.value, label) for c, label in CONTENT_TYPES],
         "channel_options": CHANNELS,
         "four_eyes": sorted(settings.four_eyes),
+        "four_eyes_over_days": settings.four_eyes_over_days,
         "no_violation_value": NO_VIOLATION,
     }
 

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from tests.detection.links.conftest import SYSTEM, make_account
 from tests.factories import DEFAULT_PASSWORD, make_staff
-from tests.web.conftest import browser, live_server, page  # noqa: F401  (fixtures)
 from vigil.accounts import service as accounts
 from vigil.accounts.models import RestrictionKind
 from vigil.auth.permissions import Role
@@ -22,7 +21,7 @@ from vigil.cases.routing import ensure_default_queues
 pytestmark = pytest.mark.browser
 
 
-def test_the_case_page_draws_the_cluster(page: Page, db: Session) -> None:  # noqa: F811
+def test_the_case_page_draws_the_cluster(page: Page, db: Session) -> None:
     ensure_default_queues(db, SYSTEM)
     agent = make_staff(db, role=Role.agent)
     seller = make_account(db, "seller", ("device", "ios-aa11bb22cc"), ("payment", "bank:42x"))
