@@ -14,7 +14,7 @@ from vigil import __version__
 from vigil.api import errors
 from vigil.config import Settings
 from vigil.db import make_engine, make_sessionmaker
-from vigil.kit.asgi import BodyLimit, RequestContext
+from vigil.kit.asgi import BodyLimit, ConcurrencyLimit, RequestContext
 
 log = logging.getLogger("vigil")
 
@@ -114,5 +114,6 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.mount("/static", StaticFiles(packages=[("vigil.web", "static")]), name="static")
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ConcurrencyLimit, limit=settings.request_concurrency)
     app.add_middleware(RequestContext)
     return app

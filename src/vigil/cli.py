@@ -43,7 +43,7 @@ def settings() -> Settings:
 # Commands that work on a database without a schema (they create it, or need none).
 NO_SCHEMA_NEEDED = {"db", "models"}
 # Group commands that read only files (a marketplace engineer checks a batch without a Vigil).
-NO_DATABASE_NEEDED = {("dsa", "validate"), ("events", "types")}
+NO_DATABASE_NEEDED = {("dsa", "validate"), ("events", "types"), ("simulate", "events")}
 
 
 def _needs_schema(invoked: str | None) -> bool:

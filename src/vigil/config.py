@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     session_ttl_hours: int = 12
     cookie_secure: bool = False
     max_body_bytes: int = 1_048_576
+    # HTTP requests handled at once by one process; the rest queue. 0 picks a value below the
+    # database connection pool: 8 on SQLite (one writer at a time anyway), 24 on PostgreSQL.
+    max_concurrent_requests: int = 0
 
     # Jobs. ``serve_worker`` runs one in-process worker inside ``vigil serve`` (embedded mode).
     serve_worker: bool = True
@@ -113,6 +116,12 @@ class Settings(BaseSettings):
         if not self.base_url:
             self.base_url = f"http://{self.host}:{self.port}"
         return self
+
+    @property
+    def request_concurrency(self) -> int:
+        if self.max_concurrent_requests > 0:
+            return self.max_concurrent_requests
+        return 8 if self.database_url.startswith("sqlite") else 24
 
     @property
     def four_eyes(self) -> frozenset[str]:

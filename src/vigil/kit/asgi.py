@@ -6,6 +6,7 @@ of the body.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -73,6 +74,32 @@ class RequestContext:
             })  # fmt: skip
         finally:
             request_id_var.reset(token)
+
+
+class ConcurrencyLimit:
+    """At most ``limit`` HTTP requests inside the app at once; the rest wait here, in the event
+    loop, holding nothing.
+
+    Endpoints are synchronous: each runs on one of the thread pool's 40 threads and holds a
+    database connection until its dependency's teardown (the commit), which needs a thread too.
+    Without a cap, a burst fills every thread with requests waiting for a connection (or, on
+    SQLite, for the write lock), no thread is left to finish a request and hand its
+    connection back, and the server stalls until timeouts fire. Keeping the cap below both
+    the connection pool and the thread pool makes excess load queue instead of deadlock."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self._semaphore: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._semaphore is None:  # created in the running loop
+            self._semaphore = asyncio.Semaphore(self.limit)
+        async with self._semaphore:
+            await self.app(scope, receive, send)
 
 
 class BodyLimit:

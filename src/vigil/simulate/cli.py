@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -22,6 +24,7 @@ def _progress(done: int, total: int) -> None:
 
 
 def simulate(
+    ctx: typer.Context,
     accounts: int = typer.Option(1000, "--accounts", min=1, help="How many accounts."),
     days: int = typer.Option(30, "--days", min=1, help="History length, ending now."),
     seed: int = typer.Option(1, "--seed", help="Same seed, same marketplace."),
@@ -33,6 +36,8 @@ def simulate(
     ),
 ) -> None:
     """Write a simulated marketplace with labelled bad actors (and their cases)."""
+    if ctx.invoked_subcommand is not None:
+        return  # ``vigil simulate events ...``: the subcommand takes its own options
     from vigil.db import make_engine, make_sessionmaker
     from vigil.kit import clock
     from vigil.kit.errors import VigilError
@@ -93,6 +98,118 @@ def demo_data(
     typer.echo(_box(lines))
 
 
+def events(
+    accounts: int = typer.Option(1000, "--accounts", min=1, help="How many accounts."),
+    days: int = typer.Option(30, "--days", min=1, help="History length, ending now."),
+    seed: int = typer.Option(1, "--seed", help="Same seed, same accounts and events."),
+    marketplace: Marketplace = typer.Option(
+        Marketplace.freelance, "--marketplace", help="Kind of marketplace, or a mix."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write the events here, one JSON envelope per line."
+    ),
+    labels: Path | None = typer.Option(
+        None, "--labels", help="Write the ground truth here (per event, then per account)."
+    ),
+    ingest: bool = typer.Option(
+        False, "--ingest", help="Decide them through the pipeline into the configured database."
+    ),
+    post: str | None = typer.Option(
+        None, "--post", help="Send them to a running Vigil at this URL (POST /v1/events/batch)."
+    ),
+    api_key: str | None = typer.Option(
+        None, "--api-key", envvar="VIGIL_API_KEY", help="The API key for --post."
+    ),
+    batch: int = typer.Option(1000, "--batch", min=1, max=1000, help="Events per request."),
+) -> None:
+    """Generate the simulated marketplace's events, with their ground truth.
+
+    Sign-ups, logins, listings, job posts, proposals, messages, contracts, payments, payouts,
+    reviews and reports of the same accounts ``vigil simulate`` writes for this seed. Write
+    them to files, decide them into the configured database, or send them to a running Vigil.
+    """
+    from vigil.kit import clock
+    from vigil.simulate import events as sim_events
+    from vigil.simulate.generator import make_plan
+
+    if not (out or labels or ingest or post):
+        typer.echo("error: say where the events go: --out, --labels, --ingest or --post", err=True)
+        raise typer.Exit(2)
+    if post and not api_key:
+        typer.echo("error (--api-key): --post needs an API key with events:write", err=True)
+        raise typer.Exit(2)
+    # Without cases: the accounts are the same either way, and suspensions are then plain
+    # restrictions in the plan, placed by --ingest when they happened.
+    plan = make_plan(seed, accounts, days, clock.now(), marketplace.value, with_cases=False)
+    stream = sim_events.generate(plan)
+    for line in stream.lines():
+        typer.echo(line)
+    if out:
+        sim_events.write_events(stream.events, out)
+        typer.echo(f"wrote {len(stream.events)} events to {out}")
+    if labels:
+        n = sim_events.write_labels(stream, labels)
+        typer.echo(f"wrote {n} ground-truth lines to {labels}")
+    if ingest:
+        _ingest(plan, stream)
+    if post:
+        _post(post, api_key or "", stream, batch)
+
+
+def _ingest(plan: Any, stream: Any) -> None:
+    from vigil.db import make_engine, make_sessionmaker
+    from vigil.kit.errors import VigilError
+    from vigil.migrate import current
+    from vigil.simulate.feed import ingest_stream
+
+    settings = Settings()
+    engine = make_engine(settings)
+    try:
+        if current(engine) is None:
+            typer.echo("error: the database has no schema yet: run `vigil db upgrade`", err=True)
+            raise typer.Exit(1)
+        summary = ingest_stream(
+            make_sessionmaker(engine), settings, stream, plan, progress=_progress
+        )
+    except VigilError as exc:
+        notes = "; ".join(getattr(exc, "__notes__", []))
+        typer.echo(f"error: {exc.message}" + (f" ({notes})" if notes else ""), err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    for line in summary.lines():
+        typer.echo(line)
+
+
+def _post(url: str, api_key: str, stream: Any, batch: int) -> None:
+    import httpx
+
+    from vigil.simulate.feed import post_stream
+
+    try:
+        summary = post_stream(
+            url, api_key, stream.events, batch=batch, progress=_progress, total=len(stream.events)
+        )
+    except httpx.HTTPStatusError as exc:
+        typer.echo(
+            f"error: {url} answered {exc.response.status_code}: {exc.response.text[:300]}",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    except httpx.HTTPError as exc:
+        typer.echo(f"error: could not reach {url}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for line in summary.lines():
+        typer.echo(line)
+
+
 def register(app: typer.Typer) -> None:
-    app.command("simulate")(simulate)
+    # ``vigil simulate`` writes accounts and cases; ``vigil simulate events`` their events.
+    group = typer.Typer(
+        invoke_without_command=True,
+        help="Write a simulated marketplace with labelled bad actors (and their cases).",
+    )
+    group.callback()(simulate)
+    group.command("events")(events)
+    app.add_typer(group, name="simulate")
     app.command("demo-data")(demo_data)
