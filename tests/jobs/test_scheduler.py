@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -112,6 +113,15 @@ def test_one_postgresql_scheduler_leads_and_another_takes_over(
         pid = b._conn.execute(text("SELECT pg_backend_pid()")).scalar()
         with engine.connect() as admin:
             admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            # pg_terminate_backend only signals: the lock is free once the backend is gone.
+            # (pg_stat_activity is a per-transaction snapshot: clear it before each look.)
+            alive = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                admin.execute(text("SELECT pg_stat_clear_snapshot()"))
+                if not admin.execute(alive, {"pid": pid}).scalar():
+                    break
+                time.sleep(0.05)
         assert c.lead() is True
         assert b.lead() is False  # b notices and stops leading
         assert b.tick() == 0
