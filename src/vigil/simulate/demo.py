@@ -16,6 +16,7 @@ from vigil.auth import service as auth
 from vigil.auth.permissions import Role
 from vigil.cases.routing import ensure_default_queues
 from vigil.db import transaction
+from vigil.detection.rules.pack import load_pack as load_rules
 from vigil.kit import clock
 from vigil.kit.errors import NotFound
 from vigil.policies.pack import load_pack
@@ -81,6 +82,8 @@ def load_demo(
             ensure_default_queues(session, SIMULATOR)
             # The default policy catalog, so cases can be decided in the console.
             load_pack(session, SIMULATOR)
+            # And the default detection ruleset, so the Rules page and backtests have rules.
+            load_rules(session, SIMULATOR)
             for user in DEMO_STAFF:
                 try:
                     auth.get_staff_by_email(session, user.email)
