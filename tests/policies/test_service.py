@@ -249,7 +249,7 @@ def test_retired_policies_keep_their_versions_but_cannot_be_applied(db: Session)
     db.commit()
     assert service.resolve(db, "off_platform_payment").version == 1
     with pytest.raises(Conflict) as live:
-        service.restore(db, SYSTEM, "off_platform_payment")
+        service.restore_policy(db, SYSTEM, "off_platform_payment")
     assert live.value.code == "policy_not_retired"
     db.rollback()
     assert audit_actions(db)[-2:] == ["policies.policy.retire", "policies.policy.restore"]

@@ -92,7 +92,6 @@ __all__ = [
     "pending_draft",
     "preview",
     "reject",
-    "reverse",
     "reverse_decision",
     "strikes_for_account",
     "suggestion_for",
@@ -714,6 +713,3 @@ def reverse_decision(
         data={"case_id": case.id, "action_ids": [a.id for a in undone]},
     )  # fmt: skip
     return decision
-
-
-reverse = reverse_decision

@@ -370,9 +370,6 @@ def restore_policy(
     return policy
 
 
-restore = restore_policy
-
-
 def save_spec(
     session: Session, actor: Principal, spec: PolicySpec, *, change_reason: str
 ) -> Literal["created", "updated", "unchanged"]:
