@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export VIGIL_DATABASE_URL ?= sqlite:///./var/vigil.db
 
-.PHONY: demo test install lint typecheck migrations-check pytest browser serve worker clean bench
+.PHONY: demo test install lint typecheck migrations-check pytest browser fonts serve worker clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +17,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 ## Install, migrate ./var/vigil.db, load a simulated marketplace (once), serve on :8000.
-demo: install
+demo: install fonts
 	$(BIN)/vigil db upgrade
 	$(BIN)/vigil demo-data
 	$(BIN)/vigil serve
 
 ## Install and run everything CI runs: lint, types, migration drift, the whole test suite.
-test: install browser lint typecheck migrations-check pytest
+test: install browser fonts lint typecheck migrations-check pytest
 
 lint:
 	$(BIN)/ruff check src tests bench
@@ -49,6 +49,17 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else \
 	    echo "chromium is not installed; console tests will skip (install the 'chromium' package)"; \
+	  fi; }
+
+# The simulator prints machine-readable zones in OCR-B, as real documents do (Debian's
+# fonts-ocr-b). Without it documents are printed in DejaVu Sans Mono, which reads less well.
+fonts:
+	@[ -f /usr/share/fonts/opentype/ocr-b/OCRB.otf ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's fonts-ocr-b for the simulator's documents"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-ocr-b fonts-dejavu-core >/dev/null; \
+	  else \
+	    echo "fonts-ocr-b is not installed; simulated documents use a fallback font"; \
 	  fi; }
 
 serve: install

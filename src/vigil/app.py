@@ -35,6 +35,7 @@ API_ROUTERS = [
     "vigil.api.v1.events",
     "vigil.api.v1.rules",
     "vigil.api.v1.links",
+    "vigil.api.v1.identity",
 ]
 
 # Modules that register job handlers and periodic tasks when imported.
@@ -47,6 +48,7 @@ TASK_MODULES = [
     "vigil.communications.tasks",
     "vigil.integrations.tasks",
     "vigil.detection.tasks",
+    "vigil.identity.tasks",
 ]
 
 
@@ -102,7 +104,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     for name in API_ROUTERS:
         app.include_router(import_module(name).router, prefix="/v1")
 
-    from vigil.web import appeals, decisions, links, rules, views
+    from vigil.web import appeals, decisions, identity, links, rules, views
     from vigil.web import auth as web_auth
 
     web_auth.install(app)
@@ -111,6 +113,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.include_router(links.router)
     app.include_router(appeals.router)
     app.include_router(rules.router)
+    app.include_router(identity.router)
     app.mount("/static", StaticFiles(packages=[("vigil.web", "static")]), name="static")
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

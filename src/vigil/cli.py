@@ -31,6 +31,8 @@ SUBCOMMANDS = [
     ("vigil.detection.rules.cli", "rules"),
     ("vigil.detection.text.cli", "models"),
     ("vigil.detection.links.cli", "links"),
+    ("vigil.identity.cli", "identity"),
+    ("vigil.identity.screening_cli", "screening"),
 ]
 # Modules that add top-level commands (``vigil worker``, ``vigil simulate``).
 TOP_LEVEL = ["vigil.jobs.cli", "vigil.simulate.cli"]

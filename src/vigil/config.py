@@ -97,6 +97,40 @@ class Settings(BaseSettings):
     detection_block_cooldown_hours: int = 24
     events_batch_max: int = 1000
 
+    # Identity verification (docs/identity.md). Document images are encrypted (AES-GCM) in
+    # ``blob_dir`` (default ``data_dir/blobs``) with ``blob_key``: 32 bytes, base64. Without
+    # one, a key is created in ``data_dir/blob.key`` on first use (one machine only: every
+    # process that reads the blobs needs the same key).
+    blob_dir: Path | None = None
+    blob_key: SecretStr = SecretStr("")
+    # Uploads: one request carries up to three images (front, back, selfie).
+    identity_max_upload_bytes: int = 12_000_000  # per image
+    identity_max_pixels: int = 40_000_000  # per image, after decoding (no decompression bombs)
+    identity_min_pixels_short_side: int = 300
+    # Outcomes. Below ``identity_min_age`` (years, on the day of the check) a holder is
+    # rejected. Auto-approval needs every check passed and the read confirmed; turn it off to
+    # send every clean document to a person.
+    identity_min_age: int = 18
+    identity_auto_approve: bool = True
+    identity_auto_reject: bool = True
+    # Quality: variance of the Laplacian below which an image is blurry; share of blown-out
+    # pixels in the document above which glare hides it.
+    identity_blur_min: float = 60.0
+    identity_glare_max: float = 0.04
+    # Face match: dlib's 128-d embeddings, Euclidean distance. At or below ``match`` the faces
+    # match; above ``mismatch`` they do not; between is a person's call (review).
+    identity_face_match_distance: float = 0.5
+    identity_face_mismatch_distance: float = 0.65
+    # Names: rapidfuzz token scores 0-100 after ICAO transliteration.
+    identity_name_match_min: float = 90.0
+    identity_name_review_min: float = 70.0
+    # Sanctions / PEP screening: name score at or above ``hit`` with the birth date agreeing
+    # is a hit; at or above ``possible`` a possible hit (review).
+    identity_screening_hit_score: float = 92.0
+    identity_screening_possible_score: float = 85.0
+    # Perceptual-hash Hamming distance (of 64 bits) at or below which two images are the same.
+    identity_image_hash_distance: int = 6
+
     # Page sizes for keyset pagination.
     page_size_default: int = 50
     page_size_max: int = 500
@@ -122,6 +156,10 @@ class Settings(BaseSettings):
         if self.max_concurrent_requests > 0:
             return self.max_concurrent_requests
         return 8 if self.database_url.startswith("sqlite") else 24
+
+    @property
+    def blob_path(self) -> Path:
+        return self.blob_dir or self.data_dir / "blobs"
 
     @property
     def four_eyes(self) -> frozenset[str]:

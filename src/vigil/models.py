@@ -10,6 +10,7 @@ from vigil.detection.links import models as links_models
 from vigil.detection.rules import models as rules_models
 from vigil.dsa import models as dsa_models
 from vigil.enforcement import models as enforcement_models
+from vigil.identity import models as identity_models
 from vigil.integrations import models as integrations_models
 from vigil.jobs import models as jobs_models
 from vigil.kit.models import Base
@@ -26,6 +27,7 @@ __all__ = [
     "detection_models",
     "dsa_models",
     "enforcement_models",
+    "identity_models",
     "integrations_models",
     "jobs_models",
     "links_models",

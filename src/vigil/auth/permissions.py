@@ -68,6 +68,11 @@ class Permission(StrEnum):
     events_read = "events:read"  # read stored events and their decisions
     rules_read = "rules:read"  # detection rules, their versions and backtests
     rules_write = "rules:write"  # write rules, change their state, run backtests
+    identity_read = "identity:read"  # verifications, their checks and the fields read
+    identity_write = "identity:write"  # submit documents for verification (the marketplace)
+    identity_images = "identity:images"  # reveal document images and selfies (audited)
+    identity_decide = "identity:decide"  # approve / reject a verification under review
+    screening_write = "screening:write"  # load sanctions / PEP lists
 
 
 P = Permission
@@ -84,6 +89,9 @@ _WORKER = {
     P.statements_read,
     P.events_read,
     P.rules_read,
+    P.identity_read,
+    P.identity_images,
+    P.identity_decide,
 }
 # Second approvers, who may also overturn decisions and read the webhook log of what they did.
 _SENIOR = {P.decisions_approve, P.decisions_reverse, P.integrations_read}
@@ -108,6 +116,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.statements_read,
             P.events_read,
             P.rules_read,
+            P.identity_read,
         }
     ),
     Role.policy_lead: frozenset(
@@ -125,6 +134,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.events_read,
             P.rules_read,
             P.rules_write,
+            P.identity_read,
+            P.screening_write,
         }
     ),
     Role.admin: frozenset(set(Permission)),
@@ -149,6 +160,8 @@ API_KEY_SCOPES: frozenset[Permission] = frozenset(
         P.statements_read,
         P.events_write,
         P.events_read,
+        P.identity_read,
+        P.identity_write,
     }
 )
 

@@ -1,0 +1,3 @@
+"""Tables of identity verification (placeholder: filled in by the storage part)."""
+
+from __future__ import annotations

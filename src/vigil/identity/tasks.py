@@ -1,0 +1,3 @@
+"""Jobs of identity verification (placeholder)."""
+
+from __future__ import annotations
