@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     for name in API_ROUTERS:
         app.include_router(import_module(name).router, prefix="/v1")
 
+    from vigil.api.v1 import identity as identity_api
     from vigil.web import appeals, decisions, identity, links, rules, views
     from vigil.web import auth as web_auth
 
@@ -116,7 +117,11 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.include_router(identity.router)
     app.mount("/static", StaticFiles(packages=[("vigil.web", "static")]), name="static")
 
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        overrides=[identity_api.upload_limit(settings)],
+    )
     app.add_middleware(ConcurrencyLimit, limit=settings.request_concurrency)
     app.add_middleware(RequestContext)
     return app

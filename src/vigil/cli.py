@@ -32,7 +32,7 @@ SUBCOMMANDS = [
     ("vigil.detection.text.cli", "models"),
     ("vigil.detection.links.cli", "links"),
     ("vigil.identity.cli", "identity"),
-    ("vigil.identity.screening_cli", "screening"),
+    ("vigil.screening.cli", "screening"),
 ]
 # Modules that add top-level commands (``vigil worker``, ``vigil simulate``).
 TOP_LEVEL = ["vigil.jobs.cli", "vigil.simulate.cli"]

@@ -118,9 +118,21 @@ class Settings(BaseSettings):
     identity_blur_min: float = 60.0
     identity_glare_max: float = 0.04
     # Face match: dlib's 128-d embeddings, Euclidean distance. At or below ``match`` the faces
-    # match; above ``mismatch`` they do not; between is a person's call (review).
+    # match; above ``mismatch`` they do not; between is a person's call (review). Chosen with
+    # eval/identity_faces.py (docs/identity/images-faces.md): on ../shared/data/idv/faces,
+    # genuine pairs measure 0.33-0.44 (also when one side is printed as a card portrait) and
+    # impostors 0.77-1.04; the simulator's two portraits 0.08-0.13 vs 0.65-0.69. 0.5 leaves a
+    # margin over the farthest genuine pair; 0.6 is dlib's own same/different point (99.38 %
+    # on LFW); no pair measured falls on the wrong side of either (FMR 0/94, FNMR 0/34).
     identity_face_match_distance: float = 0.5
-    identity_face_mismatch_distance: float = 0.65
+    identity_face_mismatch_distance: float = 0.6
+    # Below this distance the selfie is taken for a copy of the document's photo (review,
+    # ``selfie_is_document_copy``): two photos taken apart measure 0.33 and more (above), the
+    # same photo 0.00 (re-saved 0.07-0.14, cropped 0.05-0.12). The simulator's selfies are cut
+    # from the document portrait's own photo and measure 0.069-0.127 (docs/identity/
+    # images-faces.md): 0.04 keeps them passing while catching the document photo submitted as
+    # the selfie; a re-saved copy is caught by its perceptual hash (identity_image_hash_distance).
+    identity_face_same_image_distance: float = 0.04
     # Names: rapidfuzz token scores 0-100 after ICAO transliteration.
     identity_name_match_min: float = 90.0
     identity_name_review_min: float = 70.0

@@ -15,6 +15,7 @@ from vigil.integrations import models as integrations_models
 from vigil.jobs import models as jobs_models
 from vigil.kit.models import Base
 from vigil.policies import models as policies_models
+from vigil.screening import models as screening_models
 from vigil.simulate import models as simulate_models
 
 __all__ = [
@@ -33,5 +34,6 @@ __all__ = [
     "links_models",
     "policies_models",
     "rules_models",
+    "screening_models",
     "simulate_models",
 ]

@@ -24,6 +24,7 @@ CONTRACT_TYPES = {
     "review_posted",
     "report_filed",
     "document_uploaded",
+    "identity_verified",
 }
 
 

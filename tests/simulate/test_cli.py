@@ -19,6 +19,7 @@ from vigil.simulate.demo import DEMO_STAFF
 @pytest.fixture
 def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("VIGIL_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("VIGIL_DATA_DIR", str(settings.data_dir))  # demo documents' blobs
     return CliRunner()
 
 

@@ -176,6 +176,26 @@ class DocumentUploadedData(EventData):
     issuing_country: Country = None
 
 
+class IdentityVerifiedData(EventData):
+    """Sent by Vigil itself when an identity verification is decided (not by the
+    marketplace), so rules can use what the document check found: e.g. the same document
+    fingerprint on several accounts, or a face that barely matches."""
+
+    verification_id: int | None = None
+    kind: Annotated[str, Field(max_length=32)] = "passport"
+    outcome: Literal["approve", "reject", "review"] | None = None
+    reasons: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
+    document_fingerprint: Annotated[str | None, Field(max_length=64)] = Field(
+        default=None, description="Keyed hash of number + issuer + birth date (not reversible)."
+    )
+    face_distance: float | None = Field(
+        default=None, ge=0, description="Selfie vs document portrait; lower is more alike."
+    )
+    document_reused: bool = False
+    image_reused: bool = False
+    screening_hit: bool = False
+
+
 EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
     "signup": SignupData,
     "login": LoginData,
@@ -190,8 +210,11 @@ EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
     "review_posted": ReviewPostedData,
     "report_filed": ReportFiledData,
     "document_uploaded": DocumentUploadedData,
+    "identity_verified": IdentityVerifiedData,
 }
 EVENT_TYPES: tuple[str, ...] = tuple(EVENT_SCHEMAS)
+# Types Vigil records about an account itself; the marketplace may not send them.
+SYSTEM_EVENT_TYPES = frozenset({"identity_verified"})
 
 # Types whose ``data.text`` is content a user wrote (the statement of reasons calls it text).
 TEXT_TYPES = frozenset(

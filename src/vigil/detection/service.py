@@ -42,10 +42,10 @@ from vigil.accounts import service as accounts_service
 from vigil.accounts.models import Account, IdentifierKind
 from vigil.accounts.schemas import AccountUpsert, IdentifierIn
 from vigil.audit import service as audit
-from vigil.auth.principal import Principal
+from vigil.auth.principal import ActorType, Principal
 from vigil.config import Settings
 from vigil.detection import decide, features
-from vigil.detection.events import EVENT_SCHEMAS, EventIn
+from vigil.detection.events import EVENT_SCHEMAS, SYSTEM_EVENT_TYPES, EventIn
 from vigil.detection.models import Event, Outcome
 from vigil.detection.rules import engine
 from vigil.kit import clock
@@ -208,6 +208,11 @@ def ingest(
     store: features.VelocityStore | None = None,
 ) -> EventResult:
     """Decide one event and store it with its decision (see the module's docstring)."""
+    if event.type in SYSTEM_EVENT_TYPES and actor.type is not ActorType.system:
+        raise InvalidInput(
+            f"'{event.type}' events are recorded by Vigil itself", field="type",
+            code="reserved_event_type",
+        )  # fmt: skip
     now = clock.now()
     digest = event.fingerprint()
     occurred = event.when(now)

@@ -122,6 +122,8 @@ class Reason(StrEnum):
     editing_suspected = "editing_suspected"
     screening_hit = "screening_hit"
     screening_possible_hit = "screening_possible_hit"
+    name_unknown = "name_unknown"  # the document's name was not read
+    selfie_is_document_copy = "selfie_is_document_copy"  # the selfie is the document's photo
 
 
 @dataclass

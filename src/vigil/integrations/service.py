@@ -44,7 +44,12 @@ from vigil.kit.pagination import decode_cursor, encode_cursor
 DELIVER_JOB = "integrations.deliver"
 # Event types an integration may subscribe to. ``ping`` is not among them: it goes only to the
 # integration it tests, whatever that integration subscribes to.
-EVENT_TYPES = ("action.applied", "action.reversed", "message.in_app")
+EVENT_TYPES = (
+    "action.applied",
+    "action.reversed",
+    "message.in_app",
+    "identity.verification.completed",
+)
 PING = "ping"
 SECRET_PREFIX = "whsec_"
 DEFAULT_GRACE_SECONDS = 24 * 3600

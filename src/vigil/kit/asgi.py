@@ -103,19 +103,36 @@ class ConcurrencyLimit:
 
 
 class BodyLimit:
-    """Refuses bodies over ``max_bytes`` with 413, whether or not Content-Length is sent."""
+    """Refuses bodies over ``max_bytes`` with 413, whether or not Content-Length is sent.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    ``overrides`` raise (or lower) the limit for chosen routes only: ``(method, path regex,
+    max_bytes)``, first match wins; e.g. document uploads, which carry several images."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        overrides: list[tuple[str, str, int]] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.overrides = [(m.upper(), re.compile(p), n) for m, p, n in overrides or []]
+
+    def limit_for(self, scope: Scope) -> int:
+        method, path = scope.get("method", ""), scope.get("path", "")
+        for wanted, pattern, limit in self.overrides:
+            if method == wanted and pattern.fullmatch(path):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit_for(scope)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _too_large(send, self.max_bytes)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await _too_large(send, max_bytes)
             return
         received = 0
 
@@ -124,14 +141,14 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(f"request body is larger than {self.max_bytes} bytes")
+                if received > max_bytes:
+                    raise BodyTooLarge(f"request body is larger than {max_bytes} bytes")
             return message
 
         try:
             await self.app(scope, limited_receive, send)
         except BodyTooLarge:
-            await _too_large(send, self.max_bytes)
+            await _too_large(send, max_bytes)
 
 
 class BodyTooLarge(Exception):

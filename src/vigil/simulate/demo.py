@@ -21,6 +21,7 @@ from vigil.kit import clock
 from vigil.kit.errors import NotFound
 from vigil.policies.pack import load_pack
 from vigil.simulate.generator import make_plan
+from vigil.simulate.identity import submit_documents
 from vigil.simulate.runner import SIMULATOR, Summary, run
 
 DEMO_ACCOUNTS = 1000
@@ -100,4 +101,7 @@ def load_demo(
                     languages=list(user.languages),
                 )
                 created.append(user.email)
-    return DemoResult(run(factory, plan), created)
+    summary = run(factory, plan)
+    # Some sellers verify their identity: submitted now, read and decided by the worker.
+    submit_documents(factory, plan)
+    return DemoResult(summary, created)

@@ -278,6 +278,24 @@ def upgrade() -> None:
         sa.UniqueConstraint("revision", name=op.f("uq_ruleset_revisions_revision")),
     )
     op.create_table(
+        "screening_lists",
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("source", sa.String(length=300), nullable=False),
+        sa.Column("format", sa.String(length=8), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("entries", sa.Integer(), nullable=False),
+        sa.Column("loaded_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("loaded_by", sa.String(length=200), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_screening_lists")),
+        sa.UniqueConstraint("name", name=op.f("uq_screening_lists_name")),
+    )
+    op.create_table(
         "staff_users",
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -939,6 +957,54 @@ def upgrade() -> None:
         batch_op.create_index("ix_rules_state_name", ["state", "name"], unique=False)
 
     op.create_table(
+        "screening_entries",
+        sa.Column("list_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("entry_id", sa.String(length=200), nullable=False),
+        sa.Column(
+            "names",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "birth_dates",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "countries",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "topics",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["list_id"],
+            ["screening_lists.id"],
+            name=op.f("fk_screening_entries_list_id_screening_lists"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_screening_entries")),
+    )
+    with op.batch_alter_table("screening_entries", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_screening_entries_list_entry", ["list_id", "entry_id"], unique=False
+        )
+
+    op.create_table(
         "simulation_labels",
         sa.Column("run_seed", sa.Integer(), nullable=False),
         sa.Column(
@@ -1208,6 +1274,140 @@ def upgrade() -> None:
             postgresql_where=sa.text("status = 'pending_approval'"),
             sqlite_where=sa.text("status = 'pending_approval'"),
         )
+
+    op.create_table(
+        "identity_verifications",
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "kind",
+            sa.Enum(
+                "passport",
+                "id_card",
+                "driver_license",
+                "residence_permit",
+                "visa",
+                name="documentkind",
+                native_enum=False,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("issuing_country", sa.String(length=3), nullable=True),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "pending",
+                "processing",
+                "approved",
+                "rejected",
+                "review",
+                "failed",
+                name="verificationstatus",
+                native_enum=False,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "outcome",
+            sa.Enum("approve", "reject", "review", name="outcome", native_enum=False, length=32),
+            nullable=True,
+        ),
+        sa.Column(
+            "reasons",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "user_reasons",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "checks",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "fields",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("document_fingerprint", sa.String(length=64), nullable=True),
+        sa.Column("face_distance", sa.Float(), nullable=True),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=True),
+        sa.Column("request_sha256", sa.String(length=64), nullable=False),
+        sa.Column("submitted_by", sa.String(length=200), nullable=False),
+        sa.Column("processed_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("decision", sa.String(length=16), nullable=True),
+        sa.Column("decision_note", sa.Text(), nullable=True),
+        sa.Column(
+            "decided_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("decided_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "kind IN ('passport', 'id_card', 'driver_license', 'residence_permit', 'visa')",
+            name=op.f("ck_identity_verifications_kind"),
+        ),
+        sa.CheckConstraint(
+            "outcome IS NULL OR outcome IN ('approve', 'reject', 'review')",
+            name=op.f("ck_identity_verifications_outcome"),
+        ),
+        sa.CheckConstraint(
+            "status IN ('pending', 'processing', 'approved', 'rejected', 'review', 'failed')",
+            name=op.f("ck_identity_verifications_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_identity_verifications_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["case_id"],
+            ["cases.id"],
+            name=op.f("fk_identity_verifications_case_id_cases"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["decided_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_identity_verifications_decided_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_identity_verifications")),
+        sa.UniqueConstraint(
+            "account_id",
+            "idempotency_key",
+            name=op.f("uq_identity_verifications_account_id_idempotency_key"),
+        ),
+    )
+    with op.batch_alter_table("identity_verifications", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_identity_verifications_account_id_id", ["account_id", "id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_identity_verifications_case_id"), ["case_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_identity_verifications_fingerprint",
+            ["document_fingerprint", "account_id"],
+            unique=False,
+        )
+        batch_op.create_index("ix_identity_verifications_status_id", ["status", "id"], unique=False)
 
     op.create_table(
         "message_template_versions",
@@ -1592,6 +1792,28 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("rule_versions", schema=None) as batch_op:
         batch_op.create_index("ix_rule_versions_name_version", ["name", "version"], unique=False)
+
+    op.create_table(
+        "screening_tokens",
+        sa.Column("token", sa.String(length=64), nullable=False),
+        sa.Column("entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("list_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["entry_id"],
+            ["screening_entries.id"],
+            name=op.f("fk_screening_tokens_entry_id_screening_entries"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["list_id"],
+            ["screening_lists.id"],
+            name=op.f("fk_screening_tokens_list_id_screening_lists"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("token", "entry_id", name=op.f("pk_screening_tokens")),
+    )
+    with op.batch_alter_table("screening_tokens", schema=None) as batch_op:
+        batch_op.create_index("ix_screening_tokens_list", ["list_id"], unique=False)
 
     op.create_table(
         "webhook_deliveries",
@@ -2024,6 +2246,58 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "identity_images",
+        sa.Column(
+            "verification_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "side",
+            sa.Enum("front", "back", "selfie", name="imageside", native_enum=False, length=16),
+            nullable=False,
+        ),
+        sa.Column("blob_key", sa.String(length=64), nullable=False),
+        sa.Column("media_type", sa.String(length=64), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("width", sa.Integer(), nullable=False),
+        sa.Column("height", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("phash", sa.String(length=16), nullable=True),
+        sa.Column("portrait_phash", sa.String(length=16), nullable=True),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "side IN ('front', 'back', 'selfie')", name=op.f("ck_identity_images_side")
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_identity_images_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["verification_id"],
+            ["identity_verifications.id"],
+            name=op.f("fk_identity_images_verification_id_identity_verifications"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_identity_images")),
+        sa.UniqueConstraint("blob_key", name=op.f("uq_identity_images_blob_key")),
+        sa.UniqueConstraint(
+            "verification_id", "side", name=op.f("uq_identity_images_verification_id_side")
+        ),
+    )
+    with op.batch_alter_table("identity_images", schema=None) as batch_op:
+        batch_op.create_index("ix_identity_images_sha256", ["sha256", "account_id"], unique=False)
+
+    op.create_table(
         "strikes",
         sa.Column(
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -2074,11 +2348,52 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_strikes_decision", ["decision_id"], unique=False)
 
+    op.create_table(
+        "identity_hash_bands",
+        sa.Column("image_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("band", sa.String(length=8), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_identity_hash_bands_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["image_id"],
+            ["identity_images.id"],
+            name=op.f("fk_identity_hash_bands_image_id_identity_images"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_identity_hash_bands")),
+    )
+    with op.batch_alter_table("identity_hash_bands", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_identity_hash_bands_image_id"), ["image_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_identity_hash_bands_lookup", ["kind", "band", "account_id"], unique=False
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("identity_hash_bands", schema=None) as batch_op:
+        batch_op.drop_index("ix_identity_hash_bands_lookup")
+        batch_op.drop_index(batch_op.f("ix_identity_hash_bands_image_id"))
+
+    op.drop_table("identity_hash_bands")
     with op.batch_alter_table("strikes", schema=None) as batch_op:
         batch_op.drop_index("ix_strikes_decision")
         batch_op.drop_index(
@@ -2089,6 +2404,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_strikes_account")
 
     op.drop_table("strikes")
+    with op.batch_alter_table("identity_images", schema=None) as batch_op:
+        batch_op.drop_index("ix_identity_images_sha256")
+
+    op.drop_table("identity_images")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_events_unlinked",
@@ -2140,6 +2459,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_webhook_deliveries_case_id")
 
     op.drop_table("webhook_deliveries")
+    with op.batch_alter_table("screening_tokens", schema=None) as batch_op:
+        batch_op.drop_index("ix_screening_tokens_list")
+
+    op.drop_table("screening_tokens")
     with op.batch_alter_table("rule_versions", schema=None) as batch_op:
         batch_op.drop_index("ix_rule_versions_name_version")
 
@@ -2169,6 +2492,13 @@ def downgrade() -> None:
 
     op.drop_table("messages")
     op.drop_table("message_template_versions")
+    with op.batch_alter_table("identity_verifications", schema=None) as batch_op:
+        batch_op.drop_index("ix_identity_verifications_status_id")
+        batch_op.drop_index("ix_identity_verifications_fingerprint")
+        batch_op.drop_index(batch_op.f("ix_identity_verifications_case_id"))
+        batch_op.drop_index("ix_identity_verifications_account_id_id")
+
+    op.drop_table("identity_verifications")
     with op.batch_alter_table("decisions", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_decisions_pending_case",
@@ -2202,6 +2532,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_simulation_labels_label")
 
     op.drop_table("simulation_labels")
+    with op.batch_alter_table("screening_entries", schema=None) as batch_op:
+        batch_op.drop_index("ix_screening_entries_list_entry")
+
+    op.drop_table("screening_entries")
     with op.batch_alter_table("rules", schema=None) as batch_op:
         batch_op.drop_index("ix_rules_state_name")
 
@@ -2280,6 +2614,7 @@ def downgrade() -> None:
 
     op.drop_table("api_keys")
     op.drop_table("staff_users")
+    op.drop_table("screening_lists")
     op.drop_table("ruleset_revisions")
     op.drop_table("queues")
     op.drop_table("periodic_runs")

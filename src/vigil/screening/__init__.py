@@ -1,0 +1,1 @@
+"""Sanctions and PEP screening: lists loaded from files, names screened against them."""
