@@ -48,7 +48,7 @@ from vigil.kit import clock
 from vigil.kit.errors import NotFound
 from vigil.screening import loaders
 from vigil.screening import service as screening
-from vigil.simulate import documents, pools
+from vigil.simulate import documents, pools, portraits
 from vigil.simulate.documents import Defect, SyntheticDocument
 from vigil.simulate.plan import AccountPlan, Label, Plan
 
@@ -204,7 +204,8 @@ def render_submission(
         sub.legal_name,
         sub.date_of_birth,
         a.country,
-        face=a.index,
+        # One face per submission, within the faces the portraits vouch to be distinct.
+        face=len(rendered) % portraits.CHECKED_PEOPLE,
         sex=sub.namesake.sex if sub.namesake else _sex(a),
     )
     today = sub.at.date()
