@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         BodyLimit,
         max_bytes=settings.max_body_bytes,
         overrides=[identity_api.upload_limit(settings)],
+        session_cookie=settings.session_cookie,
     )
     app.add_middleware(ConcurrencyLimit, limit=settings.request_concurrency)
     app.add_middleware(RequestContext)

@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     # process that reads the blobs needs the same key).
     blob_dir: Path | None = None
     blob_key: SecretStr = SecretStr("")
+    # The secret of the document fingerprints (HMAC of number + issuer + birth date), one
+    # base64 key of 32 bytes, independent of ``blob_key`` so rotating the blob keys never
+    # changes a fingerprint. Unset: ``data_dir/fingerprint.key``, derived once from the blob key
+    # on first use (one machine; several machines set this). Changing it later makes new
+    # fingerprints miss the older ones (each stores its key's id).
+    identity_fingerprint_key: SecretStr = SecretStr("")
     # Uploads: one request carries up to three images (front, back, selfie).
     identity_max_upload_bytes: int = 12_000_000  # per image
     identity_max_pixels: int = 40_000_000  # per image, after decoding (no decompression bombs)
@@ -155,6 +161,15 @@ class Settings(BaseSettings):
             return "postgresql+psycopg://" + value.removeprefix("postgresql://")
         if not (value.startswith("sqlite") or value.startswith("postgresql+psycopg://")):
             raise ValueError("VIGIL_DATABASE_URL must be sqlite:/// or postgresql+psycopg://")
+        return value
+
+    @field_validator("identity_image_hash_distance")
+    @classmethod
+    def _hash_distance_under_bands(cls, value: int) -> int:
+        # Near images are found through eight 8-bit bands of the 64-bit hash: two hashes within
+        # 7 bits share a band (pigeonhole); at 8 or more, matches could be missed.
+        if not 0 <= value < 8:
+            raise ValueError("identity_image_hash_distance is 0 to 7 (eight hash bands)")
         return value
 
     @model_validator(mode="after")

@@ -88,3 +88,68 @@ def stored_counts(db: Session) -> dict[str, int]:
 
 
 NOTHING = {"verifications": 0, "images": 0, "bands": 0, "jobs": 0}
+
+
+# --- a processed verification's results, with personal data in every place it can be --------
+
+PERSONAL = {
+    "surname": "ERIKSSON",
+    "given_names": "ANNA MARIA",
+    "document_number": "D23145890",
+    "birth_date": "1974-08-12",
+}
+MRZ_LINES = [
+    "I<SWED231458907<<<<<<<<<<<<<<<",
+    "7408122F3001018SWE<<<<<<<<<<<6",
+    "ERIKSSON<<ANNA<MARIA<<<<<<<<<<",
+]
+# What must not appear anywhere in what a role without pii:reveal is shown.
+SECRETS = ("ERIKSSON", "Eriksson", "D23145890", "1974-08-12", "740812", "I<SWE", "ANNA MARIA")
+
+
+def results_fields() -> dict[str, Any]:
+    document = {
+        "source": "mrz", "document_kind": "id_card", "issuing_country": "SWE",
+        **PERSONAL, "expiry_date": "2030-01-01", "issue_date": None, "sex": "F",
+        "nationality": "SWE",
+    }  # fmt: skip
+    return {
+        "document": document,
+        "mrz": {
+            **document,
+            "format": "TD1",
+            "lines": list(MRZ_LINES),
+            "valid": True,
+            "check_digits": {"document_number": True, "birth_date": True},
+            "repairs": [],
+            "errors": ["impossible birth date: 740812"],
+            "confirmed_by_second_read": True,
+        },
+        "faces": {"distance": 0.31, "selfie_faces": 1, "document_faces": 1},
+    }
+
+
+def results_checks() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "profile_name", "status": "passed", "reason": "ok", "review_only": False,
+            "evidence": {"profile": "Anna Maria Eriksson", "document": "ANNA MARIA ERIKSSON",
+                         "score": 100.0},
+        },
+        {
+            "name": "screening", "status": "warning", "reason": "screening_possible_hit",
+            "review_only": False,
+            "evidence": {"hits": [{"name": "Anna Eriksson", "matched_name": "ANNA ERIKSSON",
+                                   "score": 88.0, "birth_date": "1974-08-12"}]},
+        },
+    ]  # fmt: skip
+
+
+def give_results(v: IdentityVerification, *, case_id: int | None = None) -> None:
+    """What the pipeline stores for a document sent to review (fields, checks, reasons)."""
+    v.fields = results_fields()
+    v.checks = results_checks()
+    v.reasons = ["screening_possible_hit", "image_blurry"]
+    v.user_reasons = ["image_blurry"]
+    v.face_distance = 0.31
+    v.case_id = case_id

@@ -144,12 +144,173 @@ def test_mrz_failing_check_digits_fails_and_names_the_fields() -> None:
     assert "birth_date" in check.evidence["failed_check_digits"]
 
 
-def test_mrz_unknown_country_is_an_invalid_field() -> None:
+def test_mrz_unknown_country_is_a_warning_for_a_person() -> None:
+    """A code outside ICAO's list (specimens print ``COU``, ``BOS``): a new code, a misread or
+    a made-up state; a person looks (review), it is no ground to fail the document."""
     read = _passport(issuing_country="XQZ", nationality="XQZ")
-    assert all(read.check_digits.values())
-    check = checks.mrz_integrity(read, True, True)
+    assert all(read.check_digits.values()) and read.valid
+    check = checks.mrz_integrity(read, True, True, confirmed_by=["second_read"])
+    assert (check.status, check.reason) == (CheckStatus.warning, Reason.mrz_invalid_field)
+    assert check.evidence["errors"] == ["unknown issuing country: XQZ", "unknown nationality: XQZ"]
+
+
+def test_mrz_impossible_date_is_an_invalid_field_that_fails() -> None:
+    lines = mrz.build(_fields(), mrz.MrzFormat.TD3)
+    # 14 March -> 32 March, with every check digit recomputed: well-checked, malformed.
+    line2 = lines[1][:13] + "900332" + str(mrz.check_digit("900332")) + lines[1][20:43]
+    line2 += str(mrz.check_digit(line2[0:10] + line2[13:20] + line2[21:43]))
+    read = mrz.parse([lines[0], line2], today=TODAY)
+    assert all(read.check_digits.values()) and not read.valid
+    check = checks.mrz_integrity(read, True, True, confirmed_by=["second_read"])
     assert (check.status, check.reason) == (CheckStatus.failed, Reason.mrz_invalid_field)
-    assert check.evidence["errors"]
+    assert check.evidence["errors"] == ["impossible birth date: 900332"]
+
+
+def _misread(lines: list[str], fmt: mrz.MrzFormat, at: int, char: str) -> list[str]:
+    """``lines`` with the document number's character ``at`` replaced by ``char``."""
+    layout = mrz.LAYOUTS[fmt]
+    li, p = mrz._fields_of(layout, lines)[0].positions[at]
+    out = list(lines)
+    out[li] = out[li][:p] + char + out[li][p + 1 :]
+    return out
+
+
+def _printed_zone(fields: DocumentFields, number: str) -> list[ocr.OcrLine]:
+    """The visual zone as an OCR reads it: labels, the printed number, name, birth date."""
+    assert fields.birth_date is not None
+    texts = [
+        "Document No. / Numero",
+        number,
+        "Surname / Apellidos",
+        fields.surname or "",
+        "Given names / Nombre",
+        fields.given_names or "",
+        "Date of birth / Fecha de nacimiento",
+        fields.birth_date.strftime("%d.%m.%Y"),
+    ]
+    return [
+        ocr.OcrLine(text, (10.0, 10.0 + 30 * i, 400.0, 30.0 + 30 * i), 0.99)
+        for i, text in enumerate(texts)
+    ]
+
+
+def _as_the_pipeline_checks(
+    read: mrz.MrzResult, again: mrz.MrzResult, printed: list[ocr.OcrLine]
+) -> Check:
+    """``mrz_integrity`` with the confirmations the pipeline gathers: a second OCR read of
+    the same lines (``ocr.confirmed``) and the visual zone compared with the repaired
+    characters exact (``pipeline.read_visual_zone``)."""
+    second = ocr.confirmed(read, [read, again])
+    comparison = viz.compare(
+        printed, read.fields, today=TODAY, exact_number=mrz.number_repairs(read)
+    )
+    confirmed_by = ["second_read"] if second else []
+    if checks.visual_zone_confirms(comparison):
+        confirmed_by.append("visual_zone")
+    return checks.mrz_integrity(
+        read,
+        bool(confirmed_by),
+        True,
+        confirmed_by=confirmed_by,
+        repairs_confirmed=checks.repairs_confirmed(read, second_read=second, comparison=comparison),
+    )
+
+
+_RNG_ALNUM = "ABCDEFGHJKLMNPRTUVWXY0123456789"
+
+
+@pytest.mark.parametrize("fmt", list(mrz.MrzFormat))
+def test_a_forged_number_digit_is_never_valid_and_confirmed(fmt: mrz.MrzFormat) -> None:
+    """A number digit altered as printed (MRZ and visual zone alike; check digits left as
+    they were). The composite weighs the number like its own check digit, so one confusion
+    elsewhere in the number (8 -> B, 0 -> O...) fixes both checks and the reader returns a
+    valid, repaired read of a third number. Two OCR reads of the same print agree on that
+    repair, and the printed number agrees with it once O/0, B/8... are folded: neither may
+    confirm it. Never valid-and-confirmed, over many documents of every format."""
+    import random
+
+    rng = random.Random(f"forged-{fmt}")
+    forged = repaired_valid = folded_would_agree = 0
+    for _ in range(300):
+        number = "".join(rng.choice(_RNG_ALNUM + "0O1I5S8B2Z") for _ in range(9))
+        fields = _fields(
+            document_number=number,
+            document_kind=DocumentKind.passport
+            if fmt is mrz.MrzFormat.TD3
+            else DocumentKind.visa
+            if fmt in (mrz.MrzFormat.MRVA, mrz.MrzFormat.MRVB)
+            else DocumentKind.id_card,
+        )
+        lines = mrz.build(fields, fmt)
+        digits = [i for i, ch in enumerate(number) if ch.isdigit()]
+        if not digits:
+            continue
+        at = rng.choice(digits)
+        altered = str((int(number[at]) + rng.randint(1, 9)) % 10)
+        printed = _misread(lines, fmt, at, altered)
+        printed_number = number[:at] + altered + number[at + 1 :]
+        forged += 1
+        read = mrz.read(printed, today=TODAY)
+        again = mrz.read(printed, today=TODAY)
+        assert read is not None and again is not None
+        if read.valid:
+            # Valid only by a repair, which the read says it made.
+            assert read.repairs and read.fields.document_number != printed_number
+            repaired_valid += 1
+            loose = viz.compare(_printed_zone(fields, printed_number), read.fields, today=TODAY)
+            folded_would_agree += loose.fields.get("document_number") == "agrees"
+        check = _as_the_pipeline_checks(read, again, _printed_zone(fields, printed_number))
+        assert not (read.valid and check.status == CheckStatus.passed), (
+            printed,
+            read.lines,
+            check.evidence,
+        )
+        if read.valid:
+            assert (check.status, check.reason) == (CheckStatus.warning, Reason.mrz_unconfirmed)
+            assert check.evidence["repairs_confirmed"] is False
+            assert check.evidence["confirmed"] is False
+    assert forged > 250
+    # The danger is real (the forgery reads valid after a repair, and a folded comparison
+    # of the printed number would have "confirmed" it), and the checks refuse it.
+    assert repaired_valid > 20 and folded_would_agree > 10
+
+
+@pytest.mark.parametrize("fmt", list(mrz.MrzFormat))
+def test_a_repaired_misread_is_confirmed_by_the_printed_number_exactly(
+    fmt: mrz.MrzFormat,
+) -> None:
+    """A genuine document whose MRZ the OCR misread (8 read as B in the number): the repair
+    restores it, and the visual zone printing the restored character confirms the repair."""
+    fields = _fields(document_number="PA8123456")
+    lines = mrz.build(fields, fmt)
+    misread = _misread(lines, fmt, 2, "B")
+    read = mrz.read(misread, today=TODAY)
+    assert read is not None and read.valid and read.lines == tuple(lines)
+    assert mrz.number_repairs(read) == {2}
+    check = _as_the_pipeline_checks(read, read, _printed_zone(fields, "PA8123456"))
+    assert check.status == CheckStatus.passed, check.evidence
+    assert check.evidence["repairs_confirmed"] is True
+    # Printed as the OCR misread it (or forged so): the repaired character is contradicted.
+    check = _as_the_pipeline_checks(read, read, _printed_zone(fields, "PAB123456"))
+    assert (check.status, check.reason) == (CheckStatus.warning, Reason.mrz_unconfirmed)
+
+
+def test_a_repaired_read_needs_its_own_confirmation() -> None:
+    """``confirmed`` alone (e.g. the visual zone agreeing on the birth date and name) does not
+    confirm what a repair changed."""
+    lines = mrz.build(_fields(document_number="PA8123456"), mrz.MrzFormat.TD3)
+    read = mrz.read(_misread(lines, mrz.MrzFormat.TD3, 2, "B"), today=TODAY)
+    assert read is not None and read.valid and read.repairs
+    check = checks.mrz_integrity(read, True, True, confirmed_by=["visual_zone"])
+    assert (check.status, check.reason) == (CheckStatus.warning, Reason.mrz_unconfirmed)
+    assert check.evidence["repairs_confirmed"] is False
+    # A second read that needed no repair and gave the same lines confirms it.
+    clean = mrz.read(lines, today=TODAY)
+    assert clean is not None and not clean.repairs
+    assert ocr.confirmed(read, [read, clean])
+    assert checks.repairs_confirmed(read, second_read=True, comparison=None)
+    assert not checks.repairs_confirmed(read, second_read=False, comparison=None)
+    assert checks.repairs_confirmed(clean, second_read=False, comparison=None)
 
 
 def test_mrz_missing_fails_only_when_the_kind_has_one() -> None:
@@ -316,6 +477,9 @@ def test_document_reuse() -> None:
     assert reused.evidence == {"accounts": ["acc_1", "acc_2"], "count": 2}
     assert checks.document_reuse([], fingerprint="f").status == CheckStatus.passed
     assert checks.document_reuse([], fingerprint=None).status == CheckStatus.skipped
+    unverified = checks.document_reuse([], fingerprint=None, not_used="mrz_invalid")
+    assert unverified.status == CheckStatus.skipped
+    assert unverified.evidence == {"fingerprint_not_used": "mrz_invalid"}
 
 
 def test_image_reuse() -> None:

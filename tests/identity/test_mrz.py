@@ -435,9 +435,18 @@ def test_check_digit_guided_repair_of_the_document_number(fmt: MrzFormat) -> Non
             repaired += 1
             assert result.valid
             assert result.lines == tuple(lines)
+            index = p - start if fmt is MrzFormat.TD1 else p
             assert result.repairs == [
-                {"line": li, "position": p, "from": wrong[p], "to": lines[li][p]}
+                {
+                    "line": li,
+                    "position": p,
+                    "from": wrong[p],
+                    "to": lines[li][p],
+                    "field": "document_number",
+                    "index": index,
+                }
             ]
+            assert mrz.number_repairs(result) == {index}
             assert result.raw == tuple(damaged)
         else:
             # more than one repair fits: the read is left as it is, failing
@@ -448,23 +457,44 @@ def test_check_digit_guided_repair_of_the_document_number(fmt: MrzFormat) -> Non
     assert repaired > ambiguous
 
 
+def _fitting_repairs(lines: list[str], fmt: MrzFormat) -> list[list[str]]:
+    """Every single confusion inside the document number's characters that makes the whole
+    document pass its check digits (what the reader's repair may choose among)."""
+    li = 0 if fmt is MrzFormat.TD1 else 1
+    start = 5 if fmt is MrzFormat.TD1 else 0
+    out = []
+    for p in range(start, start + 9):
+        for alt in mrz._ALTERNATIVES.get(lines[li][p], ""):
+            trial = list(lines)
+            trial[li] = trial[li][:p] + alt + trial[li][p + 1 :]
+            if all(mrz.parse(trial, today=TODAY).check_digits.values()):
+                out.append(trial)
+    return out
+
+
 def test_repair_is_refused_when_more_than_one_fits() -> None:
-    # 'O' vs '0' and 'S' vs '5' confusions in one number, each alone able to fix it
-    fields = _fields(number="O5OSO5OSO")
-    lines = mrz.build(fields, MrzFormat.TD3)
-    fits = []
-    for p in range(9):
-        ch = _confuse(lines[1][p])
-        if ch:
+    """A number read with one confusion that two different repairs would each make valid:
+    the reader cannot know which, so it repairs nothing and the read stays invalid."""
+    rng = random.Random("two-fit")
+    found = 0
+    for _ in range(400):
+        fields = _fields(number="".join(rng.choice("0158OISB23ZD") for _ in range(9)))
+        lines = mrz.build(fields, MrzFormat.TD3)
+        for p in range(9):
+            ch = _confuse(lines[1][p])
+            if ch is None:
+                continue
             damaged = [lines[0], lines[1][:p] + ch + lines[1][p + 1 :]]
-            fits.append(mrz.read(damaged, today=TODAY))
-    assert any(r is not None and not r.valid and not r.repairs for r in fits) or all(
-        r is not None and r.valid for r in fits
-    )
-    for result in fits:
-        assert result is not None
-        if result.valid:
-            assert result.lines == tuple(lines)
+            if len(_fitting_repairs(damaged, MrzFormat.TD3)) < 2:
+                continue
+            found += 1
+            result = mrz.read(damaged, today=TODAY)
+            assert result is not None
+            assert not result.valid
+            assert result.repairs == []
+            assert result.lines == tuple(damaged)
+            assert result.check_digits["document_number"] is False
+    assert found >= 20  # the case is common: the test really exercises it
 
 
 def test_m_and_w_cannot_be_told_apart_by_check_digits() -> None:
@@ -518,6 +548,74 @@ def test_a_wrong_document_number_check_digit_is_not_repaired_into_a_valid_one() 
         assert not result.valid
         assert result.repairs == []
         assert result.lines == tuple(printed)
+
+
+@pytest.mark.parametrize("fmt", list(MrzFormat))
+def test_a_number_digit_wrong_as_printed_is_valid_only_as_a_flagged_repair(fmt: MrzFormat) -> None:
+    """A number digit altered as printed, check digits as they were. The composite weighs
+    the number exactly like the number's own check digit, so a confusion elsewhere in the
+    number fixes both: the reader may then return a valid read of a third number. It must
+    say so (``repairs``, ``number_repairs``) so that nothing takes it as confirmed (the
+    checks' tests follow it to ``mrz_integrity``)."""
+    rng = random.Random(f"number-printed-wrong-{fmt}")
+    valid = 0
+    for _ in range(150):
+        fields, optional = _random_fields(rng, fmt)
+        lines = mrz.build(fields, fmt, optional_data=optional)
+        number = mrz._fields_of(mrz.LAYOUTS[fmt], lines)[0]
+        digits = [(li, p) for li, p in number.positions if lines[li][p].isdigit()]
+        if not digits:
+            continue
+        li, p = rng.choice(digits)
+        wrong = str((int(lines[li][p]) + rng.randint(1, 9)) % 10)
+        printed = list(lines)
+        printed[li] = printed[li][:p] + wrong + printed[li][p + 1 :]
+        result = mrz.read(printed, today=TODAY)
+        assert result is not None
+        if not result.valid:
+            assert result.repairs == [] and result.lines == tuple(printed)
+            continue
+        valid += 1
+        assert result.repairs, "a failing print never comes out valid without a repair"
+        assert result.lines != tuple(printed) and result.lines != tuple(lines)
+        assert mrz.number_repairs(result) == {r["index"] for r in result.repairs}
+    assert valid > 5  # the case the confirmation rule exists for
+
+
+def test_a_filler_check_digit_stands_only_for_an_empty_personal_number() -> None:
+    """ICAO 9303 lets ``<`` be the check digit of an empty TD3 personal number, nowhere else:
+    an unknown birth date printed ``<<<<<<`` with a ``<`` check digit fails."""
+    lines = mrz.build(_fields(), MrzFormat.TD3)
+    assert lines[1][28:43] == "<" * 15  # empty personal number, filler check digit
+    assert mrz.parse(lines, today=TODAY).valid
+    line2 = lines[1][:13] + "<<<<<<<" + lines[1][20:43]
+    line2 += str(mrz.check_digit(line2[0:10] + line2[13:20] + line2[21:43]))
+    result = mrz.parse((lines[0], line2), today=TODAY)
+    assert result.check_digits["birth_date"] is False
+    assert not result.valid
+    # With the check digit of six fillers (0) the unknown birth date is well-formed.
+    line2 = lines[1][:13] + "<<<<<<0" + lines[1][20:43]
+    line2 += str(mrz.check_digit(line2[0:10] + line2[13:20] + line2[21:43]))
+    result = mrz.parse((lines[0], line2), today=TODAY)
+    assert result.valid and result.fields.birth_date is None
+
+
+def test_dates_resolve_against_the_project_clock() -> None:
+    """Without ``today``, the century of a date comes from ``vigil.kit.clock``."""
+    from datetime import UTC, datetime
+
+    from vigil.kit import clock
+
+    lines = mrz.build(_fields(birth=date(2020, 6, 1)), MrzFormat.TD3)
+    with clock.frozen(datetime(2030, 1, 1, tzinfo=UTC)):
+        assert mrz.parse(lines).fields.birth_date == date(2020, 6, 1)
+        read = mrz.read(lines)
+        assert read is not None and read.fields.birth_date == date(2020, 6, 1)
+    with clock.frozen(datetime(2019, 1, 1, tzinfo=UTC)):
+        # a birth year "20" before 2020 can only be 1920
+        assert mrz.parse(lines).fields.birth_date == date(1920, 6, 1)
+        read = mrz.read(lines)
+        assert read is not None and read.fields.birth_date == date(1920, 6, 1)
 
 
 def test_read_finds_the_mrz_among_other_text_and_ignores_no_mrz() -> None:

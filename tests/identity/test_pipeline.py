@@ -40,7 +40,7 @@ from vigil.detection.events import EventIn
 from vigil.detection.links.service import link_features
 from vigil.detection.models import Event
 from vigil.detection.rules import service as rules_service
-from vigil.identity import aamva, faces, forensics, pipeline, service
+from vigil.identity import aamva, faces, forensics, mrz, ocr, pipeline, service
 from vigil.identity.images import decode as decode_image
 from vigil.identity.models import IdentityImage, IdentityVerification
 from vigil.identity.types import (
@@ -157,7 +157,13 @@ def finish(
     """Submit ``name``'s images for an account and finish it with the session's analysis."""
     routing.ensure_default_queues(db)
 
-    def run(name: str, external_id: str = "acct-1", **profile: object) -> IdentityVerification:
+    def run(
+        name: str,
+        external_id: str = "acct-1",
+        *,
+        analysis: pipeline.Analysis | None = None,
+        **profile: object,
+    ) -> IdentityVerification:
         doc = docs[name]
         account = db.scalar(select(Account).where(Account.external_id == external_id))
         if account is None:
@@ -172,7 +178,7 @@ def finish(
             settings=settings,
         )
         assert pipeline.start(db, v)
-        pipeline.finish(db, settings, v, analyses[name])
+        pipeline.finish(db, settings, v, analysis if analysis is not None else analyses[name])
         db.flush()
         return v
 
@@ -409,6 +415,141 @@ def test_a_barcode_that_says_it_cut_the_name_matches_the_full_name(
         "warning",
         Reason.name_partial_match.value,
     )
+
+
+# --- only a verified read feeds the graph and reuse --------------------------------------------
+
+
+def _forged(clean: pipeline.Analysis) -> pipeline.Analysis:
+    """The clean passport's analysis with a forged document number: one number digit
+    altered as printed, in the MRZ and in the visual zone alike, check digits as they were.
+    The MRZ reader repairs it into a valid read of a third number (a confusion elsewhere in
+    the number fixes both the number's and the composite check digit); two OCR reads of the
+    same print agree on that repair, and the visual zone prints the forged number."""
+    assert clean.mrz is not None
+    truth = clean.mrz.fields
+    rng = random.Random("forged-number")
+    for _ in range(500):
+        number = "".join(rng.choice("0O1I5S8B2Z3467ACEFHKMNPRTX") for _ in range(9))
+        lines = mrz.build(dataclasses.replace(truth, document_number=number), mrz.MrzFormat.TD3)
+        digits = [i for i, ch in enumerate(number) if ch.isdigit()]
+        if not digits:
+            continue
+        at = rng.choice(digits)
+        printed_number = number[:at] + str((int(number[at]) + rng.randint(1, 9)) % 10)
+        printed_number += number[at + 1 :]
+        printed = [lines[0], printed_number + lines[1][9:]]
+        read = mrz.read(printed)
+        if read is not None and read.valid and read.repairs:
+            break
+    else:
+        raise AssertionError("no forged number read valid after a repair")
+    again = mrz.read(printed)
+    assert again is not None and again.lines == read.lines
+    assert truth.birth_date is not None
+    zone = [
+        "PASSPORT / PASAPORTE",
+        "Passport No. / N.º de pasaporte",
+        printed_number,
+        "Surname / Apellidos",
+        truth.surname or "",
+        "Given names / Nombre",
+        truth.given_names or "",
+        "Date of birth / Fecha de nacimiento",
+        truth.birth_date.strftime("%d %b %Y").upper(),
+        *printed,
+    ]
+    text = ocr.DocumentText(
+        lines=[
+            ocr.OcrLine(t, (20.0, 20.0 + 40 * i, 900.0, 50.0 + 40 * i), 0.99)
+            for i, t in enumerate(zone)
+        ],
+        mrz=read,
+        mrz_reads=[read, again],
+        mrz_confirmed=ocr.confirmed(read, [read, again]),
+    )
+    front = dataclasses.replace(clean.sides[ImageSide.front], text=text)
+    forged = dataclasses.replace(
+        clean,
+        sides={**clean.sides, ImageSide.front: front},
+        mrz=read,
+        mrz_side=ImageSide.front,
+        mrz_confirmed=text.mrz_confirmed,
+        viz_fields=None,
+        viz_comparison=None,
+    )
+    pipeline.read_visual_zone(forged)
+    return forged
+
+
+def _document_identifiers(db: Session) -> list[str]:
+    return list(
+        db.scalars(select(Identifier.value).where(Identifier.kind == IdentifierKind.document))
+    )
+
+
+def test_a_forged_number_repaired_into_a_valid_read_is_neither_approved_nor_linked(
+    db: Session, finish: Finish, analyses: dict[str, pipeline.Analysis]
+) -> None:
+    forged = _forged(analyses["clean"])
+    assert forged.mrz is not None and forged.mrz.valid and forged.mrz.repairs
+    assert not forged.mrz_confirmed and not forged.repairs_confirmed
+    v = finish("clean", analysis=forged)
+    assert v.outcome is Outcome.review and v.status is VerificationStatus.review, v.reasons
+    integrity = _check(v, CheckName.mrz_integrity)
+    assert (integrity["status"], integrity["reason"]) == ("warning", Reason.mrz_unconfirmed.value)
+    assert integrity["evidence"]["repairs_confirmed"] is False
+    # The printed number shows the very character the repair replaced: a contradiction.
+    zone = _check(v, CheckName.visual_zone)
+    assert (zone["status"], zone["reason"]) == ("failed", Reason.viz_mismatch.value)
+    printed = zone["evidence"]["printed"]["document_number"]
+    assert printed["how"] == "repaired_character_differs"
+    # The third number feeds neither reuse nor the graph nor the rules.
+    assert v.document_fingerprint is None
+    reuse = _check(v, CheckName.document_reuse)
+    assert reuse["status"] == "skipped"
+    assert reuse["evidence"] == {"fingerprint_not_used": "mrz_repairs_unconfirmed"}
+    assert _document_identifiers(db) == []
+    event = db.scalars(select(Event).where(Event.type == "identity_verified")).one()
+    assert event.payload["data"]["document_fingerprint"] is None
+    assert v.fields["mrz"]["repairs_confirmed"] is False
+
+
+def test_unverified_reads_feed_neither_reuse_nor_the_graph(
+    db: Session, finish: Finish, analyses: dict[str, pipeline.Analysis]
+) -> None:
+    """The same document number read on another account, but not verified: from printed text
+    only, from an MRZ that fails its check digits, from a blurred photo. None is fingerprinted
+    or added to the graph, and the reuse check says why."""
+    first = finish("clean", "acct-1")
+    assert first.document_fingerprint is not None
+    assert len(_document_identifiers(db)) == 1
+
+    clean = analyses["clean"]
+    assert clean.mrz is not None
+    printed = dataclasses.replace(clean.mrz.fields, source="viz")
+    printed_only = dataclasses.replace(clean, mrz=None, mrz_side=None, viz_fields=printed)
+    lines = list(clean.mrz.lines)
+    wrong = str((int(lines[1][19]) + 1) % 10)  # the birth date's check digit
+    failing = mrz.read([lines[0], lines[1][:19] + wrong + lines[1][20:]])
+    assert failing is not None and not failing.valid
+    failing_mrz = dataclasses.replace(clean, mrz=failing, mrz_confirmed=False)
+    blurred = analyses["blur"]
+    for external_id, analysis, name, why in (
+        ("acct-2", printed_only, "clean", "printed_text_only"),
+        ("acct-3", failing_mrz, "clean", "mrz_invalid"),
+        ("acct-4", blurred, "blur", "image_quality"),
+    ):
+        v = finish(name, external_id, analysis=analysis)
+        assert v.document_fingerprint is None, external_id
+        reuse = _check(v, CheckName.document_reuse)
+        assert reuse["status"] == "skipped"
+        assert reuse["evidence"] == {"fingerprint_not_used": why}, external_id
+    # Only the verified read of the first account is in the graph: nothing links the others.
+    assert len(_document_identifiers(db)) == 1
+    for external_id in ("acct-2", "acct-3", "acct-4"):
+        account = db.scalar(select(Account).where(Account.external_id == external_id))
+        assert link_features(db, account.id).linked_accounts == 0  # type: ignore[union-attr]
 
 
 def test_running_the_job_twice_does_the_work_once(

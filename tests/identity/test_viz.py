@@ -273,6 +273,38 @@ def test_document_number_with_ocr_confusions_agrees_and_another_number_differs()
     assert viz.compare(other, reference, today=TODAY).fields["document_number"] == "differs"
 
 
+def test_repaired_characters_of_the_number_are_compared_exactly() -> None:
+    """The MRZ reader repaired index 1 of the number (``B`` -> ``8`` or back): a printed
+    number agrees only with that very character there; folding it (B/8) would let the
+    printed zone "confirm" a repair it contradicts. Elsewhere the usual confusions fold."""
+    reference = DocumentFields(source="mrz", document_number="LB2345678")
+    printed = _field(40, 40, "Document No.", "L82345678")
+    folded = viz.compare(printed, reference, today=TODAY)
+    assert folded.fields["document_number"] == "agrees"
+    exact = viz.compare(printed, reference, today=TODAY, exact_number={1})
+    assert exact.fields["document_number"] == "differs"
+    assert exact.evidence["document_number"]["how"] == "repaired_character_differs"
+    assert exact.evidence["document_number"]["exact_indexes"] == [1]
+    # The repaired character printed as the repair made it agrees, with confusions elsewhere
+    # (5 read as S at index 4) still folded; unlabelled inside a longer line too.
+    same = _field(40, 40, "Document No.", "LB234S678")
+    assert (
+        viz.compare(same, reference, today=TODAY, exact_number={1}).fields["document_number"]
+        == "agrees"
+    )
+    inline = [Line("No LB2345678 UTOPIA", (40, 40, 600, 70))]
+    assert (
+        viz.compare(inline, reference, today=TODAY, exact_number={1}).fields["document_number"]
+        == "agrees"
+    )
+    # Not printed at all: still not found, never a contradiction.
+    nothing = [Line("REPUBLIC OF UTOPIA", (40, 40, 600, 70))]
+    assert (
+        viz.compare(nothing, reference, today=TODAY, exact_number={1}).fields["document_number"]
+        == "not_found"
+    )
+
+
 def test_french_and_german_labels() -> None:
     lines = _field(40, 40, "Nom", "DUPONT") + _field(40, 120, "Prénoms", "JEAN PIERRE")
     lines += _field(40, 200, "Date de naissance", "01 janv. 1970")

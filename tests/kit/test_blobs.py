@@ -1,12 +1,14 @@
 """The encrypted blob store: what is on disk is sealed, only the right key opens it, a file
-moved onto another key fails, old keys still open after a rotation, and keys are created
-owner-only on first use."""
+moved onto another key fails, old keys still open after a rotation, keyed hashes do not move
+when the blob keys rotate, and key files are created whole, once, owner-only."""
 
 from __future__ import annotations
 
 import base64
 import os
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -14,11 +16,14 @@ import pytest
 
 from vigil.config import Settings
 from vigil.kit.blobs import (
+    HASH_KEY_FILE,
     HEADER_BYTES,
     MAGIC,
     BlobError,
     BlobNotFound,
     BlobStore,
+    hkdf,
+    key_from_file,
     key_id,
     new_key,
     parse_keys,
@@ -110,11 +115,76 @@ def test_rotation_old_keys_still_open_and_reseal(tmp_path: Path) -> None:
         _store(tmp_path, old).get(fresh)
 
 
-def test_derived_keys_survive_rotation(tmp_path: Path) -> None:
-    """Fingerprint keys come from the oldest key listed, so rotating keeps them stable."""
-    old = new_key()
-    assert _store(tmp_path, old).derive("x") == _store(tmp_path, new_key(), old).derive("x")
-    assert _store(tmp_path, old).derive("x") != _store(tmp_path, old).derive("y")
+def _settings(tmp_path: Path, **kw: object) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url="sqlite:///:memory:", **kw)  # type: ignore[arg-type]
+
+
+def test_derived_keys_survive_rotation_and_dropping_the_old_key(tmp_path: Path) -> None:
+    """Keyed hashes come from the hash key (``fingerprint.key``), not from a blob key: rotating
+    the blob keys and then dropping the old one changes no derived key."""
+    old, new = new_key(), new_key()
+    first = BlobStore.from_settings(_settings(tmp_path, blob_key=old))
+    hash_file = tmp_path / "data" / HASH_KEY_FILE
+    assert stat.S_IMODE(hash_file.stat().st_mode) == 0o600
+    rotated = BlobStore.from_settings(_settings(tmp_path, blob_key=f"{new},{old}"))
+    dropped = BlobStore.from_settings(_settings(tmp_path, blob_key=new))
+    assert first.derive("x") == rotated.derive("x") == dropped.derive("x")
+    assert first.hash_key_id == dropped.hash_key_id
+    assert first.derive("x") != first.derive("y")
+    # The hash key is neither blob key: knowing a retired blob key does not give it.
+    assert first.derive("x") not in (hkdf(parse_keys(old)[0], "x"), hkdf(parse_keys(new)[0], "x"))
+
+
+def test_configured_hash_key_wins_and_a_store_without_one_refuses(tmp_path: Path) -> None:
+    fixed = new_key()
+    a = BlobStore.from_settings(
+        _settings(tmp_path, blob_key=new_key(), identity_fingerprint_key=fixed)
+    )
+    b = BlobStore.from_settings(
+        _settings(tmp_path, blob_key=new_key(), identity_fingerprint_key=fixed)
+    )
+    assert a.derive("x") == b.derive("x")
+    assert a.hash_key_id == key_id(parse_keys(fixed)[0]).hex()
+    assert not (tmp_path / "data" / HASH_KEY_FILE).exists()
+    with pytest.raises(ValueError, match="one key"):
+        BlobStore.from_settings(
+            _settings(tmp_path, identity_fingerprint_key=f"{new_key()},{new_key()}")
+        )
+    with pytest.raises(BlobError, match="hash key"):
+        _store(tmp_path, new_key()).derive("x")
+
+
+def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "blob.key"
+    path.write_text(new_key() + "\n")
+    path.chmod(0o644)
+    with pytest.raises(ValueError, match="readable by others"):
+        key_from_file(path)
+    path.chmod(0o600)
+    assert key_from_file(path) == parse_keys(path.read_text())[0]
+
+
+_CREATE = """
+import sys
+from pathlib import Path
+from vigil.kit.blobs import key_from_file
+sys.stdout.write(key_from_file(Path(sys.argv[1])).hex())
+"""
+
+
+def test_key_file_made_by_racing_processes_is_one_key(tmp_path: Path) -> None:
+    """Processes creating the key file at once (no shared lock between them) all end up with
+    the one that was linked into place first, whole, and leave no temporary file behind."""
+    path = tmp_path / "keys" / "blob.key"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _CREATE, str(path)], stdout=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    outputs = {p.communicate()[0] for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert outputs == {parse_keys(path.read_text())[0].hex().encode()}
+    assert [p.name for p in path.parent.iterdir()] == ["blob.key"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_storage_keys_cannot_escape_the_folder(tmp_path: Path) -> None:

@@ -556,14 +556,18 @@ def test_approving_against_a_failed_check_needs_a_confirmation(
         note="Portrait checked by hand; the selfie is older.",
     )  # fmt: skip
     assert done.status_code == 303
-    assert done.headers["location"] == "/identity?notice=approved"
+    # Nothing else waits for this agent: back to the list, saying what was decided.
+    assert done.headers["location"] == f"/identity?notice=approved&decided={s.verification_id}"
     v = _state(db, s.verification_id)
     assert v.status == VerificationStatus.approved
     assert v.decision == "approve" and v.decided_by_id == s.agent.id
     assert v.case_status == CaseStatus.closed
     assert _count(db, "identity.verification.approve") == 1
-    listed = client.get("/identity?notice=approved")
-    assert "Verification approved." in listed.text
+    listed = client.get(done.headers["location"])
+    assert (
+        f"Verification #{s.verification_id} approved. No other verification is waiting for you."
+        in listed.text
+    )
 
 
 def test_a_clean_verification_approves_with_one_post(
@@ -612,7 +616,7 @@ def test_approving_while_a_check_warns_needs_a_confirmation(
     version = _state(db, s.verification_id).version
     refused = _decide(client, s.verification_id, decision="approve", version=version)
     assert refused.status_code == 422
-    assert "some checks need a look: confirm that you approve anyway" in refused.text
+    assert "Some checks need a look: confirm that you approve anyway." in refused.text
     assert 'data-field="confirm"' in refused.text
     assert _state(db, s.verification_id).status == VerificationStatus.review
     assert _count(db, "identity.verification.approve") == 0
@@ -650,7 +654,7 @@ def test_rejecting_needs_reasons_and_tells_the_user_those(
     version = _state(db, s.verification_id).version
     none = _decide(client, s.verification_id, decision="reject", version=version)
     assert none.status_code == 422
-    assert "choose at least one reason" in none.text
+    assert "Choose at least one reason to tell the user." in none.text
     unknown = _decide(
         client, s.verification_id, decision="reject", reasons="not_a_reason", version=version
     )
@@ -668,7 +672,7 @@ def test_rejecting_needs_reasons_and_tells_the_user_those(
         follow_redirects=False,
     )
     assert done.status_code == 303
-    assert done.headers["location"] == "/identity?notice=rejected"
+    assert done.headers["location"] == f"/identity?notice=rejected&decided={s.verification_id}"
     v = _state(db, s.verification_id)
     assert v.status == VerificationStatus.rejected
     assert v.user_reasons == ["birth_date_mismatch", "face_mismatch"]
@@ -683,13 +687,13 @@ def test_escalating_needs_a_note_and_moves_the_case_up(
     version = _state(db, s.verification_id).version
     bare = _decide(client, s.verification_id, decision="escalate", note="  ", version=version)
     assert bare.status_code == 422
-    assert "say why you escalate" in bare.text
+    assert "Say why you escalate: the specialist reads it first." in bare.text
     done = _decide(
         client, s.verification_id, decision="escalate", version=version,
         note="Possible impersonation; needs a specialist.",
     )  # fmt: skip
     assert done.status_code == 303
-    assert done.headers["location"] == "/identity?notice=escalated"
+    assert done.headers["location"] == f"/identity?notice=escalated&decided={s.verification_id}"
     v = _state(db, s.verification_id)
     assert v.status == VerificationStatus.review
     assert v.case_tier == "specialist"
@@ -705,7 +709,7 @@ def test_a_second_reviewer_with_a_stale_version_gets_a_conflict(
     _change(db, s.verification_id, decision_note="looked at by another reviewer")
     stale = _decide(client, s.verification_id, decision="approve", confirm="1", version=seen)
     assert stale.status_code == 409
-    assert "reload and try again" in stale.text
+    assert "reload and try again." in stale.text
     after = _state(db, s.verification_id)
     assert after.status == VerificationStatus.review
     assert _count(db, "identity.verification.approve") == 0
@@ -746,7 +750,7 @@ def test_a_decided_verification_cannot_be_decided_again(
     current = _state(db, s.verification_id).version
     again = _decide(client, s.verification_id, decision="approve", confirm="1", version=current)
     assert again.status_code == 409
-    assert "only a verification in review can be decided" in again.text
+    assert "Only a verification in review can be decided" in again.text
     assert "Decided: <strong>reject</strong>" in again.text
     assert _state(db, s.verification_id).status == VerificationStatus.rejected
 
@@ -760,7 +764,11 @@ def test_the_case_page_links_to_its_verification(
     s = seed_review(db, settings)
     login_as(client, db, s.agent)
     case_page = client.get(f"/cases/{s.case_id}")
-    assert f'href="/identity/cases/{s.case_id}"' in case_page.text
+    # The page fetches its button, which leads straight to the verification.
+    assert f'hx-get="/identity/cases/{s.case_id}/link"' in case_page.text
+    link = client.get(f"/identity/cases/{s.case_id}/link")
+    assert link.status_code == 200
+    assert f'href="/identity/verifications/{s.verification_id}" data-key="i"' in link.text
     hop = client.get(f"/identity/cases/{s.case_id}", follow_redirects=False)
     assert hop.status_code == 303
     assert hop.headers["location"] == f"/identity/verifications/{s.verification_id}"

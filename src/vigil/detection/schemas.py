@@ -1,4 +1,11 @@
-"""API models for events and their decisions."""
+"""API models for events and their decisions.
+
+Invariant: what a reader gets of a stored event is decided here, in :meth:`EventOut.of`. The
+marketplace (API keys) gets its own payload back, but of the events Vigil records itself
+(``identity_verified``) only what the identity API would show it: no document fingerprint,
+no internal reason, no finding that would tip off the user (screening, reuse, face
+distance). Staff get identifiers masked (``masked_payload``), the document fingerprint too.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.accounts.masking import mask_email, mask_ip, mask_phone, mask_token
+from vigil.identity.messages import USER_REASONS
 
 if TYPE_CHECKING:
     from vigil.detection.models import Event
@@ -119,7 +127,7 @@ class BatchOut(BaseModel):
         )
 
 
-def masked_payload(payload: dict[str, Any]) -> dict[str, Any]:
+def masked_payload(payload: dict[str, Any], event_type: str | None = None) -> dict[str, Any]:
     """The envelope as staff see it: identifiers and contact data masked (the accounts API
     reveals them, with a reason, when needed)."""
     out = dict(payload)
@@ -129,11 +137,33 @@ def masked_payload(payload: dict[str, Any]) -> dict[str, Any]:
         if out.get(name):
             out[name] = mask_token(out[name])
     data = dict(out.get("data") or {})
+    if (event_type or out.get("type")) == "identity_verified" and data.get("document_fingerprint"):
+        data["document_fingerprint"] = mask_token(str(data["document_fingerprint"]))
     if data.get("email"):
         data["email"] = mask_email(data["email"])
     if data.get("phone"):
         data["phone"] = mask_phone(data["phone"])
     out["data"] = data
+    return out
+
+
+# Of an ``identity_verified`` event, what the marketplace may read: the outcome and the reasons
+# its user may be told (``identity.service.external_reasons``' rule). The rest (fingerprint,
+# internal reasons, reuse, screening, face distance) is for the rules and for staff.
+_IDENTITY_EXTERNAL_DATA = ("verification_id", "kind", "outcome")
+_DISCLOSED_REASONS = frozenset(r.value for r in USER_REASONS)
+
+
+def external_payload(payload: dict[str, Any], event_type: str | None = None) -> dict[str, Any]:
+    """The envelope as the marketplace (an API key) sees it: its own events as sent; an event
+    Vigil recorded itself without what stays with staff."""
+    if (event_type or payload.get("type")) != "identity_verified":
+        return payload
+    out = dict(payload)
+    data = dict(out.get("data") or {})
+    kept = {k: data[k] for k in _IDENTITY_EXTERNAL_DATA if k in data}
+    kept["reasons"] = [r for r in data.get("reasons") or [] if r in _DISCLOSED_REASONS]
+    out["data"] = kept
     return out
 
 
@@ -157,7 +187,8 @@ class EventOut(BaseModel):
     @classmethod
     def of(cls, e: Event, *, staff: bool) -> EventOut:
         """Staff see shadow hits (rules being tried) and masked identifiers; the
-        marketplace sees its own payload back and only the live rules."""
+        marketplace sees its own payload back (``external_payload``: less of what Vigil
+        recorded itself) and only the live rules."""
         return cls(
             id=e.id,
             event_id=e.event_id,
@@ -165,7 +196,9 @@ class EventOut(BaseModel):
             account_id=e.account_external_id,
             occurred_at=e.occurred_at,
             received_at=e.received_at,
-            payload=masked_payload(e.payload) if staff else e.payload,
+            payload=(
+                masked_payload(e.payload, e.type) if staff else external_payload(e.payload, e.type)
+            ),
             features=e.features or {},
             outcome=str(e.outcome),
             score=e.score,

@@ -11,7 +11,10 @@ Invariants:
   ``skipped`` means there was nothing to check (no selfie, no barcode expected...).
 - A check ``passes`` only on positive evidence: an MRZ whose check digits pass but that no
   independent read confirms is a ``warning`` (check digits miss M<->W and other confusions
-  whose values differ by 10, and two errors can cancel out).
+  whose values differ by 10, and two errors can cancel out). A read the MRZ reader repaired
+  by its check digits is confirmed only by a read that needed no repair and shows the
+  repaired characters (``repairs_confirmed``): never by the repair itself, nor by a
+  visual zone that folds the very confusion the repair undid.
 - Editing signs are ``review_only``: they never reject on their own.
 - Inputs from the readers are typed by the attributes the checks read (Protocols below), so
   these functions stay independent of how the readers are built.
@@ -406,6 +409,41 @@ def minimum_age(
 # --- reading -----------------------------------------------------------------------------------
 
 
+def _country_error(error: str) -> bool:
+    """An MRZ error that names a country code outside ICAO's list (``mrz._interpret``)."""
+    return error.startswith(("unknown issuing country", "unknown nationality"))
+
+
+def repairs_confirmed(
+    mrz: MrzRead | None, *, second_read: bool, comparison: VisualZone | None
+) -> bool:
+    """Whether every character check-digit repair changed in ``mrz`` was seen by an
+    independent read that needed no repair. A repair is a guess a misprint satisfies as
+    well as a misread (the composite weighs the number like its own check digit), so:
+
+    - ``second_read``: two OCR reads gave the chosen lines and one of them needed no repair
+      (``ocr.confirmed``): that read shows the repaired characters as they are;
+    - or the visual zone printed the document number with the repaired characters exactly
+      (``viz.compare(..., exact_number=mrz.number_repairs(read))`` agrees, and its evidence
+      says those indexes were compared exactly). A repair outside the number (a check
+      digit, a personal number) is printed nowhere: only a second read confirms it.
+
+    True when nothing was repaired."""
+    if mrz is None or not mrz.repairs:
+        return True
+    if second_read:
+        return True
+    if comparison is None or comparison.fields.get("document_number") != "agrees":
+        return False
+    indexes: set[int] = set()
+    for repair in mrz.repairs:
+        if repair.get("field") != "document_number" or repair.get("index") is None:
+            return False
+        indexes.add(int(repair["index"]))
+    compared = comparison.evidence.get("document_number") or {}
+    return indexes <= set(compared.get("exact_indexes") or ())
+
+
 def mrz_integrity(
     mrz: MrzRead | None,
     confirmed: bool,
@@ -413,6 +451,7 @@ def mrz_integrity(
     *,
     confirmed_by: Sequence[str] = (),
     claimed_kind: DocumentKind | None = None,
+    repairs_confirmed: bool = False,
 ) -> Check:
     """The machine-readable zone: found, check digits pass, fields well-formed, and the read
     confirmed by an independent one (``confirmed``: a second OCR pass gave the same lines, or
@@ -422,10 +461,17 @@ def mrz_integrity(
       else ``skipped``;
     - check digits fail: ``failed`` ``mrz_check_digits_failed`` (never repaired into a valid
       read: the reader keeps ``valid=False``);
-    - well-formed but an unknown country code or impossible date: ``failed``
-      ``mrz_invalid_field``;
+    - an impossible date or a malformed field (sex, document code, empty number or name):
+      ``failed`` ``mrz_invalid_field``;
+    - a country code outside ICAO's list (``COU``, ``BOS`` on some specimens): ``warning``
+      ``mrz_invalid_field`` (a person looks: a new code, a misread or a made-up state);
     - the claimed kind contradicts the MRZ's (passport vs ID card): ``warning``
       ``document_kind_mismatch``;
+    - repaired by its check digits (``repairs``) and no independent read that needed no
+      repair shows the repaired characters (``repairs_confirmed``, see
+      :func:`repairs_confirmed`): ``warning`` ``mrz_unconfirmed``, whatever ``confirmed``
+      says: a misprinted or forged number passes its check digits after a repair as easily
+      as a misread one;
     - valid but unconfirmed: ``warning`` ``mrz_unconfirmed``;
     - valid and confirmed: ``passed``."""
     if mrz is None:
@@ -433,26 +479,34 @@ def mrz_integrity(
             return _check(CheckName.mrz_integrity, CheckStatus.failed, Reason.mrz_not_found)
         return _check(CheckName.mrz_integrity, CheckStatus.skipped, Reason.not_applicable)
     read_kind = mrz.fields.document_kind
+    repaired = bool(mrz.repairs)
     evidence: dict[str, Any] = {
         "format": mrz.format,
         "lines": list(mrz.lines),
         "check_digits": dict(mrz.check_digits),
         "repairs": list(mrz.repairs),
         "errors": list(mrz.errors),
-        "confirmed": confirmed,
+        "confirmed": confirmed and (repairs_confirmed or not repaired),
         "confirmed_by": list(confirmed_by),
         "document_kind": read_kind,
         "claimed_kind": claimed_kind,
     }
+    if repaired:
+        evidence["repairs_confirmed"] = repairs_confirmed
     failed_digits = [name for name, ok in mrz.check_digits.items() if not ok]
     if failed_digits:
         evidence["failed_check_digits"] = failed_digits
         return _check(
             CheckName.mrz_integrity, CheckStatus.failed, Reason.mrz_check_digits_failed, **evidence
         )
-    if mrz.errors or not mrz.valid:
+    malformed = [e for e in mrz.errors if not _country_error(e)]
+    if malformed or not mrz.valid:
         return _check(
             CheckName.mrz_integrity, CheckStatus.failed, Reason.mrz_invalid_field, **evidence
+        )
+    if mrz.errors:  # unknown country codes only
+        return _check(
+            CheckName.mrz_integrity, CheckStatus.warning, Reason.mrz_invalid_field, **evidence
         )
     if not kinds_compatible(claimed_kind, read_kind):
         return _check(
@@ -461,7 +515,7 @@ def mrz_integrity(
             Reason.document_kind_mismatch,
             **evidence,
         )
-    if not confirmed:
+    if not confirmed or (repaired and not repairs_confirmed):
         return _check(
             CheckName.mrz_integrity, CheckStatus.warning, Reason.mrz_unconfirmed, **evidence
         )
@@ -720,15 +774,25 @@ def profile_country(fields: DocumentFields, country: str | None) -> Check:
 # --- against other accounts and lists ----------------------------------------------------------
 
 
-def document_reuse(other_accounts: Sequence[str], *, fingerprint: str | None = None) -> Check:
+def document_reuse(
+    other_accounts: Sequence[str],
+    *,
+    fingerprint: str | None = None,
+    not_used: str | None = None,
+) -> Check:
     """The same document (keyed fingerprint of normalized number + issuer + birth date) on
     other accounts (``other_accounts``: their ids, the pipeline's query).
 
     ``failed`` ``document_reused`` when any other account used it (review: the same person
     with two accounts, or a stolen document); ``passed`` when none; ``skipped`` when no
-    fingerprint could be made (no number or birth date read)."""
+    fingerprint was made: no verified read of the number (``not_used`` says why, e.g.
+    ``mrz_invalid``, ``mrz_repairs_unconfirmed``, ``image_quality``, ``printed_text_only``:
+    a fingerprint of a misread number would match strangers and miss the true reuse)."""
     if fingerprint is None:
-        return _check(CheckName.document_reuse, CheckStatus.skipped, Reason.not_applicable)
+        evidence: dict[str, Any] = {"fingerprint_not_used": not_used} if not_used else {}
+        return _check(
+            CheckName.document_reuse, CheckStatus.skipped, Reason.not_applicable, **evidence
+        )
     accounts = sorted({str(a) for a in other_accounts})
     if accounts:
         return _check(

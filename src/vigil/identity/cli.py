@@ -8,7 +8,8 @@
 - ``reseal``: after putting a new key first in ``VIGIL_BLOB_KEY`` (old keys after it), re-seal
   every stored image with it, so the old keys can then be dropped.
 
-Commands act as the system principal (``cli``); each runs in its own transaction.
+Commands act as the system principal (``cli``); each runs in its own transaction, and
+processing holds none while it reads the images (see ``_process``).
 """
 
 from __future__ import annotations
@@ -90,11 +91,27 @@ def submit(
 
 
 def _process(settings: Settings, verification_id: int) -> None:
+    """As the job does it: ``processing`` committed, the images read with no transaction
+    open (OCR and faces take seconds; on SQLite an open transaction would stall every other
+    writer), then the row reloaded, locked and finished in a transaction of its own. A
+    verification another process finished meanwhile is left as it is; one whose analysis
+    raised stays ``processing``, and ``process`` (or the worker's job) can run it again."""
     from vigil.identity import pipeline  # loads OCR and face models: only when asked
 
     with _unit_of_work(settings) as session:
-        verification = service.get(session, ACTOR, verification_id)
-        pipeline.process(session, settings, verification)
+        verification = service._load(session, verification_id, lock=True)
+        if not pipeline.start(session, verification):
+            return  # already processed
+        kind, country = verification.kind, verification.issuing_country
+        try:
+            raw = pipeline.load_images(session, settings, verification_id)
+        except BlobError as exc:
+            typer.echo(f"error: the images cannot be opened: {exc}", err=True)
+            raise typer.Exit(1) from None
+    analysis = pipeline.analyze(settings, kind, country, raw)
+    with _unit_of_work(settings) as session:
+        verification = service._load(session, verification_id, lock=True)
+        pipeline.finish(session, settings, verification, analysis)
 
 
 @cli.command()

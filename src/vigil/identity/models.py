@@ -4,9 +4,13 @@ perceptual-hash bands that find a reused image among many.
 Invariants:
 - Images live encrypted in the blob store (``vigil.kit.blobs``); a row holds the blob's key,
   never the bytes.
-- ``document_fingerprint`` is an HMAC (key derived from the blob key), not a bare hash: the
-  inputs (a document number, an issuer, a birth date) are guessable, so a bare hash would be
-  a lookup table away from the number.
+- ``document_fingerprint`` is an HMAC keyed by the fingerprint key (``identity_fingerprint_key``,
+  independent of the blob keys), not a bare hash: the inputs (a document number, an issuer, a
+  birth date) are guessable, so a bare hash would be a lookup table away from the number.
+  ``document_fingerprint_key`` holds the id of the key that made it, set whenever the
+  fingerprint is (a fingerprint from ``identity.service.fingerprint`` carries its key id).
+- Rows that name an account (images, hash bands) have an index leading with ``account_id``,
+  so deleting an account cascades by index, not by scan.
 - ``(account_id, idempotency_key)`` is unique: a repeated submission returns the first.
 - ``version`` moves on every change (optimistic concurrency for reviewers' decisions).
 - A verification's status moves ``pending -> processing -> approved | rejected | review |
@@ -29,7 +33,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from vigil.identity.types import DocumentKind, ImageSide, Outcome, VerificationStatus
 from vigil.kit import clock
@@ -55,8 +59,9 @@ class IdentityVerification(IdMixin, TimestampMixin, Base):
         UniqueConstraint("account_id", "idempotency_key"),
         # An account's verifications, newest first.
         Index("ix_identity_verifications_account_id_id", "account_id", "id"),
-        # The review list (and other status lists), oldest first.
-        Index("ix_identity_verifications_status_id", "status", "id"),
+        # The review list (and other status lists), oldest submission first: the keyset
+        # ``(created_at, id)`` within a status.
+        Index("ix_identity_verifications_status_created_at", "status", "created_at", "id"),
         # Reuse: the same document on another account.
         Index("ix_identity_verifications_fingerprint", "document_fingerprint", "account_id"),
     )
@@ -76,6 +81,8 @@ class IdentityVerification(IdMixin, TimestampMixin, Base):
     checks: Mapped[list[dict[str, Any]]] = mapped_column(JSONList, default=list)
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     document_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # Hex id of the fingerprint key (``BlobStore.hash_key_id``) that made the fingerprint.
+    document_fingerprint_key: Mapped[str | None] = mapped_column(String(16))
     face_distance: Mapped[float | None] = mapped_column(Float)
     case_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("cases.id", ondelete="SET NULL"), index=True
@@ -98,6 +105,13 @@ class IdentityVerification(IdMixin, TimestampMixin, Base):
 
     __mapper_args__ = {"version_id_col": version}
 
+    @validates("document_fingerprint")
+    def _fingerprint_key(self, _key: str, value: str | None) -> str | None:
+        # A fingerprint made by ``identity.service.fingerprint`` carries the id of its key; any
+        # other value (None, a plain string) leaves the key unknown.
+        self.document_fingerprint_key = getattr(value, "key_id", None)
+        return None if value is None else str(value)
+
 
 class IdentityImage(IdMixin, Base):
     """One submitted image. ``account_id`` is copied from the verification so reuse queries
@@ -109,6 +123,8 @@ class IdentityImage(IdMixin, Base):
         UniqueConstraint("verification_id", "side"),
         # The exact same file on another account.
         Index("ix_identity_images_sha256", "sha256", "account_id"),
+        # Deleting an account cascades here.
+        Index("ix_identity_images_account_id", "account_id"),
     )
 
     verification_id: Mapped[int] = mapped_column(
@@ -136,7 +152,11 @@ class IdentityHashBand(IdMixin, Base):
     bands followed by an exact distance on the few candidates, instead of a scan."""
 
     __tablename__ = "identity_hash_bands"
-    __table_args__ = (Index("ix_identity_hash_bands_lookup", "kind", "band", "account_id"),)
+    __table_args__ = (
+        Index("ix_identity_hash_bands_lookup", "kind", "band", "account_id"),
+        # Deleting an account cascades here.
+        Index("ix_identity_hash_bands_account_id", "account_id"),
+    )
 
     image_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("identity_images.id", ondelete="CASCADE"), index=True

@@ -1,6 +1,7 @@
 """ICAO 9303 machine-readable zones: check digits, the five formats, strict parsing, reading
 from OCR text with correction and check-digit-guided repair, and building lines for the
-simulator. Pure code: no OCR, no database, no clock other than the ``today`` it is given.
+simulator. Pure code: no OCR, no database; dates are resolved against the ``today`` given,
+else ``vigil.kit.clock``'s.
 
 Invariants:
 - ``parse`` never changes a character: it reports what the lines say, check digits included.
@@ -9,6 +10,14 @@ Invariants:
   exactly one way of repairing the document makes every check digit pass. A document whose
   check digits fail as printed is returned with ``valid=False``: it is never repaired into a
   valid one by trying arbitrary changes.
+- A repair is a guess, never a proof: the composite check digit weighs the document number
+  exactly as the number's own check digit does, so one confusion anywhere in the number that
+  fixes one fixes both, whether the OCR misread that character or the number was misprinted
+  (or forged) elsewhere. Each repair names its field and index (``number_repairs``) so that
+  a confirmation can look at exactly those characters; ``checks.mrz_integrity`` never
+  passes a repaired read that nothing independent confirmed.
+- A filler as check digit is accepted only over an empty TD3 personal number (the one field
+  ICAO 9303 lets it stand for), never over a date or a number.
 - Check digits prove little on their own (docs/identity/reading-mrz.md): they cannot see
   confusions whose values differ by a multiple of 10 (``0 A K U``, ``2 C M W``, ``4 E O Y``,
   ``8 I S``...), two errors can cancel, and nationality, sex and names carry none. A valid
@@ -27,6 +36,7 @@ from enum import StrEnum
 from typing import Any
 
 from vigil.identity.types import DocumentFields, DocumentKind
+from vigil.kit import clock
 
 FILLER = "<"
 CHARSET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<")
@@ -322,8 +332,9 @@ def _passes(lines: Sequence[str], f: _Field) -> bool:
     value = _value(lines, f.positions)
     digit = lines[f.digit[0]][f.digit[1]]
     if digit == FILLER:
-        # A filler check digit is allowed over an empty field only (TD3 personal number).
-        return f.name != "composite" and set(value) <= {FILLER}
+        # ICAO 9303 allows a filler check digit over one field only: an empty TD3 personal
+        # number. Over a date or a number it is a failing check digit, whatever the value.
+        return f.name == "personal_number" and set(value) <= {FILLER}
     return digit.isdigit() and int(digit) == check_digit(value)
 
 
@@ -460,7 +471,7 @@ def parse(lines: Sequence[str], *, today: date | None = None) -> MrzResult:
         bad = set(line) - CHARSET
         if bad:
             raise MrzError(f"characters outside the MRZ set: {''.join(sorted(bad))}")
-    return _interpret(LAYOUTS[fmt], clean, tuple(lines), [], today or date.today())
+    return _interpret(LAYOUTS[fmt], clean, tuple(lines), [], today or clock.now().date())
 
 
 # --- reading OCR text -------------------------------------------------------------------
@@ -580,24 +591,27 @@ def _repair(
     failing = [f for f in fields if not _passes(lines, f) and f.name != "composite"]
     if not failing:
         return None
-    options: list[list[tuple[int, int, str]]] = []
+    # (line, position, replacement, field, index of the character in the field's value, or
+    # None for the field's check digit)
+    options: list[list[tuple[int, int, str, str, int | None]]] = []
     for f in failing:
         found = []
-        for li, p in (*f.positions, f.digit):
+        for index, (li, p) in enumerate((*f.positions, f.digit)):
             if layout.classes[li][p] != "X":
                 continue
             for alt in _ALTERNATIVES.get(lines[li][p], ""):
                 trial = list(lines)
                 trial[li] = trial[li][:p] + alt + trial[li][p + 1 :]
                 if _passes(trial, f):
-                    found.append((li, p, alt))
+                    at = index if index < len(f.positions) else None
+                    found.append((li, p, alt, f.name, at))
         if not found:
             return None
         options.append(found)
     fits = []
     for combo in itertools.product(*options):
         trial = list(lines)
-        for li, p, alt in combo:
+        for li, p, alt, _name, _at in combo:
             trial[li] = trial[li][:p] + alt + trial[li][p + 1 :]
         if all(_check_all(layout, trial).values()):
             fits.append((tuple(trial), combo))
@@ -606,8 +620,22 @@ def _repair(
     if len(fits) != 1:
         return None
     repaired, combo = fits[0]
-    repairs = [{"line": li, "position": p, "from": lines[li][p], "to": alt} for li, p, alt in combo]
+    repairs = [
+        {"line": li, "position": p, "from": lines[li][p], "to": alt, "field": name, "index": at}
+        for li, p, alt, name, at in combo
+    ]
     return repaired, repairs
+
+
+def number_repairs(result: MrzResult) -> frozenset[int]:
+    """Where the repairs of ``result`` changed its document number: indexes into
+    ``fields.document_number`` (repairs of anything else, a check digit or a personal
+    number, are not among them: no printed field shows those)."""
+    return frozenset(
+        int(r["index"])
+        for r in result.repairs
+        if r.get("field") == "document_number" and r.get("index") is not None
+    )
 
 
 def _layouts_for(count: int, length: int) -> list[_Layout]:
@@ -665,7 +693,7 @@ def read(candidates: Sequence[str], *, today: date | None = None) -> MrzResult |
     their format's length, position-aware correction, then check-digit-guided repair (one
     confusion per failing field, only when exactly one repair of the whole document fits).
     None when no group of lines looks like an MRZ; ``valid=False`` when it still fails."""
-    today = today or date.today()
+    today = today or clock.now().date()
     lines = [normalize_line(c) for c in candidates if looks_like_mrz(c)]
     best: MrzResult | None = None
     best_key: tuple[int, ...] = ()

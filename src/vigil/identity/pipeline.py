@@ -21,7 +21,14 @@ Invariants:
   either all of them happen or none.
 - A reader that fails on one image makes that image ``unreadable`` (a check reports it); it
   does not fail the verification.
-- The document fingerprint is keyed (``service.fingerprint``), never a bare hash.
+- The document fingerprint is keyed (``service.fingerprint``), never a bare hash, and it
+  and the graph's document identifier come only from a verified read
+  (``Analysis.identity_read``: an MRZ passing its check digits with no unconfirmed repair,
+  or a barcode parsed without errors, on photos that passed the quality check); otherwise
+  the ``document_reuse`` check says why no fingerprint was used.
+- A read the MRZ reader repaired is confirmed only by a read that needed no repair and
+  shows the repaired characters (``checks.repairs_confirmed``); the visual zone compares
+  those characters exactly.
 - The document's portrait is found in any right-angle turn (``faces.largest_face``) and hashed
   upright (``forensics.portrait_hash(..., rotation=...)``): a document photographed sideways
   hashes like the same document photographed upright.
@@ -162,6 +169,39 @@ class Analysis:
         return None
 
     @property
+    def repairs_confirmed(self) -> bool:
+        """Whether what check-digit repair changed in the MRZ read was seen by a read that
+        needed no repair (``checks.repairs_confirmed``); True when nothing was repaired."""
+        return checks.repairs_confirmed(
+            self.mrz, second_read=self.mrz_confirmed, comparison=self.viz_comparison
+        )
+
+    def identity_read(self) -> tuple[DocumentFields | None, str | None]:
+        """The read the document's identity may be taken from (the fingerprint for reuse,
+        the identifier for the linked-accounts graph), or None and why not. A wrong number
+        there links strangers and hides true reuse, so only a verified read counts: an MRZ
+        that passes its check digits with no unconfirmed repair, or a barcode that parsed
+        without errors, and never from photos that failed the quality check (blurred,
+        glared, too small: the outcome is a request to retake them)."""
+        for side in DOCUMENT_SIDES:
+            part = self.sides.get(side)
+            if part is not None and part.quality is not None and not part.quality.ok:
+                return None, "image_quality"
+        if self.mrz is not None:
+            if not self.mrz.valid:
+                return None, "mrz_invalid"
+            if not self.repairs_confirmed:
+                return None, "mrz_repairs_unconfirmed"
+            return self.mrz.fields, None
+        if self.barcode is not None:
+            if self.barcode.errors:
+                return None, "barcode_errors"
+            return self.barcode.fields, None
+        if self.viz_fields is not None and self.viz_fields.document_number:
+            return None, "printed_text_only"
+        return None, "nothing_read"
+
+    @property
     def barcode_expected(self) -> bool:
         if self.kind is not DocumentKind.driver_license:
             return False
@@ -216,7 +256,7 @@ def analyze(
 
     _read_mrz(analysis)
     _read_barcode(analysis)
-    _read_visual_zone(analysis)
+    read_visual_zone(analysis)
     _compare_faces(analysis)
     return analysis
 
@@ -262,7 +302,11 @@ def _read_barcode(analysis: Analysis) -> None:
                 analysis.barcode_error = str(exc)[:300]
 
 
-def _read_visual_zone(analysis: Analysis) -> None:
+def read_visual_zone(analysis: Analysis) -> None:
+    """The front's printed fields, and their comparison with the MRZ or barcode read. The
+    characters the MRZ reader repaired are compared exactly (``viz.compare``'s
+    ``exact_number``): the visual zone may confirm a repair only by printing what it
+    restored."""
     front = analysis.sides.get(ImageSide.front)
     if front is None or front.text is None:
         return
@@ -279,9 +323,10 @@ def _read_visual_zone(analysis: Analysis) -> None:
         # The printed data of a TD1 card is on its front, its MRZ on the back: compare the
         # front's printed text with the read wherever it came from. A barcode says itself
         # whether it cut the name (AAMVA DDE/DDF/DDG); an MRZ's cut is told from its length.
+        exact = mrz.number_repairs(analysis.mrz) if analysis.mrz is not None else frozenset()
         analysis.viz_comparison = _guard(
             analysis, "viz:compare", viz.compare, lines, reference,
-            truncated=analysis.name_truncated,
+            truncated=analysis.name_truncated, exact_number=exact,
         )  # fmt: skip
 
 
@@ -332,6 +377,8 @@ class Context:
     screening_hits: list[Any]
     screened: bool
     lists_loaded: int  # screening lists holding entries (0: screening proves nothing)
+    # Why no fingerprint was made (``Analysis.identity_read``), None when one was.
+    fingerprint_not_used: str | None = None
 
 
 def run_checks(settings: Settings, analysis: Analysis, context: Context) -> list[Check]:
@@ -371,6 +418,7 @@ def run_checks(settings: Settings, analysis: Analysis, context: Context) -> list
             analysis.kind in MRZ_SIDE,
             confirmed_by=confirmed_by,
             claimed_kind=analysis.kind,
+            repairs_confirmed=analysis.repairs_confirmed,
         ),
         checks.barcode_integrity(
             analysis.barcode,
@@ -392,7 +440,9 @@ def run_checks(settings: Settings, analysis: Analysis, context: Context) -> list
         checks.profile_birth_date(document, context.birth_date),
         checks.profile_country(document, context.country),
         checks.document_reuse(
-            [m["account"] for m in context.reused_by], fingerprint=context.fingerprint
+            [m["account"] for m in context.reused_by],
+            fingerprint=context.fingerprint,
+            not_used=context.fingerprint_not_used,
         ),
         checks.image_reuse(
             context.image_matches, max_distance=settings.identity_image_hash_distance
@@ -447,10 +497,20 @@ def _gather(
     document = analysis.document
     issuer = _issuer(document, verification.issuing_country) or (document.issuing_country or "")
     fingerprint = None
-    if document.document_number and issuer:
-        fingerprint = service.fingerprint(
-            store, number=document.document_number, issuer=issuer, birth_date=document.birth_date
+    trusted, not_used = analysis.identity_read()
+    if trusted is not None:
+        trusted_issuer = _issuer(trusted, verification.issuing_country) or (
+            trusted.issuing_country or ""
         )
+        if trusted.document_number and trusted_issuer:
+            fingerprint = service.fingerprint(
+                store,
+                number=trusted.document_number,
+                issuer=trusted_issuer,
+                birth_date=trusted.birth_date,
+            )
+        else:
+            not_used = "number_or_issuer_missing"
     reused = []
     if fingerprint is not None:
         reused = [
@@ -501,6 +561,7 @@ def _gather(
         screening_hits=hits,
         screened=bool(name),
         lists_loaded=loaded,
+        fingerprint_not_used=not_used,
     )
 
 
@@ -517,6 +578,7 @@ def _fields_json(analysis: Analysis) -> dict[str, Any]:
             "errors": list(analysis.mrz.errors),
             "side": analysis.mrz_side.value if analysis.mrz_side else None,
             "confirmed_by_second_read": analysis.mrz_confirmed,
+            "repairs_confirmed": analysis.repairs_confirmed,
         }
     if analysis.barcode is not None:
         out["barcode"] = {
@@ -644,7 +706,9 @@ def _add_document_identifier(
     account: Account,
     analysis: Analysis,
 ) -> None:
-    document = analysis.document
+    document, _ = analysis.identity_read()
+    if document is None:
+        return  # not a verified read: a wrong number would link strangers
     issuer = _issuer(document, verification.issuing_country)
     if not document.document_number or issuer is None:
         return

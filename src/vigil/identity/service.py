@@ -1,23 +1,31 @@
 """Identity verification: intake of documents, reading results back, revealing images and a
 person's decision on a verification under review.
 
-The flow: :func:`submit` checks every image (type sniffed from the bytes, size and pixel
-limits, decoded once), seals each in the blob store, writes the verification and its images
-and enqueues ``identity.process`` (:mod:`vigil.identity.pipeline` does the reading and the
-checks in the worker). The result reaches the marketplace by the webhook
+The flow: :func:`prepare_images` checks every image (type sniffed from the bytes, size and
+pixel limits, decoded once) and seals each into the blob store, outside any database
+transaction (decoding takes a while, and on SQLite a transaction holds the write lock);
+:func:`submit` then writes the verification and its images in a short transaction and
+enqueues ``identity.process`` (:mod:`vigil.identity.pipeline` does the reading and the checks
+in the worker). The result reaches the marketplace by the webhook
 ``identity.verification.completed`` and through the API.
 
 Invariants:
 - Nothing commits here; the caller (API route, job, CLI) owns the transaction.
 - Every check runs before the first write: a bad field raises a 4xx naming it and leaves no
-  row and no blob file. Blobs written for a transaction that then rolls back are deleted
-  again (a session hook), so a refused or failed request leaves no file behind.
+  row and no blob file. Blobs handed to :func:`submit` belong to its transaction from its
+  first line: if that transaction rolls back (or the submission is a replay) they are
+  deleted again (a session hook), so a refused or failed request leaves no file behind.
 - A repeated ``idempotency_key`` for the same account returns the first verification when
   the submission is the same (kind, country, the exact bytes of every image) and 409
   ``idempotency_key_reused`` when it differs.
 - Images are revealed only to holders of ``identity:images`` (never to API keys), and every
-  reveal is audited with its reason. Staff views of a verification are audited too (it holds
-  what the document says about a person).
+  reveal is audited with its reason. Staff views of a verification, one or a list, are
+  audited too (they hold what the document says about a person).
+- :func:`describe` shows each reader what it may see: staff with ``pii:reveal`` everything;
+  other staff the fields and the checks' evidence masked (:mod:`vigil.identity.masking`); API
+  keys (the marketplace, about its own user) the outcome, what the user is told and the
+  fields read, but no internal reason, no check, no case and no face distance. The webhook
+  carries the same external view (no internal reason: no tipping-off).
 """
 
 from __future__ import annotations
@@ -32,8 +40,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from sqlalchemy import and_, or_, select
 from sqlalchemy import event as sa_event
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -42,16 +50,25 @@ from vigil.accounts import normalize
 from vigil.accounts import service as accounts_service
 from vigil.accounts.models import Account
 from vigil.audit import service as audit
-from vigil.auth.permissions import Permission
-from vigil.auth.principal import Principal
+from vigil.auth.permissions import Permission, Role, Tier
+from vigil.auth.principal import ActorType, Principal
+from vigil.cases import repository as cases_repository
 from vigil.cases import service as cases_service
 from vigil.cases.models import Case, CaseStatus, Resolution
 from vigil.config import Settings
+from vigil.identity import forensics, messages, mrz
 from vigil.identity import images as image_codec
-from vigil.identity import messages, mrz
+from vigil.identity.masking import mask_checks, mask_fields
 from vigil.identity.models import IdentityHashBand, IdentityImage, IdentityVerification
-from vigil.identity.schemas import CheckOut, ImageOut, UserReasonOut, VerificationOut
+from vigil.identity.schemas import (
+    NOT_VERIFIED,
+    CheckOut,
+    ImageOut,
+    UserReasonOut,
+    VerificationOut,
+)
 from vigil.identity.types import (
+    CheckStatus,
     DocumentKind,
     ImageSide,
     Outcome,
@@ -71,12 +88,23 @@ from vigil.kit.errors import (
     TooLarge,
     VersionConflict,
 )
-from vigil.kit.pagination import decode_cursor, encode_cursor
+from vigil.kit.pagination import (
+    decode_id_cursor,
+    decode_time_id_cursor,
+    encode_cursor,
+    encode_time_id_cursor,
+)
 
 __all__ = [
     "PROCESS_JOB",
+    "REJECTION_REASONS",
     "WEBHOOK_EVENT",
+    "Fingerprint",
+    "PreparedImage",
+    "PreparedImages",
+    "approval_attention",
     "blob_store",
+    "check_submission",
     "completion_payload",
     "decide",
     "describe",
@@ -85,7 +113,9 @@ __all__ = [
     "image",
     "list_for_account",
     "list_reviews",
+    "prepare_images",
     "submit",
+    "workable_tiers",
 ]
 
 TARGET = "identity_verification"
@@ -96,6 +126,7 @@ PROCESS_ATTEMPTS = 3
 SYSTEM = Principal.system("identity")
 MAX_IDEMPOTENCY_KEY = 200
 MAX_NOTE_CHARS = 4000
+MAX_REVEAL_REASON_CHARS = 500
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 _ALPHA3 = re.compile(r"^[A-Z]{3}$")
 SIDE_ORDER = (ImageSide.front, ImageSide.back, ImageSide.selfie)
@@ -196,14 +227,13 @@ def _check_idempotency_key(value: str | None) -> str | None:
 
 
 def _request_digest(
-    kind: DocumentKind, country: str | None, images: Mapping[ImageSide, bytes]
+    kind: DocumentKind, country: str | None, sha256: Mapping[ImageSide, str]
 ) -> str:
+    """One hash of a submission: kind, country and each image's SHA-256."""
     h = hashlib.sha256()
     h.update(f"{kind.value}\n{country or ''}\n".encode())
     for side in SIDE_ORDER:
-        data = images.get(side)
-        digest = hashlib.sha256(data).hexdigest() if data is not None else "-"
-        h.update(f"{side.value}:{digest}\n".encode())
+        h.update(f"{side.value}:{sha256.get(side, '-')}\n".encode())
     return h.hexdigest()
 
 
@@ -234,6 +264,91 @@ def _decode_all(
 # --- intake ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PreparedImage:
+    """One image, checked and sealed into the blob store."""
+
+    side: ImageSide
+    blob_key: str
+    media_type: str
+    size: int
+    width: int
+    height: int
+    sha256: str
+
+
+@dataclass
+class PreparedImages:
+    """The images of one submission, checked and sealed before any database transaction.
+
+    Until :func:`submit` adopts them into its transaction the files belong to whoever holds
+    this object: :meth:`discard` deletes them."""
+
+    store: BlobStore
+    images: dict[ImageSide, PreparedImage]
+
+    def sha256(self) -> dict[ImageSide, str]:
+        return {side: image.sha256 for side, image in self.images.items()}
+
+    def discard(self) -> None:
+        for image in self.images.values():
+            self.store.delete(image.blob_key)
+
+
+def _sides(
+    images: Mapping[ImageSide, bytes | None] | Mapping[str, bytes | None],
+) -> dict[ImageSide, bytes]:
+    return {ImageSide(side): data for side, data in images.items() if data is not None}
+
+
+def prepare_images(
+    settings: Settings, images: Mapping[ImageSide, bytes | None] | Mapping[str, bytes | None]
+) -> PreparedImages:
+    """Check every image (``front`` required; type, byte and pixel limits, a full decode) and
+    seal each into the blob store. Touches no database, so it runs before the transaction
+    that records the submission. A bad image raises a 4xx naming its side, and nothing is
+    written; a failure while writing deletes what was written."""
+    raw = _sides(images)
+    decoded = _decode_all(settings, raw)
+    store = blob_store(settings)
+    prepared = PreparedImages(store=store, images={})
+    try:
+        for side, image in decoded.items():
+            prepared.images[side] = PreparedImage(
+                side=side,
+                blob_key=store.put(raw[side]),
+                media_type=image.media_type,
+                size=len(raw[side]),
+                width=image.width,
+                height=image.height,
+                sha256=image.sha256,
+            )
+    except BaseException:
+        prepared.discard()
+        raise
+    return prepared
+
+
+def _adopt(session: Session, prepared: PreparedImages) -> None:
+    """Make the prepared files this session's: deleted again unless its transaction commits."""
+    if not session.in_transaction():
+        session.begin()
+    for image in prepared.images.values():
+        _track_blob(session, prepared.store, image.blob_key)
+
+
+def check_submission(
+    kind: DocumentKind | str, issuing_country: str | None, idempotency_key: str | None
+) -> tuple[DocumentKind, str | None, str | None]:
+    """The cheap checks of a submission, normalized: kind, issuing country, idempotency key.
+    :func:`submit` runs them; the API runs them first too, before the images are decoded."""
+    return (
+        _check_kind(kind),
+        _check_country(issuing_country),
+        _check_idempotency_key(idempotency_key),
+    )
+
+
 def _by_idempotency_key(session: Session, account_id: int, key: str) -> IdentityVerification | None:
     return session.scalar(
         select(IdentityVerification).where(
@@ -261,30 +376,42 @@ def submit(
     account_external_id: str,
     kind: DocumentKind | str,
     issuing_country: str | None,
-    images: Mapping[ImageSide, bytes],
+    images: Mapping[ImageSide, bytes] | PreparedImages,
     idempotency_key: str | None = None,
     settings: Settings | None = None,
 ) -> IdentityVerification:
     """Take a document for verification; the reading runs later, in the worker.
 
+    ``images`` are the raw bytes by side (checked and sealed here, inside the caller's
+    transaction: fine for a CLI or a job), or :func:`prepare_images`' result (checked and
+    sealed before the transaction began: what the API does, so the transaction stays short).
+
     Returns the new verification (``pending``), or, for a repeat of ``idempotency_key`` with
     the same content, the first one (its ``replayed`` attribute is then True).
     """
+    prepared = images if isinstance(images, PreparedImages) else None
+    if prepared is not None:
+        _adopt(session, prepared)
     actor.require(Permission.identity_write)
     settings = settings or Settings()
-    kind = _check_kind(kind)
-    country = _check_country(issuing_country)
-    key = _check_idempotency_key(idempotency_key)
+    kind, country, key = check_submission(kind, issuing_country, idempotency_key)
     account = accounts_service.account_by_external_id(session, account_external_id)
-    images = {ImageSide(side): data for side, data in images.items() if data is not None}
-    digest = _request_digest(kind, country, images)
+    if prepared is None:
+        raw = _sides(images)  # type: ignore[arg-type]
+        sha256 = {side: hashlib.sha256(data).hexdigest() for side, data in raw.items()}
+    else:
+        sha256 = prepared.sha256()
+    digest = _request_digest(kind, country, sha256)
     if key is not None:
         found = _by_idempotency_key(session, account.id, key)
         if found is not None:
+            if prepared is not None:
+                prepared.discard()  # the first submission's files serve the replay
             return _replay(found, digest)
-    decoded = _decode_all(settings, images)
+    if prepared is None:
+        prepared = prepare_images(settings, raw)
+        _adopt(session, prepared)
 
-    store = blob_store(settings)
     verification = IdentityVerification(
         account_id=account.id,
         kind=kind,
@@ -298,22 +425,19 @@ def submit(
         request_sha256=digest,
         submitted_by=actor.label[:200],
     )
-    rows: list[IdentityImage] = []
-    for side, image in decoded.items():
-        blob_key = store.put(images[side])
-        _track_blob(session, store, blob_key)
-        rows.append(
-            IdentityImage(
-                account_id=account.id,
-                side=side,
-                blob_key=blob_key,
-                media_type=image.media_type,
-                size=len(images[side]),
-                width=image.width,
-                height=image.height,
-                sha256=image.sha256,
-            )
+    rows = [
+        IdentityImage(
+            account_id=account.id,
+            side=image.side,
+            blob_key=image.blob_key,
+            media_type=image.media_type,
+            size=image.size,
+            width=image.width,
+            height=image.height,
+            sha256=image.sha256,
         )
+        for image in prepared.images.values()
+    ]
     try:
         # A savepoint: two requests with one key can race; the loser returns the winner's.
         with session.begin_nested():
@@ -324,11 +448,10 @@ def submit(
                 session.add(row)
             session.flush()
     except IntegrityError:
-        for row in rows:
-            store.delete(row.blob_key)
         winner = _by_idempotency_key(session, account.id, key) if key is not None else None
         if winner is None:
             raise
+        prepared.discard()
         return _replay(winner, digest)
     jobs.enqueue(
         session,
@@ -388,15 +511,6 @@ def images_of(session: Session, verification_id: int) -> list[IdentityImage]:
     return sorted(rows, key=lambda r: SIDE_ORDER.index(r.side))
 
 
-def _cursor_id(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    (value,) = decode_cursor(cursor, 1)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidInput("cursor is not valid", field="cursor", code="invalid_cursor")
-    return value
-
-
 def list_for_account(
     session: Session,
     actor: Principal,
@@ -405,13 +519,13 @@ def list_for_account(
     cursor: str | None = None,
     limit: int = 50,
 ) -> tuple[list[IdentityVerification], str | None]:
-    """An account's verifications, newest first, one keyset page at a time."""
+    """An account's verifications, newest first, one keyset page at a time (a staff view is
+    audited with the ids it returned)."""
     actor.require(Permission.identity_read)
     account = accounts_service.account_by_external_id(session, account_external_id)
     stmt = select(IdentityVerification).where(IdentityVerification.account_id == account.id)
-    after = _cursor_id(cursor)
-    if after is not None:
-        stmt = stmt.where(IdentityVerification.id < after)
+    if cursor is not None:
+        stmt = stmt.where(IdentityVerification.id < decode_id_cursor(cursor))
     rows = list(session.scalars(stmt.order_by(IdentityVerification.id.desc()).limit(limit + 1)))
     next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
     rows = rows[:limit]
@@ -423,6 +537,23 @@ def list_for_account(
     return rows, next_cursor
 
 
+def workable_tiers(actor: Principal) -> list[Tier] | None:
+    """The case tiers whose verifications ``actor`` is shown in a list (None: every one).
+
+    Staff who work cases see the tiers they may work (``cases.repository.can_work_tier``: an
+    agent Tier 1 only, a specialist Tier 1 and specialist, legal and admins all), so an
+    escalated verification leaves the Tier 1 list. Staff who only read (QA, policy leads)
+    see every tier they may see (``cases.service.visible``: legal only with ``cases:legal``).
+    API keys and the system work no case; they see every verification (API keys without the
+    case or its tier)."""
+    if not actor.is_staff:
+        return None
+    visible = [t for t in Tier if t is not Tier.legal or actor.can(Permission.legal_cases)]
+    if actor.role is Role.admin or actor.tier is None:
+        return visible
+    return [t for t in visible if cases_repository.can_work_tier(actor.role, t)]
+
+
 def list_reviews(
     session: Session,
     actor: Principal,
@@ -431,15 +562,38 @@ def list_reviews(
     cursor: str | None = None,
     limit: int = 50,
 ) -> tuple[list[IdentityVerification], str | None]:
-    """Verifications in ``status`` (by default those waiting for a person), oldest first."""
+    """Verifications in ``status`` (by default those waiting for a person), oldest
+    submission first (keyset on ``(created_at, id)``), limited to those whose case sits in a
+    tier :func:`workable_tiers` gives ``actor`` (a verification without a case is shown to
+    all). A staff view is audited with the ids it returned, as :func:`get` audits one."""
     actor.require(Permission.identity_read)
     stmt = select(IdentityVerification).where(IdentityVerification.status == status)
-    after = _cursor_id(cursor)
-    if after is not None:
-        stmt = stmt.where(IdentityVerification.id > after)
-    rows = list(session.scalars(stmt.order_by(IdentityVerification.id).limit(limit + 1)))
-    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    tiers = workable_tiers(actor)
+    if tiers is not None and len(tiers) < len(Tier):
+        stmt = stmt.outerjoin(Case, Case.id == IdentityVerification.case_id).where(
+            or_(IdentityVerification.case_id.is_(None), Case.tier.in_(tiers))
+        )
+    if cursor is not None:
+        at, after = decode_time_id_cursor(cursor)
+        stmt = stmt.where(
+            or_(
+                IdentityVerification.created_at > at,
+                and_(IdentityVerification.created_at == at, IdentityVerification.id > after),
+            )
+        )
+    stmt = stmt.order_by(IdentityVerification.created_at, IdentityVerification.id)
+    rows = list(session.scalars(stmt.limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_time_id_cursor(last.created_at, last.id)
+    rows = rows[:limit]
+    if actor.is_staff:
+        audit.record(
+            session, actor, "identity.verification.list", TARGET, None,
+            data={"status": status.value, "verification_ids": [v.id for v in rows]},
+        )  # fmt: skip
+    return rows, next_cursor
 
 
 def image(
@@ -451,18 +605,29 @@ def image(
     settings: Settings | None = None,
 ) -> tuple[bytes, str]:
     """The decrypted bytes of one image and their media type. Needs ``identity:images``
-    (staff only: API keys cannot hold it); every reveal is audited with its reason."""
+    (staff only: API keys cannot hold it) and a reason (1 to 500 characters: the API asks
+    the caller for one, the console writes its own); every reveal is audited with it."""
     if not actor.can(Permission.identity_images):
         raise PermissionDenied(
             "seeing document images needs the 'identity:images' permission",
             code="permission_denied",
         )
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(
+            "say why you look at this image (reason): every reveal is recorded with it",
+            field="reason",
+            code="reason_required",
+        )
+    if len(reason) > MAX_REVEAL_REASON_CHARS:
+        raise InvalidInput(
+            f"reason is at most {MAX_REVEAL_REASON_CHARS} characters",
+            field="reason",
+            code="too_long",
+        )
     row = session.get(IdentityImage, image_id)
     if row is None:
         raise NotFound(f"no identity image {image_id}", code="image_not_found")
-    reason = (reason or "").strip() or None
-    if reason is not None and len(reason) > 500:
-        raise InvalidInput("reason is at most 500 characters", field="reason")
     try:
         data = blob_store(settings or Settings()).get(row.blob_key)
     except BlobError as exc:
@@ -483,21 +648,42 @@ def _locale_of(account: Account | None) -> str:
     return (account.locale if account is not None else None) or "en"
 
 
-def user_reasons(verification: IdentityVerification, locale: str) -> list[UserReasonOut]:
+def user_reasons(
+    verification: IdentityVerification, locale: str, *, external: bool = False
+) -> list[UserReasonOut]:
+    """What the user is told, with its text in ``locale``. ``external`` (the marketplace: API
+    keys, the webhook) shows a reason that is never disclosed (reuse, screening, editing... a
+    reviewer may reject for one) as the neutral ``not_verified``, so its code cannot tip off
+    the user either; staff see the code the reviewer chose."""
     out: list[UserReasonOut] = []
     for code in verification.user_reasons or []:
         try:
             reason = Reason(code)
         except ValueError:
             continue
-        out.append(UserReasonOut(code=reason, text=messages.user_text(reason, locale)))
+        item = UserReasonOut(code=reason, text=messages.user_text(reason, locale))
+        if external and reason not in messages.USER_REASONS:
+            item = UserReasonOut(code=NOT_VERIFIED, text=messages.user_text(reason, locale))
+        if item not in out:
+            out.append(item)
     return out
 
 
+def external_reasons(verification: IdentityVerification) -> list[str]:
+    """The reason codes the marketplace may see: those the user may be told. Internal
+    findings (screening, reuse, editing signs, read states) stay with staff."""
+    disclosed = {r.value for r in messages.USER_REASONS}
+    return [r for r in verification.reasons or [] if r in disclosed]
+
+
 def describe_many(
-    session: Session, verifications: Sequence[IdentityVerification]
+    session: Session,
+    verifications: Sequence[IdentityVerification],
+    *,
+    actor: Principal | None = None,
 ) -> list[VerificationOut]:
-    """:func:`describe` for a page: images in one query, accounts from the identity map."""
+    """:func:`describe` for a page: images in one query, the cases (for their tier) in
+    another, accounts from the identity map."""
     ids = [v.id for v in verifications]
     by_verification: dict[int, list[IdentityImage]] = {vid: [] for vid in ids}
     if ids:
@@ -505,21 +691,41 @@ def describe_many(
             select(IdentityImage).where(IdentityImage.verification_id.in_(ids))
         ):
             by_verification[row.verification_id].append(row)
-    return [describe(session, v, image_rows=by_verification[v.id]) for v in verifications]
+    case_ids = {v.case_id for v in verifications if v.case_id is not None}
+    if case_ids:
+        # Loaded into the identity map, where ``describe``'s ``session.get`` finds them.
+        list(session.scalars(select(Case).where(Case.id.in_(case_ids))))
+    return [
+        describe(session, v, actor=actor, image_rows=by_verification[v.id]) for v in verifications
+    ]
 
 
 def describe(
     session: Session,
     verification: IdentityVerification,
     *,
+    actor: Principal | None = None,
     replayed: bool | None = None,
     image_rows: Sequence[IdentityImage] | None = None,
 ) -> VerificationOut:
+    """A verification as ``actor`` may see it (see the module's invariants): staff with
+    ``pii:reveal`` in full; other staff with the fields and the checks' evidence masked; API
+    keys without internal reasons, checks, case or face distance. ``actor=None`` (or the
+    system principal) is a trusted caller on this machine (the CLI, a job): the full view."""
     account = session.get(Account, verification.account_id)
     if image_rows is None:
         image_rows = images_of(session, verification.id)
     if replayed is None:
         replayed = bool(getattr(verification, "replayed", False))
+    external = actor is not None and actor.type is ActorType.api_key
+    masked = actor is not None and not external and not actor.can(Permission.pii_reveal)
+    fields = dict(verification.fields or {})
+    checks = list(verification.checks or [])
+    case = None
+    if verification.case_id is not None and not external:
+        case = session.get(Case, verification.case_id)
+    if masked:
+        fields, checks = mask_fields(fields), mask_checks(checks)
     return VerificationOut(
         id=verification.id,
         account_id=account.external_id if account is not None else "",
@@ -527,12 +733,13 @@ def describe(
         issuing_country=verification.issuing_country,
         status=verification.status,
         outcome=verification.outcome,
-        reasons=list(verification.reasons or []),
-        user_reasons=user_reasons(verification, _locale_of(account)),
-        checks=[CheckOut.model_validate(c) for c in verification.checks or []],
-        fields=dict(verification.fields or {}),
-        face_distance=verification.face_distance,
-        case_id=verification.case_id,
+        reasons=external_reasons(verification) if external else list(verification.reasons or []),
+        user_reasons=user_reasons(verification, _locale_of(account), external=external),
+        checks=[] if external else [CheckOut.model_validate(c) for c in checks],
+        fields=fields,
+        face_distance=None if external else verification.face_distance,
+        case_id=None if external else verification.case_id,
+        tier=Tier(case.tier) if case is not None else None,
         images=[
             ImageOut(
                 id=r.id,
@@ -554,8 +761,10 @@ def describe(
 
 
 def completion_payload(session: Session, verification: IdentityVerification) -> dict[str, Any]:
-    """The ``identity.verification.completed`` webhook's data: the outcome and what the
-    user can act on, without the fields read (the marketplace fetches them if it needs)."""
+    """The ``identity.verification.completed`` webhook's data: the outcome and what the user
+    can act on (codes and texts in the account's language), as the marketplace may see them.
+    No internal reason (screening, reuse...: the marketplace might pass them on to the user)
+    and no case id; the fields read are fetched through the API if needed."""
     account = session.get(Account, verification.account_id)
     locale = _locale_of(account)
     return {
@@ -564,11 +773,11 @@ def completion_payload(session: Session, verification: IdentityVerification) -> 
         "kind": verification.kind.value,
         "status": verification.status.value,
         "outcome": verification.outcome.value if verification.outcome else None,
-        "reasons": list(verification.reasons or []),
-        "user_reasons": [r.model_dump(mode="json") for r in user_reasons(verification, locale)],
+        "user_reasons": [
+            r.model_dump(mode="json") for r in user_reasons(verification, locale, external=True)
+        ],
         "locale": locale,
         "decided_by": "person" if verification.decision else "automated",
-        "case_id": verification.case_id,
     }
 
 
@@ -588,15 +797,45 @@ def notify(session: Session, verification: IdentityVerification) -> None:
 # --- reuse lookups (the pipeline's queries) ------------------------------------------------------
 
 HASH_BANDS = 8
+# Candidates from the band index looked at per query (a band shared by very many images is
+# noise: the exact distance discards them).
+MAX_BAND_CANDIDATES = 2000
 
 
-def fingerprint(store: BlobStore, *, number: str, issuer: str, birth_date: date | None) -> str:
-    """Keyed hash of a document's identity: normalized number, issuer and birth date."""
-    number = re.sub(r"[^0-9A-Z]", "", number.upper())
-    message = f"{issuer.upper()}\n{number}\n{birth_date.isoformat() if birth_date else ''}"
-    return hmac.new(
+class Fingerprint(str):
+    """A document fingerprint (64 hex) that knows the id of the key that made it; assigning
+    it to ``IdentityVerification.document_fingerprint`` records that id next to it."""
+
+    key_id: str
+
+    def __new__(cls, value: str, key_id: str) -> Fingerprint:
+        made = super().__new__(cls, value)
+        made.key_id = key_id
+        return made
+
+
+def _document_key(number: str, issuer: str) -> str:
+    """``CC:NUMBER`` as the account's document identifier has it, so the fingerprint and the
+    linked-accounts graph agree on what "the same document" is. An issuer without an ISO
+    alpha-2 code (``UTO``, ``EUE``, ``UNO``...) or a number the identifier refuses is kept as
+    read, upper case, letters and digits only."""
+    try:
+        return normalize.normalize_document(f"{issuer}:{number}")
+    except ValueError:
+        return f"{issuer.strip().upper()}:{re.sub(r'[^0-9A-Z]', '', number.upper())}"
+
+
+def fingerprint(
+    store: BlobStore, *, number: str, issuer: str, birth_date: date | None
+) -> Fingerprint:
+    """Keyed hash (HMAC-SHA256) of a document's identity: normalized issuer and number, and
+    birth date. The key is the store's hash key (``identity_fingerprint_key``), independent
+    of the blob keys, so rotating those never changes a fingerprint."""
+    message = f"{_document_key(number, issuer)}\n{birth_date.isoformat() if birth_date else ''}"
+    digest = hmac.new(
         store.derive("identity-document-fingerprint"), message.encode(), hashlib.sha256
     ).hexdigest()
+    return Fingerprint(digest, store.hash_key_id)
 
 
 def accounts_with_fingerprint(
@@ -631,10 +870,6 @@ def store_hash_bands(session: Session, image_row: IdentityImage, kind: str, phas
     )  # fmt: skip
 
 
-def _hamming(a: str, b: str) -> int:
-    return (int(a, 16) ^ int(b, 16)).bit_count()
-
-
 def similar_images(
     session: Session,
     *,
@@ -652,10 +887,13 @@ def similar_images(
         for row in session.scalars(
             select(IdentityImage)
             .where(IdentityImage.sha256 == sha256, IdentityImage.account_id != except_account_id)
+            .order_by(IdentityImage.id.desc())
             .limit(limit)
         ):
             found[row.id] = _match(session, row, 0, "same_file")
     column = IdentityImage.phash if kind == "image" else IdentityImage.portrait_phash
+    # Newest first, so a bounded scan of a very common band still sees the latest uploads
+    # (the same document resubmitted on a fresh account), and the same rows every time.
     candidates = session.execute(
         select(IdentityImage.id, column)
         .join(IdentityHashBand, IdentityHashBand.image_id == IdentityImage.id)
@@ -665,12 +903,13 @@ def similar_images(
             IdentityHashBand.account_id != except_account_id,
         )
         .distinct()
-        .limit(2000)
+        .order_by(IdentityImage.id.desc())
+        .limit(MAX_BAND_CANDIDATES)
     ).all()
     for image_id, other in candidates:
-        if image_id in found or other is None:
+        if image_id in found or other is None or len(other) != len(phash):
             continue
-        distance = _hamming(phash, other)
+        distance = forensics.hash_distance(phash, other)
         if distance <= max_distance:
             near = session.get(IdentityImage, image_id)
             if near is not None:
@@ -709,6 +948,84 @@ _PLANS = {
     "escalate": _Plan(VerificationStatus.review, None, None),
 }
 
+# What a reviewer may reject for: every reason the user can act on (its text says what to
+# do), and the internal findings that are grounds on their own (the user is told the neutral
+# ``not_verified`` text for these). Not ``ok``/``not_applicable``, and not the states a
+# reviewer is there to resolve (an unconfirmed or unreadable read, a partial name match, a
+# possible screening hit, a name not read): resolved, they become one of these.
+REJECTION_REASONS: tuple[Reason, ...] = (
+    *messages.USER_REASONS,
+    *(
+        r
+        for r in (
+            Reason.mrz_invalid_field,
+            Reason.viz_mismatch,
+            Reason.document_reused,
+            Reason.image_reused,
+            Reason.editing_suspected,
+            Reason.screening_hit,
+            Reason.selfie_is_document_copy,
+        )
+        if r not in messages.USER_REASONS
+    ),
+)
+
+
+def approval_attention(checks: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why approving needs an explicit confirmation, or None when it does not: a check that
+    failed, or one with a warning the machine left for a person (a possible screening hit,
+    an uncertain face, an unconfirmed read, editing signs...). :func:`decide` applies it to
+    every caller (the API's ``confirm: true``, the console's confirmation)."""
+    statuses = {c.get("status") for c in checks}
+    if CheckStatus.failed.value in statuses:
+        return "some checks failed"
+    if CheckStatus.warning.value in statuses:
+        return "some checks need a look"
+    return None
+
+
+def _rejection_reasons(reasons: Sequence[Reason | str]) -> list[Reason]:
+    accepted = {r.value: r for r in REJECTION_REASONS}
+    codes: list[Reason] = []
+    for i, value in enumerate(reasons):
+        code = accepted.get(str(value))
+        if code is None:
+            raise InvalidInput(
+                f"{str(value)[:64]!r} is not a reason a verification can be rejected for; "
+                f"one of: {', '.join(accepted)}",
+                field=f"reasons.{i}",
+                code="invalid_reason",
+            )
+        if code not in codes:
+            codes.append(code)
+    return codes
+
+
+_TIER_NAMES = {Tier.tier1: "Tier 1", Tier.specialist: "specialist", Tier.legal: "legal"}
+_ROLE_PLURALS = {
+    Role.agent: "agents",
+    Role.specialist: "specialists",
+    Role.legal: "legal reviewers",
+    Role.qa: "QA reviewers",
+    Role.policy_lead: "policy leads",
+    Role.admin: "admins",
+}
+
+
+def _require_workable(actor: Principal, case: Case) -> None:
+    """403 when the case sits in a tier ``actor`` may not work (after an escalation, say)."""
+    if not actor.is_staff:
+        return
+    tier = Tier(case.tier)
+    if tier in (workable_tiers(actor) or list(Tier)):
+        return
+    who = _ROLE_PLURALS.get(actor.role, "your role") if actor.role else "your role"
+    raise PermissionDenied(
+        f"this verification's case was moved to the {_TIER_NAMES[tier]} tier, and {who} "
+        f"cannot work {_TIER_NAMES[tier]} cases",
+        code="cannot_work_tier",
+    )
+
 
 def decide(
     session: Session,
@@ -719,13 +1036,21 @@ def decide(
     reasons: Sequence[Reason | str] = (),
     note: str | None = None,
     expected_version: int | None = None,
+    confirm: bool = False,
 ) -> IdentityVerification:
     """A person approves, rejects or escalates a verification under review.
 
     Approve and reject set the status, close the verification's case (taking it first when
     nobody holds it) and notify the marketplace by webhook; a rejection needs at least one
-    reason the user is told. Escalate moves the case up a tier (a note is required) and
+    of :data:`REJECTION_REASONS`. Escalate moves the case up a tier (a note is required) and
     leaves the verification in review.
+
+    The rules every caller gets (the API and the console alike): ``expected_version``, the
+    version the person saw, is required (422 ``version_required``; 409 ``version_conflict``
+    when it moved on), so a second reviewer never silently overwrites the first; approving
+    while :func:`approval_attention` has something to say needs ``confirm`` (422
+    ``confirmation_required``); the verification's case must be in a tier the person may
+    work (403 ``cannot_work_tier``).
     """
     actor.require(Permission.identity_decide)
     plan = _PLANS.get(decision)
@@ -733,16 +1058,9 @@ def decide(
         raise InvalidInput(
             "decision is approve, reject or escalate", field="decision", code="invalid_decision"
         )
-    codes: list[Reason] = []
-    for i, value in enumerate(reasons):
-        try:
-            code = Reason(value)
-        except ValueError:
-            raise InvalidInput(
-                f"unknown reason {value!r}", field=f"reasons.{i}", code="invalid_reason"
-            ) from None
-        if code not in codes:
-            codes.append(code)
+    # Reasons go with a rejection (what the user is told); with another decision they mean
+    # nothing and are left out.
+    codes = _rejection_reasons(reasons) if decision == "reject" else []
     note = (note or "").strip() or None
     if note is not None and len(note) > MAX_NOTE_CHARS:
         raise InvalidInput(f"note is at most {MAX_NOTE_CHARS} characters", field="note")
@@ -750,13 +1068,19 @@ def decide(
         raise InvalidInput(
             "a rejection needs at least one reason the user is told",
             field="reasons",
-            code="reasons_required",
+            code="reason_required",
         )
     if decision == "escalate" and note is None:
         raise InvalidInput("an escalation needs a note", field="note", code="note_required")
+    if expected_version is None:
+        raise InvalidInput(
+            "send the version of the verification you decided on (expected_version)",
+            field="expected_version",
+            code="version_required",
+        )
 
     verification = _load(session, verification_id, lock=True)
-    if expected_version is not None and verification.version != expected_version:
+    if verification.version != expected_version:
         raise VersionConflict(
             f"the verification is at version {verification.version}, not {expected_version}; "
             "reload and try again",
@@ -769,6 +1093,15 @@ def decide(
             code="verification_not_in_review",
         )
     case = session.get(Case, verification.case_id) if verification.case_id else None
+    if case is not None:
+        _require_workable(actor, case)
+    attention = approval_attention(verification.checks or [])
+    if decision == "approve" and attention and not confirm:
+        raise InvalidInput(
+            f"{attention}: confirm that you approve anyway",
+            field="confirm",
+            code="confirmation_required",
+        )
 
     if decision == "escalate":
         if case is None or case.status == CaseStatus.closed:

@@ -10,16 +10,16 @@ The pipeline (OCR models, dlib, OpenCV) is imported when the first job runs, not
 app imports this module: API processes that never process a document never load them.
 
 Safe to run twice: a verification that is no longer ``pending``/``processing`` is left alone.
-When the analysis fails on the last attempt, the verification becomes ``failed`` (and the
-marketplace is told) instead of staying ``processing`` forever.
+When the analysis or the finishing fails on the last attempt, the verification becomes
+``failed`` (and the marketplace is told) instead of staying ``processing`` forever: a failed
+``finish`` is rolled back whole first (nothing of the outcome, case, identifier or event is
+kept), then the failure is recorded in a transaction of its own.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
-
-from sqlalchemy import select
 
 from vigil.audit import service as audit
 from vigil.identity import service
@@ -29,17 +29,17 @@ from vigil.jobs.models import Job
 from vigil.jobs.registry import JobContext, PermanentFailure, handler
 from vigil.kit import clock
 from vigil.kit.blobs import BlobError
+from vigil.kit.errors import NotFound
 
 log = logging.getLogger("vigil.identity")
 
 
 def _locked(ctx: JobContext, verification_id: int) -> IdentityVerification | None:
-    return ctx.session.scalar(
-        select(IdentityVerification)
-        .where(IdentityVerification.id == verification_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    """The verification, reloaded and locked; None when it was deleted (with its account)."""
+    try:
+        return service._load(ctx.session, verification_id, lock=True)
+    except NotFound:
+        return None
 
 
 def _last_attempt(ctx: JobContext) -> bool:
@@ -90,7 +90,17 @@ def process(ctx: JobContext, payload: dict[str, Any]) -> None:
         _fail(ctx, verification_id, f"{exc.__class__.__name__}: {exc}")
         return
 
-    verification = _locked(ctx, verification_id)
-    if verification is None:
-        return
-    pipeline.finish(ctx.session, ctx.settings, verification, analysis)
+    try:
+        verification = _locked(ctx, verification_id)
+        if verification is None:
+            return
+        pipeline.finish(ctx.session, ctx.settings, verification, analysis)
+        ctx.session.flush()
+    except Exception as exc:
+        # Nothing of a failed finish is kept (a database error also leaves the transaction
+        # unusable until it is rolled back).
+        ctx.session.rollback()
+        if not _last_attempt(ctx):
+            raise
+        log.exception("identity verification %s could not be finished", verification_id)
+        _fail(ctx, verification_id, f"{exc.__class__.__name__}: {exc}")

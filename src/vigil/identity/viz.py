@@ -22,6 +22,11 @@ Invariants:
   value is printed (labelled or anywhere, in any date form or transliteration); otherwise
   ``not_found``. A tampered field is what ``differs`` catches; an unread one is
   ``not_found``, never a contradiction.
+- Document numbers agree up to the OCR's letter/digit confusions (O/0, I/1, S/5, B/8,
+  Z/2, D/0...), except at the characters the MRZ reader repaired (``exact_number``): those
+  are the confusions a check-digit repair undoes, so folding them would let the visual
+  zone "confirm" a repair it never saw. There only the same character agrees, and the
+  number printed with the replaced character ``differs``.
 - Names keep their printed spelling in ``extract`` (upper case, accents kept); comparisons
   go through ``names.transliterate`` (both ICAO forms).
 - A label is never a value. Bilingual and trilingual labels ("Apelido / Surname",
@@ -37,7 +42,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -435,20 +440,45 @@ def _compare_date(
     return "not_found", raw, "none"
 
 
+def _same_number(ref: str, printed: str, exact: Collection[int]) -> bool:
+    """``printed`` is ``ref`` up to the OCR's letter/digit confusions, except at the indexes
+    in ``exact``, which must be the very characters."""
+    if len(ref) != len(printed):
+        return False
+    return all(
+        a == b or (i not in exact and a.translate(_SHAPES) == b.translate(_SHAPES))
+        for i, (a, b) in enumerate(zip(ref, printed, strict=True))
+    )
+
+
+def _number_in(line: _Line, ref: str, exact: Collection[int]) -> bool:
+    tokens = re.findall(r"[A-Z0-9]+", line.norm)
+    if any(_same_number(ref, token, exact) for token in tokens):
+        return True
+    if len(ref) < 6:
+        return False
+    compact = "".join(tokens)
+    return any(
+        _same_number(ref, compact[i : i + len(ref)], exact)
+        for i in range(len(compact) - len(ref) + 1)
+    )
+
+
 def _compare_number(
-    lines: list[_Line], raw: str | None, reference: str
+    lines: list[_Line], raw: str | None, reference: str, *, exact: Collection[int] = ()
 ) -> tuple[str, str | None, str]:
     ref = names.compact(reference)
-    ref_shape = ref.translate(_SHAPES)
     if not ref:
         return "not_found", raw, "none"
     for line in lines:
-        tokens = re.findall(r"[A-Z0-9]+", line.norm)
-        compact = "".join(tokens)
-        if ref in tokens or ref.translate(_SHAPES) in [t.translate(_SHAPES) for t in tokens]:
+        if _number_in(line, ref, exact):
             return "agrees", line.text, "anywhere"
-        if len(ref) >= 6 and (ref in compact or ref_shape in compact.translate(_SHAPES)):
-            return "agrees", line.text, "anywhere"
+    if exact:
+        # Printed with the very confusion the MRZ's repair undid: the printed number shows
+        # the character the repair replaced, so it contradicts the repaired read.
+        for line in lines:
+            if _number_in(line, ref, ()):
+                return "differs", line.text, "repaired_character_differs"
     printed = _number_value(raw) if raw is not None else None
     if printed is not None:
         return "differs", raw, "labelled"
@@ -510,10 +540,16 @@ def compare(
     *,
     today: date | None = None,
     truncated: bool | None = None,
+    exact_number: Collection[int] = (),
 ) -> VizComparison:
     """``truncated``: the reference's name is known to be cut (AAMVA's truncation flags);
     None tells it from the reference: an MRZ name that fills its field
-    (``names.mrz_truncated``)."""
+    (``names.mrz_truncated``).
+
+    ``exact_number``: indexes of the reference's document number that the MRZ reader
+    repaired (``mrz.number_repairs``). The OCR confusions folded elsewhere in the number are
+    the very ones a repair undoes, so at those indexes only the same character agrees: the
+    printed zone then confirms the repaired characters themselves, or contradicts them."""
     if truncated is None:
         truncated = reference.source == "mrz" and names.mrz_truncated(
             reference.surname, reference.given_names
@@ -532,8 +568,15 @@ def compare(
         }
 
     if reference.document_number:
-        outcome = _compare_number(prepared, raw.get("document_number"), reference.document_number)
+        outcome = _compare_number(
+            prepared,
+            raw.get("document_number"),
+            reference.document_number,
+            exact=frozenset(exact_number),
+        )
         record("document_number", outcome, reference.document_number)
+        if exact_number:
+            evidence["document_number"]["exact_indexes"] = sorted(exact_number)
     for key in NAME_FIELDS:
         value = getattr(reference, key)
         if value:

@@ -39,7 +39,7 @@ from vigil.integrations.models import (
 from vigil.jobs import service as jobs
 from vigil.kit import clock
 from vigil.kit.errors import Conflict, IllegalTransition, InvalidInput, NotFound
-from vigil.kit.pagination import decode_cursor, encode_cursor
+from vigil.kit.pagination import decode_id_cursor, encode_cursor
 
 DELIVER_JOB = "integrations.deliver"
 # Event types an integration may subscribe to. ``ping`` is not among them: it goes only to the
@@ -168,7 +168,7 @@ def list_integrations(
 ) -> tuple[list[Integration], str | None]:
     query = select(Integration).order_by(Integration.id).limit(limit + 1)
     if cursor:
-        query = query.where(Integration.id > _cursor_id(cursor))
+        query = query.where(Integration.id > decode_id_cursor(cursor))
     rows = list(session.scalars(query))
     more = len(rows) > limit
     rows = rows[:limit]
@@ -530,13 +530,6 @@ def deliveries_for(
     )
 
 
-def _cursor_id(cursor: str) -> int:
-    (value,) = decode_cursor(cursor, 1)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidInput("cursor is not valid", field="cursor", code="invalid_cursor")
-    return value
-
-
 def _visible_to(query: Select[Any], actor: Principal) -> Select[Any]:
     """Without ``cases:legal``, deliveries about legal-tier cases do not exist (as the cases
     themselves do not): their bodies quote the case."""
@@ -568,7 +561,7 @@ def list_deliveries(
     if event_type is not None:
         query = query.where(WebhookDelivery.event_type == event_type)
     if cursor:
-        query = query.where(WebhookDelivery.id < _cursor_id(cursor))
+        query = query.where(WebhookDelivery.id < decode_id_cursor(cursor))
     rows = list(session.scalars(query))
     more = len(rows) > limit
     rows = rows[:limit]

@@ -11,6 +11,8 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -102,27 +104,58 @@ class ConcurrencyLimit:
             await self.app(scope, receive, send)
 
 
+@dataclass(frozen=True)
+class RouteLimit:
+    """A body limit for one route: ``method`` and a ``path`` regex (matched whole).
+
+    ``credentials_required``: the limit applies only to a request that carries credentials
+    (an ``Authorization`` header or the session cookie); others keep the global limit. It
+    does not authenticate anything (the route does): it keeps an anonymous client from
+    making the server receive a large body before it is refused."""
+
+    method: str
+    path: str
+    max_bytes: int
+    credentials_required: bool = False
+
+
 class BodyLimit:
     """Refuses bodies over ``max_bytes`` with 413, whether or not Content-Length is sent.
 
-    ``overrides`` raise (or lower) the limit for chosen routes only: ``(method, path regex,
-    max_bytes)``, first match wins; e.g. document uploads, which carry several images."""
+    ``overrides`` raise (or lower) the limit for chosen routes only (:class:`RouteLimit`, or
+    a ``(method, path regex, max_bytes)`` tuple), first match wins; e.g. document uploads,
+    which carry several images. ``session_cookie`` names the cookie that counts as
+    credentials for ``credentials_required``."""
 
     def __init__(
         self,
         app: ASGIApp,
         max_bytes: int,
-        overrides: list[tuple[str, str, int]] | None = None,
+        overrides: Sequence[RouteLimit | tuple[str, str, int]] | None = None,
+        session_cookie: str = "vigil_session",
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.overrides = [(m.upper(), re.compile(p), n) for m, p, n in overrides or []]
+        routes = [o if isinstance(o, RouteLimit) else RouteLimit(*o) for o in overrides or []]
+        self.overrides = [(route, re.compile(route.path)) for route in routes]
+        self._cookie = re.compile(rf"(?:^|;)\s*{re.escape(session_cookie)}=[^;\s]")
+
+    def _has_credentials(self, scope: Scope) -> bool:
+        for name, value in scope.get("headers", []):
+            if name == b"authorization" and value.strip():
+                return True
+            if name == b"cookie" and self._cookie.search(value.decode("latin-1")):
+                return True
+        return False
 
     def limit_for(self, scope: Scope) -> int:
         method, path = scope.get("method", ""), scope.get("path", "")
-        for wanted, pattern, limit in self.overrides:
-            if method == wanted and pattern.fullmatch(path):
-                return limit
+        for route, pattern in self.overrides:
+            if method != route.method.upper() or not pattern.fullmatch(path):
+                continue
+            if route.credentials_required and not self._has_credentials(scope):
+                continue
+            return route.max_bytes
         return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -15,24 +15,33 @@ Invariants:
   seals new blobs, every listed key opens the blobs it sealed (found by the key id in the
   header). Dropping a key makes its blobs unreadable, so re-seal them first (:meth:`reseal`).
 - Without ``blob_key`` a key is created in ``data_dir/blob.key`` (mode 0600) on first use:
-  fine for one machine; several machines must share ``VIGIL_BLOB_KEY``.
+  fine for one machine; several machines must share ``VIGIL_BLOB_KEY``. A key file is written
+  whole to a temporary file first and linked into place, so a process reading it never sees a
+  half-written key, and two processes creating it at once end up with the same one. A key
+  file that others may read (any group/other mode bit) is refused.
 - Storage keys are 32 lowercase hex characters made here; anything else is refused before a
   path is built, so a key can never point outside the blob folder.
-- :meth:`derive` gives subkeys (HKDF-SHA256) for keyed hashes, e.g. the document fingerprint:
-  they come from the *last* key listed (the oldest), so rotating the sealing key does not
-  change fingerprints stored earlier.
+- :meth:`derive` gives subkeys (HKDF-SHA256) for keyed hashes, e.g. the document fingerprint,
+  from the store's *hash key*: a secret of its own, independent of the sealing keys, so
+  rotating the blob keys (and dropping the old ones) never changes a keyed hash stored
+  earlier. ``from_settings`` takes it from ``identity_fingerprint_key`` or
+  ``data_dir/fingerprint.key``; that file is made once, on first use, derived (HKDF) from the
+  oldest blob key configured at that moment, and read as is ever after (a later rotation of
+  the blob keys does not touch it). Several machines set ``VIGIL_IDENTITY_FINGERPRINT_KEY``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import os
 import re
 import secrets
+import stat
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +58,8 @@ KEY_ID_BYTES = 8
 NONCE_BYTES = 12
 HEADER_BYTES = len(MAGIC) + KEY_ID_BYTES + NONCE_BYTES
 KEY_FILE = "blob.key"
+HASH_KEY_FILE = "fingerprint.key"
+_HKDF_SALT = b"vigil-blobs"
 _STORAGE_KEY = re.compile(r"^[0-9a-f]{32}$")
 _key_file_lock = threading.Lock()
 
@@ -88,40 +99,77 @@ def new_key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def _key_from_file(path: Path) -> bytes:
-    """Read ``data_dir/blob.key``, creating it (0600, exclusively) when absent."""
+def key_from_file(path: Path, make: Callable[[], str] = new_key) -> bytes:
+    """The first key in ``path``, creating the file (0600) with ``make()`` when absent.
+
+    The new key is written whole to a private temporary file in the same folder and then
+    hard-linked to ``path``: the link fails if another process linked its own first, and then
+    that one is read. Nobody ever reads a half-written key. A key file readable by others is
+    refused (it is a secret)."""
     with _key_file_lock:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another process made it first: read theirs
-            else:
                 with os.fdopen(fd, "w") as out:
-                    out.write(new_key() + "\n")
+                    out.write(make() + "\n")
                     out.flush()
                     os.fsync(out.fileno())
+                # Fails when another process linked its own first: then theirs is read.
+                with contextlib.suppress(FileExistsError):
+                    os.link(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise ValueError(f"{path} is readable by others (mode {mode:o}): chmod 600 it")
         keys = parse_keys(path.read_text().strip())
     if not keys:
         raise ValueError(f"{path} holds no key")
     return keys[0]
 
 
+def hkdf(secret: bytes, label: str) -> bytes:
+    """A 32-byte subkey of ``secret`` for ``label`` (HKDF-SHA256)."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=_HKDF_SALT, info=label.encode()).derive(
+        secret
+    )
+
+
+def hash_key_from_settings(settings: Settings, sealing_keys: Sequence[bytes]) -> bytes:
+    """The secret behind keyed hashes: ``identity_fingerprint_key`` when set, else
+    ``data_dir/fingerprint.key``, made on first use from the oldest of ``sealing_keys``."""
+    configured = settings.identity_fingerprint_key.get_secret_value().strip()
+    if configured:
+        keys = parse_keys(configured)
+        if len(keys) != 1:
+            raise ValueError("identity_fingerprint_key is one key (32 bytes of base64)")
+        return keys[0]
+    oldest = sealing_keys[-1]
+    return key_from_file(
+        settings.data_dir / HASH_KEY_FILE,
+        lambda: base64.b64encode(hkdf(oldest, "vigil-hash-key")).decode(),
+    )
+
+
 class BlobStore:
     """Seal, store, open and delete blobs in one folder. Thread-safe (no shared mutable
     state beyond the immutable keys)."""
 
-    def __init__(self, root: Path, keys: Sequence[bytes]) -> None:
+    def __init__(self, root: Path, keys: Sequence[bytes], *, hash_key: bytes | None = None) -> None:
         if not keys:
             raise ValueError("a blob store needs at least one key")
         for key in keys:
             if len(key) != 32:
                 raise ValueError("blob keys are 32 bytes (AES-256)")
+        if hash_key is not None and len(hash_key) != 32:
+            raise ValueError("the hash key is 32 bytes")
         self.root = Path(root)
         self._keys = list(keys)
         self._by_id = {key_id(k): k for k in self._keys}
         self._current_id = key_id(self._keys[0])
+        self._hash_key = hash_key
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BlobStore:
@@ -129,8 +177,8 @@ class BlobStore:
         if configured:
             keys = parse_keys(configured)
         else:
-            keys = [_key_from_file(settings.data_dir / KEY_FILE)]
-        return cls(settings.blob_path, keys)
+            keys = [key_from_file(settings.data_dir / KEY_FILE)]
+        return cls(settings.blob_path, keys, hash_key=hash_key_from_settings(settings, keys))
 
     # --- paths ---------------------------------------------------------------------------
 
@@ -205,11 +253,21 @@ class BlobStore:
         self._write(key, self.seal(key, self.open(key, raw)))
         return True
 
+    def _require_hash_key(self) -> bytes:
+        if self._hash_key is None:
+            raise BlobError("this blob store has no hash key (build it with from_settings)")
+        return self._hash_key
+
     def derive(self, label: str) -> bytes:
-        """A 32-byte subkey for ``label`` (HKDF-SHA256 of the oldest configured key)."""
-        return HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=b"vigil-blobs", info=label.encode()
-        ).derive(self._keys[-1])
+        """A 32-byte subkey for ``label`` (HKDF-SHA256 of the hash key, not of a sealing key:
+        blob-key rotation leaves it unchanged)."""
+        return hkdf(self._require_hash_key(), label)
+
+    @property
+    def hash_key_id(self) -> str:
+        """Hex id of the hash key, stored next to each keyed hash so a later change of the
+        hash key shows which hashes were made with which key."""
+        return key_id(self._require_hash_key()).hex()
 
     def _write(self, key: str, sealed: bytes) -> None:
         path = self.path_of(key)

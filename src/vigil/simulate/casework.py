@@ -1,11 +1,16 @@
 """Plan the team's cases about a simulated marketplace, and how far each got by "now".
 
-Which cases exist follows from the accounts: identity reviews for some new sellers, user
-reports (in the reporter's language and words) about solicitors, scammers and, as noise,
-about ordinary sellers; detections for rings, scammers, solicitors and review bursts; account
-reviews for duplicate identities. How far a case got depends on its age against its queue's
-SLA: old cases are mostly closed, recent ones mostly still waiting, a few are held, and the
-hard ones are escalated to a specialist or to legal with a reason.
+Which cases exist follows from the accounts: user reports (in the reporter's language and
+words) about solicitors, scammers and, as noise, about ordinary sellers; detections for rings,
+scammers, solicitors and review bursts; account reviews for duplicate identities. How far a
+case got depends on its age against its queue's SLA: old cases are mostly closed, recent ones
+mostly still waiting, a few are held, and the hard ones are escalated to a specialist or to
+legal with a reason.
+
+No ``identity_review`` case is planned here: such a case stands for a verification a person
+must look at, and the reviewer works it on the verification's screen. Identity reviews come
+only from real documents (``vigil.simulate.identity`` submits them; the identity pipeline
+opens the case when its checks need a person), so every one has its verification.
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ from vigil.simulate.plan import (
 
 # The default queues' SLAs (vigil.cases.routing.DEFAULT_QUEUES), which set the pace of work.
 SLA_HOURS = {
-    CaseType.identity_review: 8,
     CaseType.user_report: 24,
     CaseType.account_review: 24,
     CaseType.detection: 12,
@@ -328,57 +332,6 @@ class _CasePlanner:
         )
 
     # --- the cases ---------------------------------------------------------------------------
-
-    def identity_reviews(self) -> None:
-        rng = self.rng
-        for a in self.plan.accounts:
-            if not a.is_seller or a.label in (Label.fraud_ring, Label.fake_reviewer):
-                continue
-            if rng.random() >= (0.8 if a.label is Label.scammer else 0.25):
-                continue
-            score = round(
-                rng.uniform(0.35, 0.55) if a.label is Label.scammer else rng.uniform(0.55, 0.8), 2
-            )
-            case = self.open(
-                a,
-                a.registered_at + MINUTE * rng.randint(5, 90),
-                CaseType.identity_review,
-                title=f"Identity check: new {a.side.value} {a.display_name}",
-                summary=(
-                    f"Document and selfie uploaded from {a.country}. Automatic checks could "
-                    f"not confirm the face match (score {score}); a person must look."
-                ),
-                priority=3,
-                severity=Severity.medium if a.label is Label.scammer else Severity.low,
-                policy_code="fake_identity",
-                source="identity",
-                dedup_key=f"identity:{a.external_id}",
-                attributes={"face_match": score},
-            )
-            if a.label is Label.scammer:
-                self.settle(
-                    case,
-                    note=rng.choice(pools.NOTES["scam"]),
-                    close_note="The document is edited; payouts blocked until a valid one is sent.",
-                    resolution=Resolution.actioned,
-                    restrictions=[
-                        RestrictionPlan(
-                            a.index,
-                            RestrictionKind.payouts,
-                            "Identity document failed review",
-                            "fake_identity",
-                        )
-                    ],
-                )
-            else:
-                self.settle(
-                    case,
-                    note=pools.NOTES["identity"][0],
-                    close_note="Identity verified: document and selfie match the profile.",
-                    resolution=Resolution.no_violation,
-                    hold_reason="Asked the user for a new photo of the document; the corners "
-                    "are cut off.",
-                )
 
     def rings(self) -> None:
         rng = self.rng
@@ -789,6 +742,11 @@ class _CasePlanner:
                         Resolution.insufficient_evidence,
                     )
                 ),
+                hold_reason=(
+                    "Asked the reporter for the order number and the messages about the delivery."
+                    if kind == "quality"
+                    else None
+                ),
                 escalate=(
                     [
                         "The reporter says the photos are theirs; a specialist should "
@@ -803,7 +761,6 @@ class _CasePlanner:
 def plan_cases(plan: Plan, rng: Random) -> list[CasePlan]:
     """Cases in the order they were opened."""
     p = _CasePlanner(plan, rng)
-    p.identity_reviews()
     p.rings()
     p.scammers(legal_left=[1] * max(1, len(plan.accounts) // 500))
     p.solicitors()

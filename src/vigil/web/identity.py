@@ -16,16 +16,23 @@ Invariants:
 - Personal data is shown in clear only to staff whose profile view is unmasked (``pii:reveal``,
   recorded as a reveal): everyone else sees the profile, the document's name, birth date and
   number (in every source), the MRZ and the personal values inside the checks' evidence
-  masked with the accounts' masking (``accounts.service.mask_name``/``mask_identifier``;
-  dates and MRZ lines hidden). Comparison results (match, differs) stay visible.
+  masked by ``vigil.identity.masking`` (the masks the API uses too: the accounts' masks for
+  names and numbers, dates and MRZ lines hidden). Comparison results (match, differs) stay visible.
 - A picture that cannot be decoded for display (e.g. ``identity_max_pixels`` lowered after
   the upload) is shown as a "cannot display" placeholder saying why, never a server error.
 - Decisions go through ``identity.service.decide`` with the version the reviewer saw (required:
   a form without it is refused), so a second reviewer deciding the same verification gets a
-  conflict, never a silent overwrite. Approving while a check failed or has a warning for a
-  person (possible screening hit, uncertain face, unconfirmed read, editing signs...) needs
-  an explicit confirmation (``confirm=1``); rejecting needs at least one reason; escalating
-  needs a note. A refused decision changes nothing.
+  conflict, never a silent overwrite. Approving while ``service.approval_attention`` has
+  something to say (a check failed, or warns for a person: possible screening hit, uncertain
+  face, unconfirmed read, editing signs...) needs an explicit confirmation (``confirm=1``):
+  the service's rule, which also decides when the approve key asks first. Rejecting needs at
+  least one of ``service.REJECTION_REASONS``; escalating needs a note. A refused decision
+  changes nothing.
+- After a decision the reviewer goes on to the next verification waiting for them (as ``n``
+  on the list and the identity queue: :func:`next_waiting`, oldest first, its case taken for
+  them), told what was decided; to the list when none is left.
+- Messages the console shows are sentences (:func:`sentence`): a capital first letter and a
+  full stop, whichever layer raised them.
 - Views are thin: the same services as the API, under the logged-in staff member's principal,
   inside the request's transaction.
 """
@@ -34,7 +41,6 @@ from __future__ import annotations
 
 import base64
 import io
-import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,19 +50,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from vigil.accounts import service as accounts
-from vigil.accounts.models import Account, IdentifierKind
+from vigil.accounts.models import Account
 from vigil.api.deps import DB, AppSettings
 from vigil.auth.models import StaffUser
 from vigil.auth.permissions import Permission
 from vigil.auth.principal import Principal
+from vigil.cases import repository as case_repository
 from vigil.cases import service as cases
+from vigil.cases.models import Case, CaseStatus
 from vigil.config import Settings
 from vigil.identity import images as image_codec
 from vigil.identity import messages, mrz, service
+from vigil.identity.masking import HIDDEN, mask_error, mask_evidence, mask_value
 from vigil.identity.models import IdentityImage, IdentityVerification
 from vigil.identity.types import (
     CheckName,
@@ -82,10 +91,15 @@ SIDES = (ImageSide.front, ImageSide.back, ImageSide.selfie)
 SIDE_LABELS = {ImageSide.front: "Front", ImageSide.back: "Back", ImageSide.selfie: "Selfie"}
 DECISIONS = ("approve", "reject", "escalate")
 
+# What a decision did, said on the screen that follows it (the next verification, or the
+# list when none is left): "Verification #12 approved."
+DECIDED = {
+    "approved": "approved",
+    "rejected": "rejected; the user is told why",
+    "escalated": "escalated to a specialist",
+}
 NOTICES = {
-    "approved": ("ok", "Verification approved."),
-    "rejected": ("ok", "Verification rejected; the user is told why."),
-    "escalated": ("ok", "Verification escalated to a specialist."),
+    "none_waiting": ("info", "No verification is waiting for you. Well done."),
 }
 
 CHECK_LABELS = {
@@ -133,77 +147,15 @@ def check_label(code: str) -> str:
 templates.env.filters["identity_reason"] = reason_label
 
 
-# --- personal data for roles without pii:reveal ------------------------------------------
-
-HIDDEN = "hidden"  # a date or an MRZ line, masked (as the profile's date of birth)
-
-# Personal values in what the readers and checks report, by the key they come under.
-_PERSONAL_KEYS = {
-    "surname": "name", "given_names": "name", "full_name": "name", "name": "name",
-    "matched_name": "name", "legal_name": "name",
-    "birth_date": "date", "date_of_birth": "date", "dob": "date",
-    "document_number": "number", "personal_number": "number", "optional_data": "number",
-    "lines": "hidden", "raw": "hidden",
-    "errors": "errors",
-}  # fmt: skip
-# Keys holding the value of the key (or the check) they sit under: ``profile_name``'s
-# ``profile``/``document``, ``sides_consistency``'s ``surname.front``, ``visual_zone``'s
-# ``printed.birth_date.reference``...
-_CARRIERS = frozenset({"profile", "document", "compared", "front", "back", "reference", "printed"})
-# What the top-level carriers of a check that compares one personal value hold.
-_CHECK_VALUES = {CheckName.profile_name.value: "name", CheckName.profile_birth_date.value: "date"}
-# Keys whose values are field names and outcomes ("agrees", True...), never personal values.
-_NOT_PERSONAL = frozenset({"fields", "check_digits", "failed_check_digits", "differing"})
-# An error message naming a personal field carries its value after the colon.
-_PERSONAL_ERROR = re.compile(r"birth|name|number|\bD(?:AA|AB|AC|AD|AQ|BB|CS|CT)\b", re.I)
-
-
-def _mask_error(text: str) -> str:
-    """``impossible birth date: 901304`` -> ``impossible birth date: hidden``."""
-    head, sep, _value = text.partition(":")
-    if sep and _PERSONAL_ERROR.search(head):
-        return f"{head}: {HIDDEN}"
-    return text
-
-
-def mask_value(kind: str, value: str) -> str:
-    """One personal value as a role without ``pii:reveal`` sees it: names by their initials,
-    document numbers by their last two characters (the accounts' masks), dates and MRZ lines
-    hidden."""
-    if kind == "name":
-        return accounts.mask_name(value) or ""
-    if kind == "number":
-        return accounts.mask_identifier(IdentifierKind.document, value)
-    if kind == "errors":
-        return _mask_error(value)
-    return HIDDEN
-
-
-def _child_kind(key: str, parent: str | None) -> str | None:
-    if key in _NOT_PERSONAL:
-        return "keep"
-    if key in _PERSONAL_KEYS:
-        return _PERSONAL_KEYS[key]
-    return parent if key in _CARRIERS else None
-
-
-def _mask_tree(value: Any, kind: str | None) -> Any:
-    if kind == "keep":
-        return value
-    if isinstance(value, dict):
-        return {k: _mask_tree(v, _child_kind(str(k), kind)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_mask_tree(v, kind) for v in value]
-    if kind is None or value is None or isinstance(value, bool | int | float):
-        return value
-    return mask_value(kind, str(value))
-
-
-def mask_evidence(check_name: str, evidence: dict[str, Any]) -> dict[str, Any]:
-    """A check's evidence with its personal values masked (names, birth dates, document
-    numbers, MRZ lines, screening names); scores, outcomes and field names stay."""
-    masked = _mask_tree(evidence, _CHECK_VALUES.get(check_name))
-    return masked if isinstance(masked, dict) else {}
+def sentence(text: str) -> str:
+    """A message as the console writes it: a capital first letter and a closing full stop,
+    whichever layer raised it (``the version you saw is missing`` -> ``The version you saw
+    is missing.``)."""
+    text = " ".join(str(text).split())
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?…" else text + "."
 
 
 # --- what the screen shows ----------------------------------------------------------------
@@ -240,9 +192,27 @@ def evidence_items(evidence: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def _checks_view(raw: Sequence[dict[str, Any]], *, unmasked: bool) -> list[dict[str, Any]]:
+# The evidence keys a reuse check's links stand for (the rest, e.g. ``max_distance``, stays
+# as label/value rows).
+_REUSE_KEYS = frozenset({"matches", "accounts"})
+_REUSE_CHECKS = (CheckName.image_reuse.value, CheckName.document_reuse.value)
+
+
+def _checks_view(
+    raw: Sequence[dict[str, Any]],
+    *,
+    unmasked: bool,
+    reuse: dict[str, list[dict[str, Any]]] | None = None,
+) -> list[dict[str, Any]]:
+    """The checks for the table, failed first. ``reuse`` (check name -> the other
+    verifications and accounts, from :func:`_reuse_view`) replaces those checks' raw
+    ``matches``/``accounts`` evidence with links."""
+    reuse = reuse or {}
+
     def evidence(c: dict[str, Any]) -> dict[str, Any]:
         found = c.get("evidence") or {}
+        if str(c.get("name")) in reuse:
+            found = {k: v for k, v in found.items() if k not in _REUSE_KEYS}
         return found if unmasked else mask_evidence(str(c.get("name", "")), found)
 
     rows = [
@@ -254,11 +224,111 @@ def _checks_view(raw: Sequence[dict[str, Any]], *, unmasked: bool) -> list[dict[
             "reason_label": reason_label(str(c.get("reason", ""))),
             "review_only": bool(c.get("review_only")),
             "evidence": evidence_items(evidence(c)),
+            "reuse": reuse.get(str(c.get("name", "")), []),
         }
         for c in raw
     ]
     rows.sort(key=lambda r: STATUS_ORDER.get(str(r["status"]), 4))
     return rows
+
+
+def _other_accounts(
+    db: Session, p: Principal, v: IdentityVerification, account_ids: Sequence[int]
+) -> dict[int, dict[str, Any]]:
+    """The other accounts a reuse check names, as the viewer may see them: the legal name
+    in clear for staff who may reveal personal data (recorded as a reveal, with this
+    verification as its reason, as the profile's is), masked for everyone else."""
+    unmask = p.can(Permission.pii_reveal)
+    out: dict[int, dict[str, Any]] = {}
+    for account_id in dict.fromkeys(account_ids):
+        try:
+            account, unmasked = accounts.get_account(
+                db, p, account_id=account_id, reveal=unmask,
+                reason=(f"identity review of verification {v.id}: the same document or image"
+                        if unmask else None),
+                view="identity_review",
+            )  # fmt: skip
+        except NotFound:
+            continue
+        name = account.legal_name if unmasked else accounts.mask_name(account.legal_name)
+        out[account_id] = {
+            "external_id": account.external_id,
+            "display_name": account.display_name,
+            "legal_name": name,
+            "status": account.status.value,
+        }
+    return out
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _reuse_view(
+    db: Session, p: Principal, v: IdentityVerification, checks: dict[str, dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """What a failed reuse check points at, one row per other verification: its id (a link
+    to its review screen), its account (a link to the account's verifications, the name
+    masked as the viewer's role requires), and for an image, which side matched which and
+    how closely. The document check's evidence names accounts only, so its verifications
+    are found again by this verification's fingerprint."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    image = checks.get(CheckName.image_reuse.value)
+    if image is not None and image.get("status") == CheckStatus.failed.value:
+        rows = []
+        for m in (image.get("evidence") or {}).get("matches") or []:
+            if not isinstance(m, dict):
+                continue
+            distance = m.get("distance")
+            rows.append(
+                {
+                    "verification_id": _int(m.get("verification_id")),
+                    "account_id": _int(m.get("account_id")),
+                    "external_id": m.get("account_external_id") or m.get("account"),
+                    "side": str(m.get("side") or ""),
+                    "this_side": str(m.get("this_side") or ""),
+                    "distance": distance if isinstance(distance, int) else None,
+                    "how": str(m.get("match") or ""),
+                }
+            )
+        found[CheckName.image_reuse.value] = rows
+    document = checks.get(CheckName.document_reuse.value)
+    if document is not None and document.get("status") == CheckStatus.failed.value:
+        rows = []
+        if v.document_fingerprint:
+            rows = [
+                {
+                    "verification_id": m["verification_id"],
+                    "account_id": m["account_id"],
+                    "external_id": m["account_external_id"],
+                }
+                for m in service.accounts_with_fingerprint(
+                    db, v.document_fingerprint, except_account_id=v.account_id
+                )
+            ]
+        listed = {r["external_id"] for r in rows}
+        named = [str(a) for a in (document.get("evidence") or {}).get("accounts") or []]
+        missing = [a for a in named if a not in listed]
+        if missing:
+            # Accounts the check named whose verification is no longer found by the
+            # fingerprint (e.g. a key rotated since): still linked, by account.
+            ids = {
+                external: account_id
+                for external, account_id in db.execute(
+                    select(Account.external_id, Account.id).where(Account.external_id.in_(missing))
+                )
+            }
+            rows += [
+                {"verification_id": None, "account_id": ids.get(a), "external_id": a}
+                for a in missing
+            ]
+        found[CheckName.document_reuse.value] = rows
+    wanted = [r["account_id"] for rows in found.values() for r in rows if r["account_id"]]
+    others = _other_accounts(db, p, v, wanted) if wanted else {}
+    for rows in found.values():
+        for r in rows:
+            r["account"] = others.get(r["account_id"]) if r["account_id"] else None
+    return found
 
 
 def _sources(fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -319,6 +389,8 @@ def _field_rows(
     mask = None if profile["unmasked"] else _FIELD_MASKS
 
     def shown(key: str | None, value: Any) -> Any:
+        if key == "document_kind" and isinstance(value, str):
+            return value.replace("_", " ")
         if value in ("", None) or mask is None or key not in mask:
             return value
         return mask_value(mask[key], str(value))
@@ -344,6 +416,9 @@ def _field_rows(
 
     expired = _check_state(checks, CheckName.document_expired)
     kind_read = merged.get("document_kind")
+    # A profile has no document kind: nothing to compare in the profile column. The kind
+    # the user claimed is said in the row instead when the document reads as another one.
+    claimed = v.kind.value.replace("_", " ") if kind_read and kind_read != v.kind.value else None
     rows = [
         row("Name", "name", _name(merged), profile["legal_name"],
             _check_state(checks, CheckName.profile_name)),
@@ -353,8 +428,7 @@ def _field_rows(
             _check_state(checks, CheckName.profile_country)),
         row("Issuing country", "issuing_country", merged.get("issuing_country"), None, ""),
         row("Document number", "document_number", merged.get("document_number"), None, ""),
-        row("Kind", "document_kind", kind_read, v.kind.value,
-            "" if not kind_read else ("match" if kind_read == v.kind.value else "mismatch")),
+        {**row("Kind", "document_kind", kind_read, None, ""), "claimed": claimed},
         row("Expires", "expiry_date", merged.get("expiry_date"), None,
             {"match": "", "mismatch": "mismatch"}.get(expired, "")),
         row("Issued", "issue_date", merged.get("issue_date"), None, ""),
@@ -391,16 +465,15 @@ def _images(db: Session, verification_id: int) -> dict[ImageSide, IdentityImage]
 
 
 def _reject_options(v: IdentityVerification, locale: str) -> list[dict[str, Any]]:
-    """Every reason a reviewer can reject for, with what the user reads in their language.
+    """Every reason a reviewer can reject for (``service.REJECTION_REASONS``), with what the
+    user reads in their language.
     The verification's own reasons come first (so ``1``, ``2``... pick them), the user
     reasons it already carries ticked; then the reasons the user can act on, then the ones
     never disclosed (reuse, screening, editing...), which show the neutral text."""
     own = [r for r in [*(v.user_reasons or []), *(v.reasons or [])] if r in Reason.__members__]
     own = list(dict.fromkeys(own))
     options = []
-    for reason in Reason:
-        if reason in (Reason.ok, Reason.not_applicable):
-            continue
+    for reason in service.REJECTION_REASONS:
         options.append(
             {
                 "value": reason.value,
@@ -435,7 +508,7 @@ def _mrz_view(fields: dict[str, Any], *, unmasked: bool) -> dict[str, Any] | Non
         "valid": bool(mrz.get("valid")),
         "check_digits": dict(mrz.get("check_digits") or {}),
         "repairs": list(mrz.get("repairs") or []),
-        "errors": errors if unmasked else [_mask_error(e) for e in errors],
+        "errors": errors if unmasked else [mask_error(e) for e in errors],
         "confirmed": mrz.get("confirmed_by_second_read"),
     }
 
@@ -485,6 +558,7 @@ def _render(
     error: str | None = None,
     error_field: str | None = None,
     form: dict[str, Any] | None = None,
+    notice: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     p = who.principal
@@ -494,6 +568,8 @@ def _render(
     by_name = {str(c.get("name")): c for c in checks_raw}
     fields, source_keys = _field_rows(v, profile, by_name)
     images = _images(db, v.id)
+    # The approve key asks first exactly when the service would want the confirmation.
+    attention = service.approval_attention(checks_raw)
     failed = [check_label(str(c.get("name"))) for c in checks_raw if c.get("status") == "failed"]
     warnings = [check_label(str(c.get("name"))) for c in checks_raw if c.get("status") == "warning"]
     can_decide = v.status == VerificationStatus.review and p.can(Permission.identity_decide)
@@ -508,12 +584,15 @@ def _render(
         profile=profile,
         fields=fields,
         sources=[(s, SOURCE_LABELS[s]) for s in source_keys],
-        checks=_checks_view(checks_raw, unmasked=profile["unmasked"]),
+        checks=_checks_view(
+            checks_raw, unmasked=profile["unmasked"], reuse=_reuse_view(db, p, v, by_name)
+        ),
         counts={
             s.value: sum(1 for c in checks_raw if c.get("status") == s.value) for s in CheckStatus
         },
         failed=failed,
         warnings=warnings,
+        attention=attention,
         images=_image_items(images, revealed, SIDES),
         can_images=p.can(Permission.identity_images),
         can_decide=can_decide,
@@ -523,12 +602,14 @@ def _render(
         reasons=[(r, reason_label(r)) for r in (v.reasons or [])],
         mrz=_mrz_view(v.fields or {}, unmasked=profile["unmasked"]),
         reader_errors=[
-            str(e) if profile["unmasked"] else _mask_error(str(e))
+            str(e) if profile["unmasked"] else mask_error(str(e))
             for e in (v.fields or {}).get("reader_errors") or []
         ],
-        error=error,
+        error=sentence(error) if error else None,
         error_field=error_field,
         form=form,
+        notice=notice,
+        can_next=_can_pull(p),
     )
 
 
@@ -582,6 +663,79 @@ def _no_store(response: Response) -> Response:
     return response
 
 
+# --- the next verification to work ---------------------------------------------------------
+
+
+def _can_pull(p: Principal) -> bool:
+    return p.staff_id is not None and p.can(Permission.identity_decide)
+
+
+def next_waiting(db: Session, p: Principal, *, skip: int | None = None) -> int | None:
+    """The oldest verification in review (by submission, as the list orders them) that ``p``
+    may work now, taken for them (its case assigned to them, as the console's "next case"
+    does), or ``None``.
+
+    A verification may be worked when its case is open in a queue ``p`` pulls from (the
+    queues, tiers and languages of ``cases.repository.pull_scope``), or is already theirs,
+    or when it has no case. A case someone else holds, or one on hold, is left alone. On
+    PostgreSQL a candidate's case is locked with ``SKIP LOCKED``, so two agents pressing
+    ``n`` at once get two different verifications; on SQLite writers take turns anyway.
+    ``skip`` leaves out one verification (the one just decided, when it stays in review
+    after an escalation)."""
+    staff_id = p.staff_id
+    if staff_id is None or not p.can(Permission.identity_decide):
+        return None
+    workable = or_(
+        IdentityVerification.case_id.is_(None),
+        and_(Case.status == CaseStatus.assigned, Case.assignee_id == staff_id),
+    )
+    scope = case_repository.pull_scope(db, staff_id, p.role, p.languages)
+    if scope.queue_ids and p.can(Permission.cases_work):
+        in_scope = and_(
+            Case.status == CaseStatus.open,
+            Case.queue_id.in_(scope.queue_ids),
+            Case.tier.in_(scope.tiers),
+        )
+        if scope.languages:
+            in_scope = and_(in_scope, func.lower(Case.language).in_(scope.languages))
+        workable = or_(workable, in_scope)
+    stmt = (
+        select(IdentityVerification.id, IdentityVerification.case_id, Case.status)
+        .outerjoin(Case, Case.id == IdentityVerification.case_id)
+        .where(IdentityVerification.status == VerificationStatus.review, workable)
+        .order_by(IdentityVerification.created_at, IdentityVerification.id)
+        .limit(50)
+    )
+    if skip is not None:
+        stmt = stmt.where(IdentityVerification.id != skip)
+    postgres = db.get_bind().dialect.name == "postgresql"
+    for verification_id, case_id, case_status in db.execute(stmt):
+        if case_id is None or case_status != CaseStatus.open:
+            return verification_id
+        take = select(Case.id).where(Case.id == case_id, Case.status == CaseStatus.open)
+        if postgres:
+            take = take.with_for_update(skip_locked=True)
+        if db.scalar(take) is None:
+            continue  # another agent is taking it right now
+        cases.assign(db, p, case_id)
+        return verification_id
+    return None
+
+
+def _decided_notice(request: Request) -> dict[str, str] | None:
+    """``?notice=approved&decided=12`` -> "Verification #12 approved." (other keys from
+    ``NOTICES``)."""
+    key = request.query_params.get("notice") or ""
+    if key in NOTICES:
+        kind, text = NOTICES[key]
+        return {"kind": kind, "text": text}
+    if key not in DECIDED:
+        return None
+    decided = request.query_params.get("decided") or ""
+    which = f" #{int(decided)}" if decided.isdigit() and len(decided) <= 18 else ""
+    return {"kind": "ok", "text": f"Verification{which} {DECIDED[key]}."}
+
+
 # --- routes -----------------------------------------------------------------------------
 
 
@@ -596,8 +750,9 @@ def review_list(request: Request, db: DB, who: Console, cursor: str | None = Non
         row.id: row.external_id
         for row in db.execute(select(Account.id, Account.external_id).where(Account.id.in_(wanted)))
     }
-    key = request.query_params.get("notice")
-    notice = {"kind": NOTICES[key][0], "text": NOTICES[key][1]} if key in NOTICES else None
+    notice = _decided_notice(request)
+    if notice is not None and request.query_params.get("decided"):
+        notice["text"] += " No other verification is waiting for you."
     return _page(
         request,
         who,
@@ -613,7 +768,20 @@ def review_list(request: Request, db: DB, who: Console, cursor: str | None = Non
         ],
         next_cursor=next_cursor,
         notice=notice,
+        can_next=_can_pull(p),
     )
+
+
+@router.post("/identity/next")
+def next_review(db: DB, who: ConsolePost) -> RedirectResponse:
+    """Open the oldest verification waiting for this reviewer, taking its case (``n`` on the
+    review list and on the identity queue)."""
+    p = who.principal
+    p.require(Permission.identity_decide)
+    found = next_waiting(db, p)
+    if found is None:
+        return RedirectResponse("/identity?notice=none_waiting", status_code=303)
+    return RedirectResponse(f"/identity/verifications/{found}", status_code=303)
 
 
 @router.get("/identity/verifications/{verification_id}")
@@ -622,7 +790,30 @@ def review_page(
     verification_id: VerificationId,
 ) -> HTMLResponse:  # fmt: skip
     who.principal.require(Permission.identity_read)
-    return _render(request, db, who, settings, verification_id)
+    return _render(request, db, who, settings, verification_id, notice=_decided_notice(request))
+
+
+def _case_verification_id(db: Session, p: Principal, case_id: int) -> int | None:
+    case = cases.get_case(db, p, case_id)  # 404 for a case the viewer may not see
+    return db.scalar(
+        select(IdentityVerification.id)
+        .where(IdentityVerification.case_id == case.id)
+        .order_by(IdentityVerification.id.desc())
+        .limit(1)
+    )
+
+
+@router.get("/identity/cases/{case_id}/link")
+def case_link(request: Request, db: DB, who: Console, case_id: CaseId) -> HTMLResponse:
+    """The case page's way to the review screen (fetched by the page): the button when the
+    case has a verification and the viewer may read it, nothing otherwise."""
+    p = who.principal
+    found = _case_verification_id(db, p, case_id) if p.can(Permission.identity_read) else None
+    if found is None:
+        return HTMLResponse('<span id="identity-link" hidden></span>')
+    return templates.TemplateResponse(
+        request, "identity/_case_link.html", {"verification_id": found}
+    )
 
 
 @router.get("/identity/cases/{case_id}")
@@ -630,16 +821,52 @@ def case_verification(db: DB, who: Console, case_id: CaseId) -> RedirectResponse
     """From an ``identity_review`` case to its verification."""
     p = who.principal
     p.require(Permission.identity_read)
-    case = cases.get_case(db, p, case_id)  # 404 for a case the viewer may not see
-    found = db.scalar(
-        select(IdentityVerification.id)
-        .where(IdentityVerification.case_id == case.id)
-        .order_by(IdentityVerification.id.desc())
-        .limit(1)
-    )
+    found = _case_verification_id(db, p, case_id)
     if found is None:
-        raise NotFound(f"case {case_id} has no identity verification", code="not_found")
+        raise NotFound(f"Case {case_id} has no identity verification.", code="not_found")
     return RedirectResponse(f"/identity/verifications/{found}", status_code=303)
+
+
+@router.get("/identity/accounts/{external_id}")
+def account_verifications(
+    request: Request, db: DB, who: Console,
+    external_id: Annotated[str, Path(min_length=1, max_length=200)],
+    cursor: str | None = None,
+) -> HTMLResponse:  # fmt: skip
+    """An account's verifications, newest first: where a reuse check's account link leads.
+    The profile is shown as the review screen shows one (masked unless the viewer may
+    reveal personal data, the reveal recorded)."""
+    p = who.principal
+    p.require(Permission.identity_read)
+    unmask = p.can(Permission.pii_reveal)
+    account, unmasked = accounts.get_account(
+        db, p, external_id=external_id, reveal=unmask,
+        reason="identity verifications of the account" if unmask else None,
+        view="identity_review",
+    )  # fmt: skip
+    rows, next_cursor = service.list_for_account(db, p, external_id, cursor=cursor, limit=50)
+    dob = account.date_of_birth
+    return _page(
+        request,
+        who,
+        "identity/account.html",
+        account={
+            "external_id": account.external_id,
+            "display_name": account.display_name,
+            "legal_name": (
+                account.legal_name if unmasked else accounts.mask_name(account.legal_name)
+            ),
+            "date_of_birth": (dob.isoformat() if unmasked else HIDDEN) if dob else None,
+            "country": account.country,
+            "status": account.status.value,
+            "unmasked": unmasked,
+        },
+        rows=[
+            {"v": v, "reasons": [(r, reason_label(r)) for r in (v.reasons or [])[:4]]} for v in rows
+        ],
+        next_cursor=next_cursor,
+        notice=None,
+    )
 
 
 @router.post("/identity/verifications/{verification_id}/reveal")
@@ -658,8 +885,9 @@ def reveal_images(
             sides = [ImageSide(side)]
         except ValueError:
             raise InvalidInput(
-                "side must be front, back, selfie or all", field="side", code="invalid_side"
-            ) from None
+                "The side must be front, back, selfie or all.", field="side",
+                code="invalid_side",
+            ) from None  # fmt: skip
     v = service.get(db, p, verification_id)
     shown = _reveal(db, p, settings, v, sides)
     if not _is_htmx(request):
@@ -679,23 +907,15 @@ def reveal_images(
     )
 
 
-def _attention(checks: Sequence[dict[str, Any]]) -> str:
-    """Why approving needs a confirmation ("" when it does not): a failed check, or a warning
-    the machine left for a person (screening, face, reuse, editing, an unconfirmed read...)."""
-    statuses = {c.get("status") for c in checks}
-    if CheckStatus.failed.value in statuses:
-        return "some checks failed"
-    if CheckStatus.warning.value in statuses:
-        return "some checks need a look"
-    return ""
-
-
 def _parse_decision(
-    decision: str, reasons: list[str], note: str, version: str, confirm: str, attention: str
+    decision: str, reasons: list[str], note: str, version: str
 ) -> tuple[str, list[Reason], str | None, int]:
+    """The form as the service's arguments, refusing what the form itself got wrong. The
+    rules of deciding (a confirmation to approve while a check failed or warns, the version,
+    the case's tier) are the service's, for the console and the API alike."""
     if decision not in DECISIONS:
         raise InvalidInput(
-            "choose approve, reject or escalate", field="decision", code="invalid_decision"
+            "Choose approve, reject or escalate.", field="decision", code="invalid_decision"
         )
     chosen: list[Reason] = []
     for raw in reasons:
@@ -703,36 +923,42 @@ def _parse_decision(
             chosen.append(Reason(raw))
         except ValueError:
             raise InvalidInput(
-                f"{raw!r} is not a reason code", field="reasons", code="invalid_reason"
+                f"Unknown reason {raw!r}.", field="reasons", code="invalid_reason"
             ) from None
     text = note.strip() or None
     if text is not None and len(text) > 4000:
-        raise InvalidInput("the note is longer than 4000 characters", field="note", code="too_long")
+        raise InvalidInput(
+            "The note is longer than 4000 characters.", field="note", code="too_long"
+        )
     if not version.strip():
         # Without it a second reviewer would silently overwrite the first one's decision.
         raise InvalidInput(
-            "the version you saw is missing: reload the screen and decide again",
+            "The version you saw is missing: reload the screen and decide again.",
             field="version", code="version_required",
         )  # fmt: skip
     if not version.strip().isdigit() or len(version.strip()) > 18:
-        raise InvalidInput("version must be a number", field="version", code="invalid_version")
+        raise InvalidInput("The version must be a number.", field="version", code="invalid_version")
     expected = int(version.strip())
     if decision == "reject" and not chosen:
         raise InvalidInput(
-            "choose at least one reason to tell the user", field="reasons",
+            "Choose at least one reason to tell the user.", field="reasons",
             code="reason_required",
         )  # fmt: skip
     if decision == "escalate" and text is None:
         raise InvalidInput(
-            "say why you escalate: the specialist reads it first", field="note",
+            "Say why you escalate: the specialist reads it first.", field="note",
             code="note_required",
         )  # fmt: skip
-    if decision == "approve" and attention and confirm != "1":
-        raise InvalidInput(
-            f"{attention}: confirm that you approve anyway", field="confirm",
-            code="confirmation_required",
-        )  # fmt: skip
     return decision, chosen, text, expected
+
+
+def _form_field(name: str | None) -> str | None:
+    """The service's field names as the form's: ``reasons.0`` -> ``reasons``,
+    ``expected_version`` -> ``version``."""
+    if name is None:
+        return None
+    name = name.split(".", 1)[0]
+    return "version" if name == "expected_version" else name
 
 
 @router.post("/identity/verifications/{verification_id}/decision")
@@ -757,14 +983,12 @@ def decide(
         v = db.get(IdentityVerification, verification_id)
         if v is None:
             raise NotFound(
-                f"no identity verification {verification_id}", code="verification_not_found"
+                f"No identity verification {verification_id}.", code="verification_not_found"
             )
-        chosen, picked, text, expected = _parse_decision(
-            decision, reasons or [], note, version, confirm, _attention(v.checks or [])
-        )
+        chosen, picked, text, expected = _parse_decision(decision, reasons or [], note, version)
         service.decide(
             db, p, verification_id, decision=chosen, reasons=picked, note=text,
-            expected_version=expected,
+            expected_version=expected, confirm=confirm == "1",
         )  # fmt: skip
     except VigilError as exc:
         if exc.status_code == 404:
@@ -772,7 +996,13 @@ def decide(
         db.rollback()
         return _render(
             request, db, who, settings, verification_id, error=exc.message,
-            error_field=exc.field, form=form, status_code=exc.status_code,
+            error_field=_form_field(exc.field), form=form, status_code=exc.status_code,
         )  # fmt: skip
-    notice = {"approve": "approved", "reject": "rejected", "escalate": "escalated"}[chosen]
-    return RedirectResponse(f"/identity?notice={notice}", status_code=303)
+    # On to the next verification waiting for this reviewer, saying what was decided; the
+    # list when none is left.
+    done = {"approve": "approved", "reject": "rejected", "escalate": "escalated"}[chosen]
+    query = f"notice={done}&decided={verification_id}"
+    following = next_waiting(db, p, skip=verification_id)
+    if following is None:
+        return RedirectResponse(f"/identity?{query}", status_code=303)
+    return RedirectResponse(f"/identity/verifications/{following}?{query}", status_code=303)

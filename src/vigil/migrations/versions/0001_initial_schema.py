@@ -1336,6 +1336,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("document_fingerprint", sa.String(length=64), nullable=True),
+        sa.Column("document_fingerprint_key", sa.String(length=16), nullable=True),
         sa.Column("face_distance", sa.Float(), nullable=True),
         sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("idempotency_key", sa.String(length=200), nullable=True),
@@ -1407,7 +1408,11 @@ def upgrade() -> None:
             ["document_fingerprint", "account_id"],
             unique=False,
         )
-        batch_op.create_index("ix_identity_verifications_status_id", ["status", "id"], unique=False)
+        batch_op.create_index(
+            "ix_identity_verifications_status_created_at",
+            ["status", "created_at", "id"],
+            unique=False,
+        )
 
     op.create_table(
         "message_template_versions",
@@ -2295,6 +2300,7 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("identity_images", schema=None) as batch_op:
+        batch_op.create_index("ix_identity_images_account_id", ["account_id"], unique=False)
         batch_op.create_index("ix_identity_images_sha256", ["sha256", "account_id"], unique=False)
 
     op.create_table(
@@ -2377,6 +2383,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_identity_hash_bands")),
     )
     with op.batch_alter_table("identity_hash_bands", schema=None) as batch_op:
+        batch_op.create_index("ix_identity_hash_bands_account_id", ["account_id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_identity_hash_bands_image_id"), ["image_id"], unique=False
         )
@@ -2392,6 +2399,7 @@ def downgrade() -> None:
     with op.batch_alter_table("identity_hash_bands", schema=None) as batch_op:
         batch_op.drop_index("ix_identity_hash_bands_lookup")
         batch_op.drop_index(batch_op.f("ix_identity_hash_bands_image_id"))
+        batch_op.drop_index("ix_identity_hash_bands_account_id")
 
     op.drop_table("identity_hash_bands")
     with op.batch_alter_table("strikes", schema=None) as batch_op:
@@ -2406,6 +2414,7 @@ def downgrade() -> None:
     op.drop_table("strikes")
     with op.batch_alter_table("identity_images", schema=None) as batch_op:
         batch_op.drop_index("ix_identity_images_sha256")
+        batch_op.drop_index("ix_identity_images_account_id")
 
     op.drop_table("identity_images")
     with op.batch_alter_table("events", schema=None) as batch_op:
@@ -2493,7 +2502,7 @@ def downgrade() -> None:
     op.drop_table("messages")
     op.drop_table("message_template_versions")
     with op.batch_alter_table("identity_verifications", schema=None) as batch_op:
-        batch_op.drop_index("ix_identity_verifications_status_id")
+        batch_op.drop_index("ix_identity_verifications_status_created_at")
         batch_op.drop_index("ix_identity_verifications_fingerprint")
         batch_op.drop_index(batch_op.f("ix_identity_verifications_case_id"))
         batch_op.drop_index("ix_identity_verifications_account_id_id")

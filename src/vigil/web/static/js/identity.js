@@ -1,6 +1,8 @@
-// The identity review screen and its list (vigil.web.identity). Keys act only when focus is
-// not in a text field; on the review screen they take precedence over the console's global
-// keys (this listener runs first, in the capture phase, and stops the key when it used it).
+// The identity review screen, its list and the identity queue (vigil.web.identity). Keys act
+// only when focus is not in a text field; on these pages they take precedence over the
+// console's global keys (this listener runs first, in the capture phase, and stops the key
+// when it used it): ? opens this screen's help (#idv-help), n on the list and the queue opens
+// the next verification waiting for the reviewer (#idv-next, a POST that takes its case).
 // The server checks everything again: confirmation, reasons, notes and the version.
 (function () {
   "use strict";
@@ -205,27 +207,67 @@
     if (n >= 0) { consume(ev); revealOrShow(["front", "back", "selfie"][n]); }
   }
 
-  // --- the list: j / k move, o or Enter opens -------------------------------------------
+  // --- the list: j / k select a row (marked as the current one), o or Enter opens ------
+  function select(links, i) {
+    var rows = document.querySelectorAll("[data-identity-list] tr.idv-current");
+    for (var r = 0; r < rows.length; r++) {
+      rows[r].classList.remove("idv-current");
+      rows[r].removeAttribute("aria-current");
+    }
+    var row = links[i].closest("tr");
+    if (row) {
+      row.classList.add("idv-current");
+      row.setAttribute("aria-current", "true");
+    }
+    links[i].focus();
+    if (links[i].scrollIntoView) links[i].scrollIntoView({ block: "nearest" });
+  }
+
   function onListKey(ev) {
     var links = document.querySelectorAll("[data-identity-list] a.idv-open");
     if (!links.length) return;
     var at = Array.prototype.indexOf.call(links, document.activeElement);
+    if (at < 0) {
+      var current = document.querySelector("[data-identity-list] tr.idv-current a.idv-open");
+      at = current ? Array.prototype.indexOf.call(links, current) : -1;
+    }
     if (ev.key === "j" || ev.key === "k") {
       consume(ev);
       var next = at < 0 ? 0 : Math.max(0, Math.min(links.length - 1, at + (ev.key === "j" ? 1 : -1)));
-      links[next].focus();
+      select(links, next);
       return;
     }
     if (ev.key === "o") { consume(ev); (at >= 0 ? links[at] : links[0]).click(); }
+  }
+
+  // n on the list and the identity queue: the next verification for this reviewer (the
+  // console's n would pull a case of any type).
+  function onNextKey(ev) {
+    var next = byId("idv-next");
+    if (ev.key !== "n" || !next) return false;
+    consume(ev);
+    next.click();
+    return true;
   }
 
   window.addEventListener("keydown", function (ev) {
     var dialog = openDialog();
     if (dialog) { onDialogKey(ev, dialog); return; }
     if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(document.activeElement)) return;
+    if (ev.key === "?" && byId("idv-help")) { consume(ev); byId("idv-help").showModal(); return; }
     if (document.querySelector("[data-identity-review]")) onReviewKey(ev);
-    else if (document.querySelector("[data-identity-list]")) onListKey(ev);
+    else if (document.querySelector("[data-identity-list]")) { if (!onNextKey(ev)) onListKey(ev); }
+    else if (document.querySelector("[data-identity-queue]")) onNextKey(ev);
   }, true);
+
+  // A row picked with the mouse or Tab is the current one too.
+  document.addEventListener("focusin", function (ev) {
+    var link = ev.target && ev.target.closest ? ev.target.closest("[data-identity-list] a.idv-open") : null;
+    if (!link) return;
+    var links = document.querySelectorAll("[data-identity-list] a.idv-open");
+    var i = Array.prototype.indexOf.call(links, link);
+    if (i >= 0 && !link.closest("tr.idv-current")) select(links, i);
+  });
 
   document.addEventListener("click", function (ev) {
     var target = ev.target && ev.target.closest ? ev.target : null;
