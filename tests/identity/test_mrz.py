@@ -638,3 +638,90 @@ def test_lone_letters_after_the_name_are_fillers() -> None:
     result = mrz.read(lines, today=TODAY)
     assert result is not None
     assert result.fields.given_names == "B"
+
+
+# --- characters of other scripts ------------------------------------------------------------
+
+# As RapidOCR read the back of a clean simulated Spanish ID card: a Greek capital Rho
+# (U+03A1) for the P of the nationality "ESP".
+ESP_CARD_READ = (
+    "I<ESPXXK2879215<<<<<<<<<<<<<<<",
+    "9003141F3109258ES\u03a1<<<<<<<<<<<4",
+    "MUNOZ<GARCIA<<LUCIA<<<<<<<<<<<",
+)
+ESP_CARD = (
+    "I<ESPXXK2879215<<<<<<<<<<<<<<<",
+    "9003141F3109258ESP<<<<<<<<<<<4",
+    "MUNOZ<GARCIA<<LUCIA<<<<<<<<<<<",
+)
+
+
+def test_a_greek_rho_read_for_a_p_is_the_p() -> None:
+    """Dropped, the look-alike left "ES<" (an unknown nationality) on a valid read."""
+    assert mrz.normalize_line(ESP_CARD_READ[1]) == ESP_CARD[1]
+    result = mrz.read(list(ESP_CARD_READ), today=TODAY)
+    assert result is not None
+    assert result.lines == ESP_CARD
+    assert result.raw == ESP_CARD
+    assert result.valid
+    assert result.errors == []
+    assert result.fields.nationality == "ESP"
+    assert result.repairs == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Greek capitals Alpha Beta Epsilon Zeta Eta Iota Kappa Mu Nu Omicron Rho Tau Upsilon Chi
+        ("\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7",
+         "ABEZHIKMNOPTYX"),
+        # Cyrillic capitals A Ve Ie Ka Em En O Er Es Te U Ha, and Dze, Ukrainian I, Je
+        ("\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0423\u0425",
+         "ABEKMHOPCTYX"),
+        ("\u0405\u0406\u0408", "SIJ"),
+        # lower case of both scripts, upper-cased first
+        ("\u03c1\u0440\u03bf\u043e", "PPOO"),
+        # full-width letters, digits and filler
+        ("\uff30\uff32\uff34\uff11\uff12\uff13\uff1c", "PRT123<"),
+        # fillers as guillemets, angle brackets, hiragana ku
+        ("P\u00abUTO\u2039\u304f\u3008\u27e8", "P<UTO<<<<"),
+        # diacritics are noise on the letter; other scripts' digits are digits
+        ("\u00c9\u00d1\u00d6\u00c7", "ENOC"),
+        ("\u0661\u0669\u0968\u0663", "1923"),
+        # blanks and stray punctuation dropped
+        (" P<UTO 'ERIKSSON, ", "P<UTOERIKSSON"),
+    ],
+)  # fmt: skip
+def test_look_alikes_of_other_scripts_become_mrz_characters(text: str, expected: str) -> None:
+    assert mrz.normalize_line(text) == expected
+    assert set(mrz.normalize_line(text)) <= mrz.CHARSET
+
+
+@pytest.mark.parametrize("lookalike", ["\u03a1", "\u0420", "\uff30", "\u0440"])
+def test_a_look_alike_in_a_country_code_keeps_the_country(lookalike: str) -> None:
+    """ "RT<" for "PRT": a Greek or Cyrillic P, or a full-width one, in the issuer and the
+    nationality of a Portuguese passport."""
+    fields = _fields(issuing="PRT", nationality="PRT", surname="PEREIRA", given="JOAO")
+    lines = mrz.build(fields, MrzFormat.TD3)
+    assert lines[0][2:5] == lines[1][10:13] == "PRT"
+    read = [
+        lines[0][:2] + lookalike + lines[0][3:],
+        lines[1][:10] + lookalike + lines[1][11:],
+    ]
+    result = mrz.read(read, today=TODAY)
+    assert result is not None
+    assert result.lines == tuple(lines)
+    assert result.valid and result.errors == []
+    assert result.fields.issuing_country == result.fields.nationality == "PRT"
+    # Without the mapping the character was dropped and the code read "RT<".
+    assert mrz.known_country(result.fields.nationality or "")
+
+
+def test_a_look_alike_digit_in_a_date_is_a_digit() -> None:
+    """A Cyrillic Ze drawn like a 3 in the birth date, a Greek Omicron for a 0 in the
+    expiry: both land in digit positions and are read as the digits they show."""
+    read = [ESP_CARD[0], "900\u0417141F31\u039f9258ESP<<<<<<<<<<<4", ESP_CARD[2]]
+    result = mrz.read(read, today=TODAY)
+    assert result is not None
+    assert result.lines == ESP_CARD
+    assert result.valid

@@ -188,6 +188,8 @@ def test_td1_lines_read_with_blank_fillers_never_confirm_the_mrz() -> None:
         "Pasaporte N.º / Passport No.",
         "4d DLN T64235789",
         "REINO DE ESPAÑA",
+        "MUÑOZ GARCÍA",  # accents dropped on the way to the MRZ alphabet: still a name
+        "ANTÓNIO GONÇALVES",
     ],
 )
 def test_printed_lines_are_not_taken_for_mrz_lines(text: str) -> None:
@@ -231,6 +233,56 @@ def test_a_name_not_cut_is_not_matched_as_a_prefix() -> None:
     lines = _field(40, 40, "Given names", "JOHANNES")
     reference = DocumentFields(source="mrz", surname="SMITH", given_names="JOHAN")
     assert viz.compare(lines, reference, today=TODAY).fields["given_names"] != "agrees"
+
+
+@pytest.mark.parametrize(
+    ("printed", "read"),
+    [
+        ("BEATRI", "BEATRIZ"),  # the printed name is the shorter: the printed zone is never cut
+        ("BEATRIZ", "BEATRI"),  # the read is the shorter, but its name field is not full
+    ],
+)
+def test_a_name_that_starts_the_other_is_no_fuzzy_agreement(printed: str, read: str) -> None:
+    """One letter more or less scores 92 with rapidfuzz, above the misread threshold: a
+    prefix may agree only when the read's name is known to be cut."""
+    lines = _field(40, 40, "Surname", "SOUZA") + _field(40, 120, "Given names", printed)
+    reference = DocumentFields(source="mrz", surname="SOUZA", given_names=read)
+    assert not viz.names.mrz_truncated(reference.surname, reference.given_names)
+    result = viz.compare(lines, reference, today=TODAY)
+    assert result.fields == {"surname": "agrees", "given_names": "differs"}
+    assert result.evidence["given_names"]["how"] == "labelled"
+    # ...and a barcode that says it cut nothing (AAMVA truncation flags N) either.
+    barcode = DocumentFields(source="barcode", surname="SOUZA", given_names=read)
+    assert viz.compare(lines, barcode, today=TODAY, truncated=False).fields["given_names"] == (
+        "differs"
+    )
+
+
+def test_a_name_known_to_be_cut_agrees_with_the_printed_name_it_starts() -> None:
+    lines = _field(40, 40, "Surname", "SOUZA") + _field(40, 120, "Given names", "BEATRIZ MARIA")
+    # An AAMVA barcode that flags its given names as cut: "BEATRIZ MA".
+    cut = DocumentFields(source="barcode", surname="SOUZA", given_names="BEATRIZ MA")
+    result = viz.compare(lines, cut, today=TODAY, truncated=True)
+    assert result.fields["given_names"] == "agrees"
+    assert result.evidence["given_names"]["how"] == "labelled_truncated"
+    # The same read not flagged as cut contradicts the printed name.
+    assert viz.compare(lines, cut, today=TODAY, truncated=False).fields["given_names"] == (
+        "differs"
+    )
+    # The printed zone is never the cut side, whatever the flag says.
+    short = _field(40, 40, "Surname", "SOUZA") + _field(40, 120, "Given names", "BEATRIZ MA")
+    full = DocumentFields(source="barcode", surname="SOUZA", given_names="BEATRIZ MARIA")
+    assert viz.compare(short, full, today=TODAY, truncated=True).fields["given_names"] == (
+        "differs"
+    )
+
+
+def test_misread_letter_inside_a_name_still_agrees() -> None:
+    lines = _field(40, 40, "Given names", "BEATRLZ")
+    reference = DocumentFields(source="mrz", surname="SOUZA", given_names="BEATRIZ")
+    result = viz.compare(lines, reference, today=TODAY)
+    assert result.fields["given_names"] == "agrees"
+    assert result.evidence["given_names"]["how"] == "labelled_fuzzy"
 
 
 def test_us_license_numbered_fields_and_us_dates() -> None:

@@ -5,6 +5,10 @@ else ``vigil.kit.clock``'s.
 
 Invariants:
 - ``parse`` never changes a character: it reports what the lines say, check digits included.
+- ``normalize_line`` maps to an MRZ character only what is drawn as one (full-width forms,
+  diacritics, Greek and Cyrillic look-alike capitals, filler look-alikes): a character of
+  another script read for an OCR-B glyph would otherwise be dropped, shifting or emptying
+  its field ("ES<" for "ESP"). Everything else outside the alphabet is dropped, as before.
 - ``read`` corrects only what the position makes certain (a date holds digits, a country code
   letters) and repairs a field only by one OCR confusion per failing field, accepted only when
   exactly one way of repairing the document makes every check digit pass. A document whose
@@ -477,9 +481,30 @@ def parse(lines: Sequence[str], *, today: date | None = None) -> MrzResult:
 # --- reading OCR text -------------------------------------------------------------------
 
 # What OCR engines print for the filler and for the chevron-like glyphs of OCR-B.
-_FILLER_LOOKALIKES = str.maketrans(
-    {c: FILLER for c in "\u00ab\u2039\uff1c\u304f\u3008\u300a\u2264\ufe64\u27e8"}
-    | {c: "" for c in " \t'`\".,:;_|"}
+_FILLER_LOOKALIKES = (
+    "\u00ab\u2039\uff1c\u304f\u3008\u300a\u2264\ufe64\u27e8\u1438\u02c2\u276e\u227a"
+)
+# Capitals of other scripts that are drawn like a Latin MRZ character (Unicode's confusables,
+# restricted to capitals: NFKD and upper-casing come first, so lower case and full-width
+# forms land here too). A recognizer trained on several scripts sometimes answers with
+# one of them for an OCR-B letter (Greek Rho for the P of "ESP"); dropped, the character
+# would cost its field. Cyrillic Ze is drawn like a 3.
+_LOOKALIKES = {
+    # Greek
+    "\u0391": "A", "\u0392": "B", "\u0395": "E", "\u0396": "Z", "\u0397": "H",
+    "\u0399": "I", "\u039a": "K", "\u039c": "M", "\u039d": "N", "\u039f": "O",
+    "\u03a1": "P", "\u03a4": "T", "\u03a5": "Y", "\u03a7": "X", "\u03f9": "C",
+    "\u037f": "J", "\u03dc": "F",
+    # Cyrillic
+    "\u0410": "A", "\u0412": "B", "\u0415": "E", "\u041a": "K", "\u041c": "M",
+    "\u041d": "H", "\u041e": "O", "\u0420": "P", "\u0421": "C", "\u0422": "T",
+    "\u0423": "Y", "\u0425": "X", "\u0405": "S", "\u0406": "I", "\u0408": "J",
+    "\u04ae": "Y", "\u04c0": "I", "\u051a": "Q", "\u051c": "W", "\u0417": "3",
+    # Latin letters that do not decompose, and a slashed zero
+    "\u00d8": "0", "\u0141": "L", "\u0110": "D", "\u0126": "H", "\u0197": "I",
+}  # fmt: skip
+_NORMALIZE = str.maketrans(
+    {c: FILLER for c in _FILLER_LOOKALIKES} | {c: "" for c in " \t'`\".,:;_|"} | _LOOKALIKES
 )
 # Position-aware correction: a digit position cannot hold a letter, and vice versa.
 _TO_DIGIT = str.maketrans("OQDUIJLZSGBT", "000011125687")
@@ -493,9 +518,22 @@ _ALTERNATIVES = {ch: group.replace(ch, "") for group in _CONFUSIONS for ch in gr
 
 
 def normalize_line(text: str) -> str:
-    """OCR text -> MRZ alphabet: upper case, filler look-alikes to ``<``, spaces dropped."""
-    text = unicodedata.normalize("NFKC", text).upper().translate(_FILLER_LOOKALIKES)
-    return text
+    """OCR text -> MRZ alphabet: compatibility forms folded (full-width letters and digits,
+    ligatures), diacritics dropped (an MRZ has none: a mark is noise on the letter), other
+    scripts' digits to ASCII, upper case, look-alike capitals of other scripts to the Latin
+    character they show, filler look-alikes to ``<``, blanks and stray punctuation dropped.
+    Whatever is still outside the alphabet is left for the caller to drop."""
+    # Sharp s upper-cases to "SS": in an MRZ it can only be a B misread.
+    decomposed = unicodedata.normalize("NFKD", text.replace("\u00df", "B"))
+    plain = "".join(_plain(ch) for ch in decomposed if not unicodedata.combining(ch))
+    return plain.upper().translate(_NORMALIZE)
+
+
+def _plain(ch: str) -> str:
+    if ch.isascii():
+        return ch
+    digit = unicodedata.decimal(ch, None)
+    return str(digit) if digit is not None else ch
 
 
 def looks_like_mrz(text: str) -> bool:

@@ -26,6 +26,12 @@ Invariants:
   keys (the marketplace, about its own user) the outcome, what the user is told and the
   fields read, but no internal reason, no check, no case and no face distance. The webhook
   carries the same external view (no internal reason: no tipping-off).
+- A person's decision (:func:`decide`) has one set of rules for every caller, API and
+  console: the version the person saw is required; approving past a failed or warning check
+  needs an explicit confirmation (:func:`approval_attention`); a rejection's reasons come
+  from :data:`REJECTION_REASONS`; the case must be in a tier the person may work. The review
+  list shows each person the tiers they may work (:func:`workable_tiers`), oldest submission
+  first.
 """
 
 from __future__ import annotations
@@ -1017,7 +1023,8 @@ def _require_workable(actor: Principal, case: Case) -> None:
     if not actor.is_staff:
         return
     tier = Tier(case.tier)
-    if tier in (workable_tiers(actor) or list(Tier)):
+    tiers = workable_tiers(actor)
+    if tiers is None or tier in tiers:
         return
     who = _ROLE_PLURALS.get(actor.role, "your role") if actor.role else "your role"
     raise PermissionDenied(

@@ -29,6 +29,10 @@ Invariants:
   number printed with the replaced character ``differs``.
 - Names keep their printed spelling in ``extract`` (upper case, accents kept); comparisons
   go through ``names.transliterate`` (both ICAO forms).
+- Only the MRZ or the barcode cuts a name, and a prefix agrees only when the reference is
+  known to be cut (``truncated``, else ``names.mrz_truncated``). Never otherwise: a name
+  that is the start of the other ("BEATRI" / "BEATRIZ") is no fuzzy agreement, whichever
+  side is the shorter.
 - A label is never a value. Bilingual and trilingual labels ("Apelido / Surname",
   "Name / Surname / Nom"), plural marks ("NOME(S)") and labels the OCR misread ("Sumame",
   "Date of blrth") are all labels: besides the exact phrases, each piece of a line between
@@ -510,6 +514,10 @@ def _words_present(ref_words: list[str], line_words: list[str], *, truncated: bo
     return True
 
 
+def _one_starts_the_other(a: str, b: str) -> bool:
+    return a != b and (a.startswith(b) or b.startswith(a))
+
+
 def _compare_name(
     lines: list[_Line], raw: str | None, reference: str, *, truncated: bool
 ) -> tuple[str, str | None, str]:
@@ -523,11 +531,25 @@ def _compare_name(
                 return "agrees", line.text, "anywhere"
     if raw is not None:
         printed_forms = [p for p in names.variants(raw) if p]
+        joined_forms = [" ".join(ref) for ref in ref_forms]
+        # The labelled value goes on where the reference stops: a cut reference agrees, a
+        # full-length one does not (the printed zone has the room a name needs; the MRZ
+        # and the barcode cut it, and then say so, see ``compare``'s ``truncated``).
+        if truncated and any(p.startswith(j) for j in joined_forms for p in printed_forms):
+            return "agrees", raw, "labelled_truncated"
+        # One or two characters misread in a long name. A name that is the other's start
+        # ("BEATRI" / "BEATRIZ") is no misread but another name, or a cut one (handled
+        # above): left to the fuzzy score, one letter more or less would pass.
         score = max(
-            (fuzz.ratio(" ".join(ref), p) for ref in ref_forms for p in printed_forms),
+            (
+                fuzz.ratio(j, p)
+                for j in joined_forms
+                for p in printed_forms
+                if not _one_starts_the_other(j, p)
+            ),
             default=0.0,
         )
-        if score >= 85:  # one or two characters misread in a long name
+        if score >= 85:
             return "agrees", raw, "labelled_fuzzy"
         if printed_forms:
             return "differs", raw, "labelled"
