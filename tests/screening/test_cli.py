@@ -80,3 +80,23 @@ def test_a_bad_file_changes_nothing(db: Session, env: None, tmp_path: Path) -> N
     unknown.write_bytes(b"PK")
     guessed = runner.invoke(app, ["screening", "load", str(unknown), "--list", "demo"])
     assert guessed.exit_code == 1 and "error (format)" in guessed.output
+
+
+def test_screen_labels_entries_as_the_identity_check_does(db: Session, env: None) -> None:
+    """A full name match is a hit only with the birth date agreeing; unknown or differing, it
+    is a possible hit (docs/screening.md), as ``identity.checks.screening`` classifies it."""
+    runner = CliRunner()
+    assert runner.invoke(app, ["screening", "load", "--sample", "--list", "demo"]).exit_code == 0
+    name = "JURGEN OBERHOLTZ KRAMMER"
+
+    def line(*extra: str) -> str:
+        out = runner.invoke(app, ["screening", "screen", name, *extra])
+        assert out.exit_code == 0, out.output
+        return next(x for x in out.output.splitlines() if "demo/vgl-sample-002" in x)
+
+    agrees = line("--birth-date", "1959-11-02")
+    assert agrees.startswith("100.0  hit ") and "birth date agrees" in agrees
+    unknown = line()
+    assert unknown.startswith("100.0  possible ") and "birth date unknown" in unknown
+    differs = line("--birth-date", "1961-01-01")
+    assert differs.startswith("100.0  possible ") and "birth date differs" in differs

@@ -62,7 +62,8 @@ def test_agent_reviews_with_the_keyboard_and_rejects_with_reasons(
     # n takes the identity case, i opens its verification.
     page.keyboard.press("n")
     expect(page).to_have_url(re.compile(rf"/cases/{s.case_id}$"))
-    page.wait_for_load_state("domcontentloaded")
+    # The case page fetches its button (the case has a verification), then i works.
+    expect(page.get_by_role("link", name=re.compile("Open the identity review"))).to_be_visible()
     page.keyboard.press("i")
     expect(page).to_have_url(re.compile(rf"/identity/verifications/{s.verification_id}$"))
     expect(
@@ -115,8 +116,13 @@ def test_agent_reviews_with_the_keyboard_and_rejects_with_reasons(
     expect(preview.locator("li")).to_have_count(2)
     page.keyboard.press("Enter")
 
-    expect(page).to_have_url(re.compile(r"/identity\?notice=rejected$"))
-    expect(page.get_by_role("status")).to_contain_text("Verification rejected")
+    # Nothing else waits: back to the list, saying what was decided.
+    expect(page).to_have_url(
+        re.compile(rf"/identity\?notice=rejected&decided={s.verification_id}$")
+    )
+    expect(page.get_by_role("status")).to_contain_text(
+        f"Verification #{s.verification_id} rejected"
+    )
     status, user_reasons, case_id = _verification(db, s.verification_id)
     assert status == VerificationStatus.rejected.value
     assert user_reasons == ["birth_date_mismatch", second_code]
@@ -152,7 +158,7 @@ def test_approve_asks_first_when_a_check_failed_and_wins_over_the_approvals_key(
     page.keyboard.press("a")
     expect(dialog).to_be_visible()
     page.keyboard.press("Enter")
-    expect(page).to_have_url(re.compile(r"/identity\?notice=approved$"))
+    expect(page).to_have_url(re.compile(r"/identity\?notice=approved&decided=\d+$"))
     assert _verification(db, s.verification_id)[0] == VerificationStatus.approved.value
     _clean(page)
 
@@ -180,7 +186,7 @@ def test_approve_asks_first_when_a_check_only_warns(
 
     page.keyboard.press("a")
     page.keyboard.press("Enter")
-    expect(page).to_have_url(re.compile(r"/identity\?notice=approved$"))
+    expect(page).to_have_url(re.compile(r"/identity\?notice=approved&decided=\d+$"))
     assert _verification(db, s.verification_id)[0] == VerificationStatus.approved.value
     _clean(page)
 
@@ -207,11 +213,76 @@ def test_escalate_with_a_note_and_the_list_opens_with_j_and_o(
     page.keyboard.type("Selfie looks like a printed photo; a specialist should decide.")
     expect(page.locator("#idv-reject-dialog")).to_be_hidden()
     page.keyboard.press("Control+Enter")
-    expect(page).to_have_url(re.compile(r"/identity\?notice=escalated$"))
+    # On to the next verification waiting for this agent: the first one.
+    expect(page).to_have_url(
+        re.compile(
+            rf"/identity/verifications/{s.verification_id}"
+            rf"\?notice=escalated&decided={second.verification_id}$"
+        )
+    )
     status, _, case_id = _verification(db, second.verification_id)
     assert status == VerificationStatus.review.value
     db.expire_all()
     case = db.get(Case, case_id)
     assert case is not None and case.tier.value == "specialist"
     db.rollback()
+    _clean(page)
+
+
+def test_n_opens_the_next_review_j_k_mark_the_row_and_a_decision_moves_on(
+    page: Page, db: Session, settings: Settings
+) -> None:
+    first = seed_review(db, settings)
+    second = seed_review(db, settings, external_id="u-idv-2", agent=first.agent)
+    _login(page, first.agent.email, "/identity")
+    expect(page.get_by_role("heading", name=re.compile("Identity reviews"))).to_be_visible()
+    _keys_ready(page)
+
+    # j / k: the current row is marked, not only focused.
+    rows = page.locator("[data-identity-list] tbody tr")
+    page.keyboard.press("j")
+    expect(rows.nth(0)).to_have_class(re.compile(r"\bidv-current\b"))
+    page.keyboard.press("j")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bidv-current\b"))
+    expect(rows.nth(0)).not_to_have_class(re.compile(r"\bidv-current\b"))
+    page.keyboard.press("k")
+    expect(rows.nth(0)).to_have_attribute("aria-current", "true")
+
+    # ? shows this screen's keys, not the case page's.
+    page.keyboard.press("?")
+    help_ = page.locator("#idv-help")
+    expect(help_).to_be_visible()
+    expect(help_).to_contain_text("Open the next verification waiting for you")
+    expect(help_).not_to_contain_text("Write a note")
+    expect(page.locator("#help")).to_be_hidden()
+    page.keyboard.press("Escape")
+    expect(help_).to_be_hidden()
+
+    # n: the oldest waiting verification, its case taken.
+    page.keyboard.press("n")
+    expect(page).to_have_url(re.compile(rf"/identity/verifications/{first.verification_id}$"))
+    _keys_ready(page)
+    # Approve (it asks first: checks failed); then the next one opens, saying what happened.
+    page.keyboard.press("a")
+    expect(page.locator("#idv-approve-dialog")).to_be_visible()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(
+        re.compile(
+            rf"/identity/verifications/{second.verification_id}"
+            rf"\?notice=approved&decided={first.verification_id}$"
+        )
+    )
+    expect(page.get_by_role("status")).to_have_text(
+        f"Verification #{first.verification_id} approved."
+    )
+    assert _verification(db, first.verification_id)[0] == VerificationStatus.approved.value
+    _keys_ready(page)
+
+    # From the identity queue, n opens the one this agent now holds, not a case of any type.
+    page.goto("/")
+    page.get_by_role("link", name="Identity reviews").first.click()
+    expect(page.locator("[data-identity-queue]")).to_be_attached()
+    _keys_ready(page)
+    page.keyboard.press("n")
+    expect(page).to_have_url(re.compile(rf"/identity/verifications/{second.verification_id}$"))
     _clean(page)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from tests.factories import login_as, make_staff
 from tests.identity import imaging
 from vigil.accounts import service as accounts
+from vigil.accounts.models import Account
 from vigil.accounts.schemas import AccountUpsert
 from vigil.audit.models import AuditRecord
 from vigil.auth.models import StaffUser
@@ -789,3 +790,209 @@ def test_pages_need_a_login(client: TestClient, db: Session, settings: Settings)
     assert page.status_code == 303
     assert page.headers["location"] == f"/login?next=/identity/verifications/{s.verification_id}"
     assert _count(db, "identity.verification.view") == 0
+
+
+def test_an_identity_case_without_a_verification_offers_no_review_button(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    s = seed_review(db, settings)
+    bare = cases.create_case(
+        db,
+        SYSTEM,
+        cases.NewCase(
+            type=CaseType.identity_review, title="Identity review: no document",
+            account_id=s.account_id, language="pt",
+        ),
+    )  # fmt: skip
+    db.commit()
+    login_as(client, db, s.agent)
+    link = client.get(f"/identity/cases/{bare.case.id}/link")
+    assert link.status_code == 200
+    assert "data-key" not in link.text and "/identity/" not in link.text
+    # The case page asks for the button; the case with a verification gets it.
+    assert (
+        f'hx-get="/identity/cases/{bare.case.id}/link"' in client.get(f"/cases/{bare.case.id}").text
+    )
+    assert "Open the identity review" in client.get(f"/identity/cases/{s.case_id}/link").text
+
+
+# --- n: the next verification for this reviewer -----------------------------------------
+
+
+def _assignee(db: Session, verification_id: int) -> int | None:
+    db.expire_all()
+    v = db.get(IdentityVerification, verification_id)
+    assert v is not None and v.case_id is not None
+    case = db.get(Case, v.case_id)
+    assert case is not None
+    assignee = case.assignee_id
+    db.rollback()  # end the read: on SQLite an open transaction blocks the app's writes
+    return assignee
+
+
+def _next(client: TestClient):  # type: ignore[no-untyped-def]
+    return client.post("/identity/next", headers=HTML, follow_redirects=False)
+
+
+def test_next_opens_the_oldest_verification_the_agent_may_work_and_takes_its_case(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    first = seed_review(db, settings)
+    second = seed_review(db, settings, external_id="u-idv-2", agent=first.agent)
+    third = seed_review(db, settings, external_id="u-idv-3", agent=first.agent)
+    # The third went up to a specialist: not for a Tier 1 agent any more.
+    cases.escalate(db, SYSTEM, third.case_id, reason="Needs a specialist.")
+    db.commit()
+    login_as(client, db, first.agent)
+    agent_id = first.agent.id
+
+    # The identity queue and the list both carry the key's button; other queues do not.
+    identity_queue = db.scalar(select(Case.queue_id).where(Case.id == first.case_id))
+    db.rollback()
+    queue_page = client.get(f"/queues/{identity_queue}").text
+    assert 'action="/identity/next"' in queue_page and "data-identity-queue" in queue_page
+    assert 'id="idv-next" aria-keyshortcuts="n"' in client.get("/identity").text
+
+    hop = _next(client)
+    assert hop.status_code == 303
+    assert hop.headers["location"] == f"/identity/verifications/{first.verification_id}"
+    assert _assignee(db, first.verification_id) == agent_id
+    # Pressed again, it comes back to the one the agent holds (still the oldest).
+    assert _next(client).headers["location"] == hop.headers["location"]
+
+    # Another agent gets the next one: the first is held.
+    other = make_staff(db, role=Role.agent, languages=["pt"])
+    login_as(client, db, other)
+    other_id = other.id
+    db.rollback()
+    assert _next(client).headers["location"] == f"/identity/verifications/{second.verification_id}"
+    assert _assignee(db, second.verification_id) == other_id
+    # Nothing is left for a third agent: both are held, the third is a specialist's now.
+    login_as(client, db, make_staff(db, role=Role.agent, languages=["pt"]))
+    empty = _next(client)
+    assert empty.headers["location"] == "/identity?notice=none_waiting"
+    assert "No verification is waiting for you." in client.get(empty.headers["location"]).text
+
+    # QA may read the list but works no verification: no key, and the route refuses.
+    login_as(client, db, make_staff(db, role=Role.qa))
+    assert 'action="/identity/next"' not in client.get("/identity").text
+    assert _next(client).status_code == 403
+
+
+def test_after_a_decision_the_next_waiting_verification_opens_saying_what_was_decided(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    first = seed_review(db, settings)
+    second = seed_review(db, settings, external_id="u-idv-2", agent=first.agent)
+    login_as(client, db, first.agent)
+    agent_id = first.agent.id
+    db.rollback()
+    done = _decide(
+        client, first.verification_id, decision="reject", reasons="face_mismatch",
+        version=_state(db, first.verification_id).version,
+    )  # fmt: skip
+    assert done.status_code == 303
+    assert done.headers["location"] == (
+        f"/identity/verifications/{second.verification_id}"
+        f"?notice=rejected&decided={first.verification_id}"
+    )
+    assert _assignee(db, second.verification_id) == agent_id
+    page = client.get(done.headers["location"])
+    assert page.status_code == 200
+    assert f"Verification #{first.verification_id} rejected; the user is told why." in page.text
+    assert f"<h1>Verification #{second.verification_id} ·" in page.text
+
+    # The last one: back to the list, which says so.
+    last = _decide(
+        client, second.verification_id, decision="approve", confirm="1",
+        version=_state(db, second.verification_id).version,
+    )  # fmt: skip
+    assert last.headers["location"] == (
+        f"/identity?notice=approved&decided={second.verification_id}"
+    )
+
+
+# --- reuse evidence -----------------------------------------------------------------------
+
+
+def test_reuse_evidence_links_the_other_verification_and_its_account_masked_by_role(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    s = seed_review(db, settings)
+    other = seed_review(db, settings, external_id="u-idv-2", agent=s.agent)
+    other_account = db.get(Account, other.account_id)
+    assert other_account is not None
+    other_account.legal_name = "Joana Pereira Lima"
+    # The pipeline's evidence: the other account's front is this front's file; the document
+    # fingerprint is the same on both (the document check names the account only).
+    match = {
+        "image_id": 1, "verification_id": other.verification_id, "account_id": other.account_id,
+        "account_external_id": "u-idv-2", "side": "front", "distance": 0, "match": "same_file",
+        "account": "u-idv-2", "this_side": "front",
+    }  # fmt: skip
+    reuse = [
+        Check(CheckName.image_reuse, CheckStatus.failed, Reason.image_reused,
+              {"matches": [match], "accounts": ["u-idv-2"], "max_distance": 6}).to_json(),
+        Check(CheckName.document_reuse, CheckStatus.failed, Reason.document_reused,
+              {"accounts": ["u-idv-2"], "count": 1}).to_json(),
+    ]  # fmt: skip
+    db.commit()
+    _change(db, s.verification_id, checks=[*_checks(failed=True), *reuse],
+            document_fingerprint="f" * 64)  # fmt: skip
+    _change(db, other.verification_id, document_fingerprint="f" * 64)
+
+    login_as(client, db, s.agent)
+    text = client.get(f"/identity/verifications/{s.verification_id}").text
+    assert "image_id:" not in text and "verification_id:" not in text  # no raw dump
+    link = f'<a href="/identity/verifications/{other.verification_id}">'
+    assert text.count(link) == 2  # once per reuse check
+    assert text.count('<a href="/identity/accounts/u-idv-2">u-idv-2</a>') == 2
+    assert "its front ↔ this front: the same file" in text
+    assert "Joana Pereira Lima" in text  # an agent may reveal: the view is recorded
+    reveals = _records(db, "accounts.account.reveal")
+    assert {r.target_id for r in reveals} == {str(s.account_id), str(other.account_id)}
+
+    # Without pii:reveal the other account's name is masked like the profile's.
+    login_as(client, db, make_staff(db, role=Role.qa))
+    masked = client.get(f"/identity/verifications/{s.verification_id}").text
+    assert masked.count(link) == 2
+    assert "Joana Pereira Lima" not in masked and "J*** P*** L***" in masked
+
+    # The account link: that account's verifications, the profile masked for QA.
+    page = client.get("/identity/accounts/u-idv-2")
+    assert page.status_code == 200
+    assert f'href="/identity/verifications/{other.verification_id}"' in page.text
+    assert "J*** P*** L***" in page.text and "Joana" not in page.text
+    assert client.get("/identity/accounts/nobody", headers=HTML).status_code == 404
+
+
+def test_the_kind_row_compares_nothing_with_the_profile(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    s = seed_review(db, settings)
+    login_as(client, db, s.agent)
+    text = client.get(f"/identity/verifications/{s.verification_id}").text
+    row = re.search(r'<tr class="idv-row-(\w+)">\s*<th scope="row">Kind</th>(.*?)</tr>', text, re.S)
+    assert row is not None
+    state, cells = row.groups()
+    assert state == "none"
+    assert "matches" not in cells and "differs" not in cells
+    values = re.findall(r"<td[^>]*>(.*?)</td>", cells, re.S)
+    assert values[0] == "passport"  # what the document says
+    assert values[-2].strip() == "" and values[-1].strip() == ""  # profile, comparison
+
+
+def test_the_help_lists_this_screens_keys_and_the_global_keys_that_still_work(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    s = seed_review(db, settings)
+    login_as(client, db, s.agent)
+    text = client.get(f"/identity/verifications/{s.verification_id}").text
+    help_ = text.split('<dialog id="idv-help"')[1].split("</dialog>")[0]
+    keys = re.findall(r"<tr><td><kbd>([^<]+)</kbd>", help_)
+    assert keys.count("a") == 1 and keys.count("e") == 1
+    assert not {"c", "d", "p"} & set(keys)
+    assert {"v", "r", "l", "n", "q", "?"} <= set(keys)
+    listed = client.get("/identity").text.split('<dialog id="idv-help"')[1].split("</dialog>")[0]
+    assert "Open the next verification waiting for you" in listed
+    assert "Next case from your queues" not in listed

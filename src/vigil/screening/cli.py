@@ -2,6 +2,9 @@
 
 ``load`` reads the whole file first (a bad row stops it with the line and field, nothing
 changed), then replaces the list's entries in one transaction, audited as the CLI.
+
+``screen`` labels each entry found as the identity check would (``identity.checks.screening``
+decides, this module only prints): ``hit``, ``possible`` (a possible hit) or ``dismissed``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from sqlalchemy.orm import Session
 from vigil.auth.principal import Principal
 from vigil.config import Settings
 from vigil.db import make_engine, make_sessionmaker, transaction
+from vigil.identity import checks
+from vigil.identity.types import CheckStatus
 from vigil.kit.errors import VigilError
 from vigil.screening import loaders, service
 
@@ -110,6 +115,18 @@ def remove(list_name: str = typer.Argument(..., help="The list to delete.")) -> 
         typer.echo(f"list {list_name} removed")
 
 
+# What ``identity.checks.screening`` makes of one entry found, as ``screen`` prints it.
+_KINDS = {CheckStatus.failed: "hit", CheckStatus.warning: "possible"}
+
+
+def classify(hit: service.ScreeningHit, *, hit_score: float, possible_score: float) -> str:
+    """``hit``, ``possible`` or ``dismissed``: the verdict of the ``screening`` check on this
+    entry alone (a hit needs the name at or above ``hit_score`` and the birth date agreeing;
+    an unknown or differing birth date makes it a possible hit at best)."""
+    found = checks.screening([hit], hit_score=hit_score, possible_score=possible_score)
+    return _KINDS.get(found.status, "dismissed")
+
+
 @cli.command("screen")
 def screen(
     name: str = typer.Argument(..., help="The name to screen."),
@@ -119,7 +136,8 @@ def screen(
         None, "--min-score", help="Default: identity_screening_possible_score."
     ),
 ) -> None:
-    """Screen a name (and birth date) against every loaded list, as verification does."""
+    """Screen a name (and birth date) against every loaded list, as verification does: each
+    entry labelled hit, possible or dismissed as the identity check would."""
     settings = Settings()
     born: date | None = None
     if birth_date:
@@ -138,7 +156,11 @@ def screen(
             return
         for hit in hits:
             agrees = {True: "agrees", False: "differs", None: "unknown"}[hit.birth_date_agrees]
-            kind = "hit" if hit.score >= settings.identity_screening_hit_score else "possible"
+            kind = classify(
+                hit,
+                hit_score=settings.identity_screening_hit_score,
+                possible_score=settings.identity_screening_possible_score,
+            )
             typer.echo(
                 f"{hit.score:5.1f}  {kind:<8}  {hit.list_name}/{hit.entry_id}  {hit.name}"
                 f" (matched {hit.matched_name}; birth date {agrees}; "

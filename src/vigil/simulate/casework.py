@@ -444,7 +444,9 @@ class _CasePlanner:
             reports = (rng.random() < 0.7) + (rng.random() < 0.25)
             for _ in range(reports):
                 at = self.between(a.registered_at + 2 * HOUR)
-                legal = bool(legal_left) and rng.random() < 0.5
+                # The first scam reports that open a case carry the legal threats (one per
+                # 500 accounts): every demo has its legal case, whatever else the seed drew.
+                legal = bool(legal_left)
                 case = self.report(
                     a,
                     at,

@@ -513,10 +513,6 @@ NOTES = {
     "fake_reviews": (
         "Reviewers were created the same day and share one IP; reviews are near-identical.",
     ),
-    "identity": (
-        "Document is clear, name and date of birth match the profile.",
-        "Asked for a new photo: the document's corners are cut off.",
-    ),
     "benign": (
         "Read the whole conversation; a disagreement about scope, not a policy violation.",
         "Nothing in the chat breaks the rules. Suggested the users use the dispute flow.",

@@ -650,7 +650,7 @@ def _reveal(
         except image_codec.ImageRejected as exc:
             # Accepted at upload but refused now (a limit lowered since, a codec changed):
             # the reviewer is told why, and the other sides still show.
-            out.unavailable[side.value] = exc.message
+            out.unavailable[side.value] = sentence(exc.message)
     return out
 
 
