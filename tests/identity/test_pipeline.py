@@ -16,6 +16,7 @@ import json
 import random
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -29,7 +30,7 @@ from tests.identity import imaging
 from tests.identity.conftest import make_account
 from tests.servers import WebhookReceiver
 from vigil.accounts.models import Account, Identifier, IdentifierKind
-from vigil.app import create_app
+from vigil.app import create_app, load_task_modules
 from vigil.auth.permissions import API_KEY_SCOPES
 from vigil.auth.principal import Principal
 from vigil.cases import routing
@@ -646,6 +647,7 @@ def test_images_the_worker_cannot_open_fail_the_verification(
         settings=settings,
     )
     db.commit()
+    load_task_modules()  # the job handlers, as the app registers them
     wrong_key = settings.model_copy(
         update={"blob_key": SecretStr(new_key()), "webhook_backoff_base_seconds": 0.05}
     )
@@ -684,3 +686,23 @@ def test_rules_can_use_what_the_document_check_found(db: Session, finish: Finish
         select(Event).where(Event.type == "identity_verified").order_by(Event.id)
     ).all()
     assert [[h["name"] for h in e.hits] for e in events] == [[], ["shared_identity_document"]]
+
+
+def test_a_near_whole_image_counts_as_reuse_only_with_the_portrait_or_the_same_file() -> None:
+    def match(verification_id: int, distance: int, how: str = "image_phash") -> dict[str, Any]:
+        return {"verification_id": verification_id, "distance": distance, "match": how}
+
+    # Two documents of one template, photographed alike: near by layout alone.
+    layout_only = match(1, 5)
+    same_face = match(2, 6)
+    same_file = match(3, 0, "same_file")
+    near_identical = match(4, pipeline.STRICT_IMAGE_DISTANCE)
+    portrait = {**match(2, 3, "portrait_phash")}
+
+    kept = pipeline.corroborated_image_matches(
+        [layout_only, same_face, same_file, near_identical], [portrait]
+    )
+
+    assert layout_only not in kept
+    assert same_face in kept and portrait in kept
+    assert same_file in kept and near_identical in kept

@@ -486,6 +486,29 @@ def _issuer(fields: DocumentFields, claimed: str | None) -> str | None:
     return None
 
 
+# A 64-bit perceptual hash of a whole document photo mostly sees its layout: two different
+# documents of one template, photographed alike, measured 4-6 bits apart, as close as a
+# re-saved or cropped copy of one photo (0-4). So a near whole-image match counts as reuse
+# only when the portraits match too (or the two files are identical); without a portrait to
+# compare, only a near-identical image (``STRICT_IMAGE_DISTANCE``) counts.
+STRICT_IMAGE_DISTANCE = 2
+
+
+def corroborated_image_matches(
+    image_matches: list[dict[str, Any]], portrait_matches: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The image matches that say "the same image", and every portrait match."""
+    same_face = {m["verification_id"] for m in portrait_matches}
+    kept = [
+        m
+        for m in image_matches
+        if m["match"] == "same_file"
+        or m["verification_id"] in same_face
+        or m["distance"] <= STRICT_IMAGE_DISTANCE
+    ]
+    return kept + portrait_matches
+
+
 def _gather(
     session: Session,
     settings: Settings,
@@ -533,6 +556,7 @@ def _gather(
         )
         matches += [{**m, "account": m["account_external_id"], "this_side": side.value}
                     for m in found]  # fmt: skip
+    portrait_matches: list[dict[str, Any]] = []
     if analysis.portrait_phash is not None:
         found = service.similar_images(
             session,
@@ -542,8 +566,9 @@ def _gather(
             except_account_id=account.id,
             max_distance=settings.identity_image_hash_distance,
         )
-        matches += [{**m, "account": m["account_external_id"], "this_side": "portrait"}
-                    for m in found]  # fmt: skip
+        portrait_matches = [{**m, "account": m["account_external_id"], "this_side": "portrait"}
+                            for m in found]  # fmt: skip
+    matches = corroborated_image_matches(matches, portrait_matches)
     name = document.full_name.strip()
     loaded = screening_service.lists_loaded(session)
     hits: list[Any] = []
