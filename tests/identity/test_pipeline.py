@@ -693,16 +693,16 @@ def test_a_near_whole_image_counts_as_reuse_only_with_the_portrait_or_the_same_f
         return {"verification_id": verification_id, "distance": distance, "match": how}
 
     # Two documents of one template, photographed alike: near by layout alone.
-    layout_only = match(1, 5)
+    layout_only = match(1, 2)
     same_face = match(2, 6)
     same_file = match(3, 0, "same_file")
-    near_identical = match(4, pipeline.STRICT_IMAGE_DISTANCE)
-    portrait = {**match(2, 3, "portrait_phash")}
+    identical_hash = match(4, 0)
+    portrait = match(2, 3, "portrait_phash")
+    found = [layout_only, same_face, same_file, identical_hash]
 
-    kept = pipeline.corroborated_image_matches(
-        [layout_only, same_face, same_file, near_identical], [portrait]
-    )
+    kept = pipeline.corroborated_image_matches(found, [portrait])
+    assert kept == [same_face, same_file, portrait]
 
-    assert layout_only not in kept
-    assert same_face in kept and portrait in kept
-    assert same_file in kept and near_identical in kept
+    # Without a portrait on this document, only the same file or an identical hash counts.
+    kept = pipeline.corroborated_image_matches(found, [], has_portrait=False)
+    assert kept == [same_file, identical_hash]

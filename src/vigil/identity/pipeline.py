@@ -487,15 +487,18 @@ def _issuer(fields: DocumentFields, claimed: str | None) -> str | None:
 
 
 # A 64-bit perceptual hash of a whole document photo mostly sees its layout: two different
-# documents of one template, photographed alike, measured 4-6 bits apart, as close as a
-# re-saved or cropped copy of one photo (0-4). So a near whole-image match counts as reuse
-# only when the portraits match too (or the two files are identical); without a portrait to
-# compare, only a near-identical image (``STRICT_IMAGE_DISTANCE``) counts.
-STRICT_IMAGE_DISTANCE = 2
+# documents of one template, photographed alike, measured 2-6 bits apart (blurred ones closer),
+# as close as a re-saved or cropped copy of one photo (0-4). So a near whole-image match counts
+# as reuse only when the portraits match too, or the two files are identical; when this
+# document shows no portrait to compare, only an identical hash counts.
+STRICT_IMAGE_DISTANCE = 0
 
 
 def corroborated_image_matches(
-    image_matches: list[dict[str, Any]], portrait_matches: list[dict[str, Any]]
+    image_matches: list[dict[str, Any]],
+    portrait_matches: list[dict[str, Any]],
+    *,
+    has_portrait: bool = True,
 ) -> list[dict[str, Any]]:
     """The image matches that say "the same image", and every portrait match."""
     same_face = {m["verification_id"] for m in portrait_matches}
@@ -504,7 +507,7 @@ def corroborated_image_matches(
         for m in image_matches
         if m["match"] == "same_file"
         or m["verification_id"] in same_face
-        or m["distance"] <= STRICT_IMAGE_DISTANCE
+        or (not has_portrait and m["distance"] <= STRICT_IMAGE_DISTANCE)
     ]
     return kept + portrait_matches
 
@@ -568,7 +571,9 @@ def _gather(
         )
         portrait_matches = [{**m, "account": m["account_external_id"], "this_side": "portrait"}
                             for m in found]  # fmt: skip
-    matches = corroborated_image_matches(matches, portrait_matches)
+    matches = corroborated_image_matches(
+        matches, portrait_matches, has_portrait=analysis.portrait_phash is not None
+    )
     name = document.full_name.strip()
     loaded = screening_service.lists_loaded(session)
     hits: list[Any] = []
