@@ -105,11 +105,26 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         app.include_router(import_module(name).router, prefix="/v1")
 
     from vigil.api.v1 import identity as identity_api
-    from vigil.web import appeals, decisions, identity, links, rules, views
+    from vigil.web import (
+        appeals,
+        casepage,
+        decisions,
+        identity,
+        links,
+        policies,
+        precedent,
+        rules,
+        search,
+        views,
+    )
     from vigil.web import auth as web_auth
 
     web_auth.install(app)
     app.include_router(views.router)
+    app.include_router(casepage.router)
+    app.include_router(precedent.router)
+    app.include_router(search.router)
+    app.include_router(policies.router)
     app.include_router(decisions.router)
     app.include_router(links.router)
     app.include_router(appeals.router)

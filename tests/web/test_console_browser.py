@@ -57,6 +57,8 @@ def test_agent_takes_next_case_writes_note_and_escalates(page: Page, db: Session
     page.get_by_role("button", name=re.compile("Escalate")).click()
     expect(page.get_by_role("status")).to_contain_text("Case escalated")
     page.goto(f"/cases/{case_id}")
+    page.keyboard.press("q")  # a case's queue, then home
+    expect(page).to_have_url(re.compile(r"/queues/\d+$"))
     page.keyboard.press("q")
     expect(page).to_have_url(re.compile(r"/$"))
 

@@ -98,6 +98,8 @@ def test_an_agent_decides_a_suspension_with_the_spanish_message(page: Page, db: 
     expect(page.get_by_role("status").first).to_contain_text(
         "Decision recorded and applied; the case is closed."
     )
+    # The work loop moved on (home: nothing else waits); the case shows what was done.
+    page.goto(f"/cases/{case_id}")
     panel = page.locator("#decision-panel")
     expect(panel).to_contain_text("applied")
     expect(panel).to_contain_text("Suspend · account · 7 days")
@@ -137,6 +139,8 @@ def test_a_ban_by_an_agent_waits_until_a_specialist_approves(page: Page, db: Ses
     page.get_by_role("button", name=re.compile("Preview message")).click()
     expect(page.locator("#decision-preview")).to_contain_text("needs a second approver")
     page.get_by_role("button", name="Record decision").click()
+    expect(page.get_by_role("status").first).to_contain_text("waits for a specialist")
+    page.goto(f"/cases/{case_id}")
 
     expect(page.locator("#decision-waiting")).to_contain_text("waiting for a specialist's approval")
     expect(page.locator("#decision-form")).to_have_count(0)

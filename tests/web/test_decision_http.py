@@ -294,7 +294,8 @@ def test_a_decision_posted_through_the_form_is_applied_and_shown(
         follow_redirects=False,
     )
     assert response.status_code == 303
-    assert response.headers["location"] == f"/cases/{case_id}?notice=decided"
+    # Nothing else waits, so the reviewer lands home (the next case opens when one waits).
+    assert response.headers["location"] == "/?notice=decided&loop=done"
 
     decision = decision_of(db, case_id)
     assert decision is not None and decision.status == DecisionStatus.applied
@@ -328,7 +329,7 @@ def test_htmx_submission_redirects_the_browser(client: TestClient, db: Session) 
         headers=HTMX,
     )  # fmt: skip
     assert response.status_code == 200
-    assert response.headers["hx-redirect"] == f"/cases/{case_id}?notice=decided"
+    assert response.headers["hx-redirect"] == "/?notice=decided&loop=done"
     decision = decision_of(db, case_id)
     assert decision is not None and decision.action == "warn" and not decision.departed
 
@@ -433,7 +434,7 @@ def test_a_ban_waits_for_a_specialist_and_the_panel_says_so(
         follow_redirects=False,
     )
     assert response.status_code == 303
-    assert response.headers["location"] == f"/cases/{case_id}?notice=decision_pending"
+    assert response.headers["location"] == "/?notice=decision_pending&loop=done"
     decision = decision_of(db, case_id)
     assert decision is not None and decision.status == DecisionStatus.pending_approval
     assert case_of(db, case_id).status == CaseStatus.assigned

@@ -9,6 +9,9 @@ Invariants:
 - ``hits`` keeps every rule that fired, shadow rules included (flagged), with its reason.
 - ``account_id`` is null for an event about an account Vigil does not know yet; it is
   filled in when a ``signup`` event creates that account (``account_external_id`` says whose).
+- ``counterparty_external_id`` is the envelope's ``counterparty_id`` as ingested (the same
+  value as in ``payload``), kept in a column of its own for the index that finds what others
+  did to an account (reports filed against it).
 """
 
 from __future__ import annotations
@@ -50,6 +53,17 @@ class Event(IdMixin, Base):
             postgresql_where=text("case_id IS NOT NULL"),
             sqlite_where=text("case_id IS NOT NULL"),
         ),
+        # What was done to an account by others (reports against it, on the case page):
+        # by the envelope's counterparty, for each type, newest first.
+        Index(
+            "ix_events_counterparty",
+            "counterparty_external_id",
+            "type",
+            "occurred_at",
+            "id",
+            postgresql_where=text("counterparty_external_id IS NOT NULL"),
+            sqlite_where=text("counterparty_external_id IS NOT NULL"),
+        ),
         # Events that arrived before their account; linked when a signup creates it.
         Index(
             "ix_events_unlinked",
@@ -66,6 +80,9 @@ class Event(IdMixin, Base):
         BigId, ForeignKey("accounts.id", ondelete="SET NULL")
     )
     account_external_id: Mapped[str] = mapped_column(String(200))
+    # The envelope's ``counterparty_id`` (the other account: who was messaged, reviewed,
+    # reported), copied out of the payload at ingestion so it can be indexed.
+    counterparty_external_id: Mapped[str | None] = mapped_column(String(200))
     occurred_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=clock.now)
     # Who sent it (the API key's or the CLI's label).

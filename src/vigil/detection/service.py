@@ -291,11 +291,12 @@ def _claim(
     """Insert the event's row, or find that its ``event_id`` is taken (None)."""
     payload = event.model_dump(mode="json")
     payload["occurred_at"] = occurred.isoformat()
-    values = {
+    values: dict[str, Any] = {
         "event_id": event.event_id,
         "payload_sha256": digest,
         "type": event.type,
         "account_external_id": event.account_id,
+        "counterparty_external_id": event.counterparty_id,
         "occurred_at": occurred,
         "received_at": now,
         "source": actor.label[:200],

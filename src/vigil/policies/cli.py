@@ -97,6 +97,11 @@ def _print_version(v: PolicyVersion, retired: bool) -> None:
             typer.echo(f"\n{title}:")
             for example in examples:
                 typer.echo(f"  - {example}")
+    if v.grey_areas:
+        typer.echo("\nGrey areas:")
+        for area in v.grey_areas:
+            typer.echo(f"  - {area['title']}")
+            typer.echo(f"    {area['guidance']}")
     typer.echo(f"\nActions: {', '.join(v.allowed_actions)} (default {v.default_action})")
     typer.echo(f"Strikes: weight {v.strike_weight}, counted for {v.strike_ttl_days} days")
     typer.echo("Ladder:")

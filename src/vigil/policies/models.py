@@ -71,7 +71,8 @@ class PolicyVersion(IdMixin, Base):
     """What a policy said at one point in time. Written once, never changed, never deleted.
 
     ``ladder`` holds steps ``{"strikes", "action", "scope", "duration_days"}`` sorted by
-    strictly increasing ``strikes``; ``user_title`` and ``user_explanation`` map a language
+    strictly increasing ``strikes``; ``grey_areas`` holds ``{"title", "guidance"}`` items;
+    ``user_title`` and ``user_explanation`` map a language
     (``en``, ``es``, ``pt``...) to the text the user reads. The content rules are enforced by
     ``vigil.policies.schemas.validate_policy`` before a version is written.
     """
@@ -108,6 +109,9 @@ class PolicyVersion(IdMixin, Base):
     guidance: Mapped[str] = mapped_column(Text)
     examples_allowed: Mapped[list[str]] = mapped_column(JSONList, default=list)
     examples_not_allowed: Mapped[list[str]] = mapped_column(JSONList, default=list)
+    # Hard calls the examples do not settle: ``{"title", "guidance"}`` items, in the order a
+    # reviewer should read them. Shown on the case page next to the guidance.
+    grey_areas: Mapped[list[dict[str, str]]] = mapped_column(JSONList, default=list)
     severity: Mapped[Severity] = mapped_column(str_enum(Severity, 16))
 
     allowed_actions: Mapped[list[str]] = mapped_column(JSONList)

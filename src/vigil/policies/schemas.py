@@ -36,6 +36,10 @@ MAX_DESCRIPTION = 4_000
 MAX_GUIDANCE = 20_000
 MAX_EXAMPLE = 1_000
 MAX_EXAMPLES = 20
+MAX_GREY_AREAS = 20
+MAX_GREY_TITLE = 200
+MAX_GREY_GUIDANCE = 2_000
+GREY_AREA_FIELDS = ("title", "guidance")
 MAX_GROUND = 500
 MAX_ILLEGAL_EXPLANATION = 2_000
 MAX_USER_TITLE = 200
@@ -53,6 +57,7 @@ CONTENT_FIELDS: tuple[str, ...] = (
     "guidance",
     "examples_allowed",
     "examples_not_allowed",
+    "grey_areas",
     "severity",
     "allowed_actions",
     "default_action",
@@ -73,6 +78,7 @@ CONTENT_FIELDS: tuple[str, ...] = (
 OPTIONAL_FIELDS: dict[str, Any] = {
     "examples_allowed": [],
     "examples_not_allowed": [],
+    "grey_areas": [],
     "strike_weight": 1,
     "strike_ttl_days": 365,
     "dsa_keywords": [],
@@ -134,23 +140,30 @@ class _Errors:
 
 
 def _text(
-    errors: _Errors, data: Mapping[str, Any], name: str, limit: int, *, required: bool = True
+    errors: _Errors,
+    data: Mapping[str, Any],
+    name: str,
+    limit: int,
+    *,
+    required: bool = True,
+    path: str | None = None,
 ) -> str | None:
+    at = path or name
     value = data.get(name)
     if value is None:
         if required:
-            errors.add(name, "missing_field", f"{name} is required")
+            errors.add(at, "missing_field", f"{at} is required")
         return None
     if not isinstance(value, str):
-        errors.add(name, "invalid_type", f"{name} must be text")
+        errors.add(at, "invalid_type", f"{at} must be text")
         return None
     value = value.strip()
     if not value:
         if required:
-            errors.add(name, "empty_field", f"{name} must not be empty")
+            errors.add(at, "empty_field", f"{at} must not be empty")
         return None
     if len(value) > limit:
-        errors.add(name, "too_long", f"{name} is longer than {limit} characters")
+        errors.add(at, "too_long", f"{at} is longer than {limit} characters")
         return None
     return value
 
@@ -183,6 +196,48 @@ def _text_list(errors: _Errors, data: Mapping[str, Any], name: str) -> list[str]
             errors.add(path, "too_long", f"{path} is longer than {MAX_EXAMPLE} characters")
         else:
             out.append(item.strip())
+    return out
+
+
+def _grey_areas(errors: _Errors, data: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Hard calls: each a short ``title`` and the ``guidance`` that settles it."""
+    value = data.get("grey_areas")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        errors.add(
+            "grey_areas", "invalid_type", "grey_areas must be a list of {title, guidance} items"
+        )
+        return []
+    if len(value) > MAX_GREY_AREAS:
+        errors.add("grey_areas", "too_many", f"grey_areas holds more than {MAX_GREY_AREAS} items")
+    out: list[dict[str, str]] = []
+    titles: dict[str, int] = {}
+    for i, raw in enumerate(value):
+        at = f"grey_areas[{i}]"
+        if not isinstance(raw, Mapping):
+            errors.add(at, "invalid_type", f"{at} must have a title and guidance")
+            continue
+        for key in raw:
+            if key not in GREY_AREA_FIELDS:
+                errors.add(f"{at}.{key}", "unknown_field", f"{at} has no field '{key}'")
+        item: dict[str, str] = {}
+        for name, limit in (("title", MAX_GREY_TITLE), ("guidance", MAX_GREY_GUIDANCE)):
+            text = _text(errors, raw, name, limit, path=f"{at}.{name}")
+            if text is not None:
+                item[name] = text
+        if len(item) < len(GREY_AREA_FIELDS):
+            continue
+        key = item["title"].casefold()
+        if key in titles:
+            errors.add(
+                f"{at}.title",
+                "duplicate_grey_area",
+                f"{at}.title repeats grey_areas[{titles[key]}].title",
+            )
+            continue
+        titles[key] = i
+        out.append(item)
     return out
 
 
@@ -498,6 +553,7 @@ def validate_policy(data: Mapping[str, Any], *, prefix: str = "", label: str = "
         "guidance": _text(errors, data, "guidance", MAX_GUIDANCE),
         "examples_allowed": _text_list(errors, data, "examples_allowed"),
         "examples_not_allowed": _text_list(errors, data, "examples_not_allowed"),
+        "grey_areas": _grey_areas(errors, data),
     }
     severity = data.get("severity")
     if severity is None:
@@ -581,12 +637,31 @@ class LadderStepIn(_Body):
     )
 
 
+class GreyAreaIn(_Body):
+    title: str | None = Field(
+        default=None, description="The hard call, in a few words (at most 200 characters)."
+    )
+    guidance: str | None = Field(
+        default=None, description="How reviewers settle it (at most 2,000 characters)."
+    )
+
+
+class GreyAreaOut(BaseModel):
+    title: str
+    guidance: str
+
+
 class _Content(_Body):
     title: str | None = None
     description: str | None = None
     guidance: str | None = Field(default=None, description="How reviewers apply the policy.")
     examples_allowed: list[str] | None = None
     examples_not_allowed: list[str] | None = None
+    grey_areas: list[GreyAreaIn] | None = Field(
+        default=None,
+        description="Hard calls the examples do not settle, each with a title and guidance "
+        "(at most 20).",
+    )
     severity: str | None = Field(default=None, description="low, medium, high or critical.")
     allowed_actions: list[str] | None = None
     default_action: str | None = None
@@ -656,6 +731,7 @@ class PolicyVersionOut(BaseModel):
     guidance: str
     examples_allowed: list[str]
     examples_not_allowed: list[str]
+    grey_areas: list[GreyAreaOut]
     severity: Severity
     allowed_actions: list[ActionType]
     default_action: ActionType

@@ -40,7 +40,9 @@ from vigil.kit.errors import InvalidInput, PermissionDenied, VigilError
 from vigil.policies import service as policies
 from vigil.policies.actions import ALLOWED_SCOPES, TAKES_END_DATE, ActionType, Scope
 from vigil.policies.models import PolicyVersion
+from vigil.web import home
 from vigil.web.auth import Console, ConsolePost, ConsoleUser
+from vigil.web.common import CaseId, next_after, page, redirect
 from vigil.web.decision_form import (
     ACTION_LABELS,
     CHANNELS,
@@ -62,7 +64,6 @@ from vigil.web.decision_form import (
     text_of,
 )
 from vigil.web.render import templates
-from vigil.web.views import CaseId, _page, _redirect
 
 router = APIRouter(include_in_schema=False)
 
@@ -327,7 +328,7 @@ def _panel_response(
         return templates.TemplateResponse(
             request, "partials/decision_panel.html", context, status_code=status_code
         )
-    return _page(request, who, "decision_page.html", status_code=status_code, **context)
+    return page(request, who, "decision_page.html", status_code=status_code, **context)
 
 
 async def _form_data(request: Request) -> FormData:
@@ -423,8 +424,9 @@ def decide(
     submitted: Submitted,
 ) -> Response:
     """Record the decision. Applied at once (the case closes), or waiting for a second
-    approver when an action is under four-eyes. Refused: the form comes back with each
-    problem next to its control, and nothing is written."""
+    approver when an action is under four-eyes; then the reviewer's next case opens.
+    Refused: the form comes back with each problem next to its control, and nothing is
+    written."""
     form = DecisionForm.parse(submitted)
     try:
         decision = service.decide(db, who.principal, case_id, decision_in(form), settings=settings)
@@ -443,10 +445,12 @@ def decide(
         )
         return _panel_response(request, who, context, status_code=exc.status_code)
     notice = "decision_pending" if decision.status == DecisionStatus.pending_approval else "decided"
-    target = f"/cases/{case_id}?notice={notice}"
+    # The work loop: the reviewer's next case opens (taken for them in this transaction), or
+    # home with the notice when nothing is left.
+    target = next_after(db, who, notice)
     if _is_htmx(request):
         return Response(status_code=200, headers={"HX-Redirect": target})
-    return _redirect(target)
+    return redirect(target)
 
 
 # --- four-eyes approvals ------------------------------------------------------------------
@@ -511,7 +515,7 @@ def approvals(
         cursor=cursor,
         limit=20,
     )
-    return _page(
+    return page(
         request, who, "approvals.html", items=_approval_items(db, who, settings, views),
         next_cursor=next_cursor, errors={}, **_common(settings),
     )  # fmt: skip
@@ -519,19 +523,14 @@ def approvals(
 
 @router.get("/approvals/count")
 def approvals_count(db: DB, who: Console) -> HTMLResponse:
-    """The badge next to "Approvals" in the header (visible decisions only)."""
+    """The badge next to "Approvals" in the header: what waits for *this* approver (not
+    their own decisions, not cases they may not see), as on the home page."""
     _approver(who)
-    views, more = service.list_decisions(
-        db,
-        who.principal,
-        service.DecisionFilter(status=[DecisionStatus.pending_approval]),
-        limit=99,
-    )
-    if not views:
+    waiting = home.approvals(db, who.principal)
+    if waiting is None or not waiting.count:
         return HTMLResponse('<span class="count-none">(none waiting)</span>')
-    shown = f"{len(views)}{'+' if more else ''}"
     return HTMLResponse(
-        f'<span class="chip warning">{shown}<span class="skip"> waiting</span></span>'
+        f'<span class="chip warning">{waiting.label}<span class="skip"> waiting</span></span>'
     )
 
 
@@ -550,7 +549,7 @@ def _approval_page(
     detail = service.decision_detail(db, who.principal, decision_id, audit_view=viewed)
     (item,) = _approval_items(db, who, settings, [detail])
     names = _staff_names(db, [a.decided_by_id for a in detail.approvals])
-    return _page(
+    return page(
         request, who, "approval.html", status_code=status_code, item=item, detail=detail,
         staff_names=names, errors=errors or {}, error=error, **_common(settings),
     )  # fmt: skip
@@ -585,7 +584,7 @@ def _answer(
             request, db, who, settings, decision_id, errors=errors,
             error=None if errors else exc.message, status_code=exc.status_code,
         )  # fmt: skip
-    return _redirect(f"/approvals?notice={notice}")
+    return redirect(f"/approvals?notice={notice}")
 
 
 @router.post("/approvals/{decision_id}/approve", response_model=None)

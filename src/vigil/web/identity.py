@@ -76,8 +76,8 @@ from vigil.identity.types import (
 )
 from vigil.kit.errors import InvalidInput, NotFound, VigilError
 from vigil.web.auth import Console, ConsolePost, ConsoleUser
+from vigil.web.common import CaseId, notice_of, page
 from vigil.web.render import templates
-from vigil.web.views import CaseId, _page
 
 router = APIRouter(include_in_schema=False)
 
@@ -575,7 +575,7 @@ def _render(
     can_decide = v.status == VerificationStatus.review and p.can(Permission.identity_decide)
     locale = messages.normalize_locale(profile["locale"])
     form = form or {}
-    return _page(
+    return page(
         request,
         who,
         "identity/review.html",
@@ -730,7 +730,8 @@ def _decided_notice(request: Request) -> dict[str, str] | None:
         kind, text = NOTICES[key]
         return {"kind": kind, "text": text}
     if key not in DECIDED:
-        return None
+        # The console's shared notices: e.g. the work loop's "This is your next case."
+        return notice_of(request)
     decided = request.query_params.get("decided") or ""
     which = f" #{int(decided)}" if decided.isdigit() and len(decided) <= 18 else ""
     return {"kind": "ok", "text": f"Verification{which} {DECIDED[key]}."}
@@ -753,7 +754,7 @@ def review_list(request: Request, db: DB, who: Console, cursor: str | None = Non
     notice = _decided_notice(request)
     if notice is not None and request.query_params.get("decided"):
         notice["text"] += " No other verification is waiting for you."
-    return _page(
+    return page(
         request,
         who,
         "identity/list.html",
@@ -846,7 +847,7 @@ def account_verifications(
     )  # fmt: skip
     rows, next_cursor = service.list_for_account(db, p, external_id, cursor=cursor, limit=50)
     dob = account.date_of_birth
-    return _page(
+    return page(
         request,
         who,
         "identity/account.html",

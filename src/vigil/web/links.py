@@ -20,8 +20,8 @@ from vigil.detection.links import layout
 from vigil.detection.links import service as links
 from vigil.detection.links.schemas import REASON_TEXT
 from vigil.web.auth import Console
+from vigil.web.common import CaseId
 from vigil.web.render import templates
-from vigil.web.views import CaseId
 
 router = APIRouter(include_in_schema=False)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
@@ -10,6 +12,19 @@ from fastapi.templating import Jinja2Templates
 from vigil.kit import clock
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+@cache
+def static_url(path: str) -> str:
+    """``/static/<path>?v=<hash of the file>``: a new release never runs with a stale script
+    from the browser's cache. Computed once per file; Starlette's ``url_for`` walks every
+    route on each call, which cost a third of a case page's template time."""
+    file = (STATIC_DIR / path).resolve()
+    if not file.is_relative_to(STATIC_DIR.resolve()) or not file.is_file():
+        raise ValueError(f"no static file {path!r}")
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()[:10]
+    return f"/static/{path}?v={digest}"
 
 
 def human_delta(delta: timedelta) -> str:
@@ -43,3 +58,4 @@ def minutes_label(minutes: int) -> str:
 
 templates.env.filters["when"] = when
 templates.env.filters["minutes"] = minutes_label
+templates.env.globals["static_url"] = static_url

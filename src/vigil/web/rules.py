@@ -25,14 +25,15 @@ from vigil.api.deps import DB, AppSettings
 from vigil.auth.models import StaffUser
 from vigil.auth.permissions import ROLE_PERMISSIONS, Permission
 from vigil.cases.models import Queue
+from vigil.detection.models import Event
 from vigil.detection.rules import backtest, compiler, engine, schemas, service, states
 from vigil.detection.rules.models import BacktestStatus, RuleOutcome, RuleState
 from vigil.kit import clock
 from vigil.kit.errors import InvalidInput, NotFound, VigilError
 from vigil.policies import service as policies
 from vigil.web.auth import Console, ConsolePost, ConsoleUser
+from vigil.web.common import page
 from vigil.web.render import templates
-from vigil.web.views import _page
 
 router = APIRouter(include_in_schema=False)
 _DAY = timedelta(days=1)
@@ -60,7 +61,7 @@ def _need(who: ConsoleUser, permission: Permission) -> None:
     who.principal.require(permission)
 
 
-def _redirect(url: str) -> RedirectResponse:
+def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
@@ -134,7 +135,7 @@ def _form_page(
     errors: dict[str, list[dict[str, Any]]] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    return _page(
+    return page(
         request,
         who,
         "rules_form.html",
@@ -168,7 +169,7 @@ def rules_page(
 ) -> HTMLResponse:
     _need(who, Permission.rules_read)
     rows, next_cursor = service.list_page(db, state=state or None, cursor=cursor, limit=100)
-    return _page(
+    return page(
         request,
         who,
         "rules.html",
@@ -243,7 +244,7 @@ def create_rule(
         return _form_page(
             request, db, who, form, editing=False, errors=_errors(exc), status_code=exc.status_code
         )
-    return _redirect(f"/rules/{rule.name}?flash=created")
+    return redirect(f"/rules/{rule.name}?flash=created")
 
 
 def _rule_page(
@@ -254,6 +255,7 @@ def _rule_page(
     *,
     version: int | None = None,
     error: str | None = None,
+    error_state: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     rule, current = service.get_current(db, name)
@@ -264,7 +266,7 @@ def _rule_page(
         for b in backtest.list_page(db, limit=200)[0]
         if (b.target.get("name") == name) or (b.compare or {}).get("name") == name
     ][:10]
-    return _page(
+    return page(
         request,
         who,
         "rules_detail.html",
@@ -278,6 +280,7 @@ def _rule_page(
         moves=sorted(s.value for s in states.ALLOWED[RuleState(rule.state)]),
         can_write=who.principal.can(Permission.rules_write),
         error=error,
+        error_state=error_state,
         flash=FLASH.get(request.query_params.get("flash", "")),
     )
 
@@ -289,7 +292,7 @@ def backtests_page(
     _need(who, Permission.rules_read)
     rows, next_cursor = backtest.list_page(db, cursor=cursor, limit=50)
     now = clock.now()
-    return _page(
+    return page(
         request,
         who,
         "rules_backtests.html",
@@ -345,7 +348,7 @@ def start_backtest(
     except InvalidInput as exc:
         db.rollback()
         rows, next_cursor = backtest.list_page(db, limit=50)
-        return _page(
+        return page(
             request,
             who,
             "rules_backtests.html",
@@ -361,7 +364,7 @@ def start_backtest(
             error=exc.message,
             revision=engine.current_revision(db)[0],
         )
-    return _redirect(f"/rules/backtests/{run.id}")
+    return redirect(f"/rules/backtests/{run.id}")
 
 
 def _run_context(db: Session, backtest_id: int) -> dict[str, Any]:
@@ -376,7 +379,73 @@ def _run_context(db: Session, backtest_id: int) -> dict[str, Any]:
 @router.get("/rules/backtests/{backtest_id}")
 def backtest_page(request: Request, db: DB, who: Console, backtest_id: BacktestId) -> HTMLResponse:
     _need(who, Permission.rules_read)
-    return _page(request, who, "rules_backtest.html", **_run_context(db, backtest_id))
+    return page(request, who, "rules_backtest.html", **_run_context(db, backtest_id))
+
+
+# Sample events: a run stores, per rule, the ids of the newest events the rule hit
+# (``sample_event_ids``, at most ``backtest.SAMPLES_PER_RULE``); the page loads those by id.
+SAMPLES_PER_RULE = backtest.SAMPLES_PER_RULE
+
+
+@dataclass
+class Sample:
+    event_id: int
+    type: str
+    occurred_at: datetime
+    account: str
+    case_id: int | None
+
+
+def backtest_samples(db: Session, run: Any) -> dict[str, list[Sample] | None]:
+    """The stored sample events of each rule the run saw hit, newest first: one query by
+    primary key, at most ``SAMPLES_PER_RULE`` per rule. A rule maps to ``None`` when the run
+    was stored before samples were kept (the page says so); events removed since (retention)
+    are left out."""
+    if run.status != BacktestStatus.done:
+        return {}
+    kept: dict[str, list[int] | None] = {}
+    for result in run.results or []:
+        if not result.get("hits"):
+            continue
+        ids = result.get("sample_event_ids")
+        kept[str(result["name"])] = (
+            [int(i) for i in ids[:SAMPLES_PER_RULE]] if isinstance(ids, list) else None
+        )
+    wanted = sorted({i for ids in kept.values() if ids for i in ids})
+    found: dict[int, Sample] = {}
+    if wanted:
+        rows = db.execute(
+            select(
+                Event.id,
+                Event.type,
+                Event.occurred_at,
+                Event.account_external_id,
+                Event.case_id,
+            ).where(Event.id.in_(wanted))
+        )
+        found = {
+            row.id: Sample(row.id, row.type, row.occurred_at, row.account_external_id, row.case_id)
+            for row in rows
+        }
+    return {
+        name: None if ids is None else [found[i] for i in ids if i in found]
+        for name, ids in sorted(kept.items())
+    }
+
+
+@router.get("/rules/backtests/{backtest_id}/samples")
+def backtest_samples_fragment(
+    request: Request, db: DB, who: Console, backtest_id: BacktestId
+) -> HTMLResponse:
+    """Sample events of a finished run (htmx, loaded after the results)."""
+    _need(who, Permission.rules_read)
+    run = backtest.get(db, backtest_id)
+    samples = backtest_samples(db, run)
+    return templates.TemplateResponse(
+        request,
+        "partials/rule_backtest_samples.html",
+        {"run": run, "samples": samples, "per_rule": SAMPLES_PER_RULE},
+    )
 
 
 @router.get("/rules/backtests/{backtest_id}/results")
@@ -509,7 +578,7 @@ def save_rule(
         return _form_page(
             request, db, who, form, editing=True, errors=_errors(exc), status_code=422
         )
-    return _redirect(f"/rules/{name}?flash={'saved' if result.changed else 'unchanged'}")
+    return redirect(f"/rules/{name}?flash={'saved' if result.changed else 'unchanged'}")
 
 
 @router.post("/rules/{name}/state")
@@ -522,6 +591,24 @@ def change_state(
     reason: FormText = "",
 ) -> Response:
     _need(who, Permission.rules_write)
+    rule = service.get_rule(db, name)
+    target = RuleState(state) if state in {s.value for s in RuleState} else None
+    if (
+        target is not None
+        and states.is_allowed(RuleState(rule.state), target)
+        and not reason.strip()
+    ):
+        # The service takes a move without a reason (the CLI's bulk loads); in the console
+        # every move is someone's decision, and the audit log should say why.
+        return _rule_page(
+            request,
+            db,
+            who,
+            name,
+            error=f"Write why the rule moves to {target.value}.",
+            error_state=target.value,
+            status_code=422,
+        )
     try:
         service.change_state(db, who.principal, name, state, reason=reason or None)
     except VigilError as exc:
@@ -529,4 +616,4 @@ def change_state(
             raise
         db.rollback()
         return _rule_page(request, db, who, name, error=exc.message, status_code=exc.status_code)
-    return _redirect(f"/rules/{name}?flash=state")
+    return redirect(f"/rules/{name}?flash=state")

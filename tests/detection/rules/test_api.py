@@ -125,8 +125,8 @@ def test_validate_and_test_an_expression(lead: TestClient, db: Session) -> None:
 
 def test_backtests_over_http(lead: TestClient, db: Session) -> None:
     _create(lead, state="active")
-    for sent in (30, 5):
-        stored_event(db, None, clock.now().replace(hour=8), {"messages_1h": sent})
+    loud = stored_event(db, None, clock.now().replace(hour=8), {"messages_1h": 30}).id
+    stored_event(db, None, clock.now().replace(hour=8), {"messages_1h": 5})
     db.commit()
     run = lead.post(
         "/v1/rules/backtests",
@@ -140,6 +140,7 @@ def test_backtests_over_http(lead: TestClient, db: Session) -> None:
     body = run.json()
     assert body["status"] == "done" and body["events_scanned"] == 2
     assert body["results"][0]["hits"] == 1
+    assert body["results"][0]["sample_event_ids"] == [loud]
     assert body["comparison"]["rules"][0]["hits_gained"] == 0
     fetched = lead.get(f"/v1/rules/backtests/{body['id']}")
     assert fetched.json()["results"] == body["results"]

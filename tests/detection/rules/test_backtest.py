@@ -301,3 +301,67 @@ def test_runs_are_listed_newest_first(db: Session, settings: Settings, world: Wo
     rest, _ = backtest.list_page(db, cursor=cursor, limit=1)
     assert [b.id for b in rest] == [first.id]
     assert db.scalar(select(Event.id).limit(1)) is not None
+
+
+def test_each_rule_keeps_its_five_newest_hits_as_samples(
+    db: Session, settings: Settings, world: World
+) -> None:
+    # A second type the rule reads, older than every message: it must not push a newer hit out.
+    service.update_rule(
+        db,
+        SYSTEM,
+        "mass_messaging",
+        {"event_types": ["message_sent", "proposal_sent"]},
+        change_reason="proposals too",
+    )
+    early = stored_event(
+        db, world.carol, world.start + DAY / 2, {"messages_1h": 70}, type="proposal_sent"
+    )
+    late = stored_event(
+        db, world.carol, world.start + 5 * DAY, {"messages_1h": 70}, type="proposal_sent"
+    )
+    run = backtest.create(db, SYSTEM, settings, since=world.start, until=clock.now())
+    result = _by_name(run.results)["mass_messaging"]
+    assert result["hits"] == 8
+    hit = list(
+        db.execute(
+            select(Event.id, Event.occurred_at).where(
+                Event.id.in_([*_hit_ids(db, world), early.id, late.id])
+            )
+        )
+    )
+    newest = [i for _at, i in sorted(((at, i) for i, at in hit), reverse=True)][:5]
+    assert result["sample_event_ids"] == newest
+    assert newest[0] == late.id and early.id not in newest
+    # Kept with the run: the API shows them too, and a job-run backtest keeps the same ones.
+    queued = backtest.create(
+        db, SYSTEM, settings, since=world.start, until=clock.now(), inline=False
+    )
+    done = backtest.run_queued(db, settings, queued.id)
+    assert done is not None
+    assert _by_name(done.results)["mass_messaging"]["sample_event_ids"] == newest
+
+
+def test_a_rule_without_hits_keeps_no_samples(
+    db: Session, settings: Settings, world: World
+) -> None:
+    service.update_rule(
+        db,
+        SYSTEM,
+        "mass_messaging",
+        {"expression": "features.messages_1h > 500"},
+        change_reason="nothing that loud",
+    )
+    run = backtest.create(db, SYSTEM, settings, since=world.start, until=clock.now())
+    result = _by_name(run.results)["mass_messaging"]
+    assert result["hits"] == 0 and result["sample_event_ids"] == []
+
+
+def _hit_ids(db: Session, world: World) -> list[int]:
+    """The message events ``world``'s rule hits in its range (more than 20 messages)."""
+    rows = db.execute(
+        select(Event.id, Event.features).where(
+            Event.type == "message_sent", Event.occurred_at >= world.start
+        )
+    )
+    return [i for i, features in rows if features.get("messages_1h", 0) > 20]

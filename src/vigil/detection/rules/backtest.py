@@ -20,6 +20,11 @@ other account a rule hits is unlabelled and reported apart, never counted as a m
 precision = hit positives / hit labelled accounts; recall = hit positives / positives that
 had an event of the rule's types in the range.
 
+Samples: each rule's result keeps ``sample_event_ids``, the ids of the up to
+``SAMPLES_PER_RULE`` newest events (by time, then id) it hit in the range, newest first, so
+the console can show them without replaying anything. Runs stored before samples were kept
+have no such key.
+
 Comparing: ``target`` (A, what is being tried) runs side by side with ``compare`` (B, the
 baseline) on the same events; per rule, ``hits_gained`` are events A hits and B does not,
 ``hits_lost`` the reverse, and ``outcome_changes`` counts events whose outcome would move from
@@ -31,6 +36,7 @@ as a job (``rules.backtest``) instead of inside the request.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -66,6 +72,7 @@ JOB_KIND = "rules.backtest"
 INLINE_MAX_EVENTS = 10_000
 BATCH = 500
 DEFAULT_DAYS = 7
+SAMPLES_PER_RULE = 5
 
 # --- what runs ----------------------------------------------------------------------------
 
@@ -218,6 +225,21 @@ class _Side:
     errors: Counter[str] = field(default_factory=Counter)
     accounts: dict[str, set[Any]] = field(default_factory=dict)
     outcomes: Counter[str] = field(default_factory=Counter)
+    # Per rule, a min-heap of the newest hits seen so far: (occurred_at, event id).
+    samples: dict[str, list[tuple[datetime, int]]] = field(default_factory=dict)
+
+    def sample(self, name: str, occurred_at: datetime, event_id: int) -> None:
+        """Keep the event if it is among the rule's ``SAMPLES_PER_RULE`` newest hits."""
+        heap = self.samples.setdefault(name, [])
+        item = (occurred_at, event_id)
+        if len(heap) < SAMPLES_PER_RULE:
+            heapq.heappush(heap, item)
+        elif item > heap[0]:
+            heapq.heapreplace(heap, item)
+
+    def sample_ids(self, name: str) -> list[int]:
+        """The kept hits' event ids, newest first."""
+        return [event_id for _at, event_id in sorted(self.samples.get(name, []), reverse=True)]
 
 
 _COLUMNS = (
@@ -295,6 +317,7 @@ def _rule_result(
         "positives": None,
         "precision": None,
         "recall": None,
+        "sample_event_ids": side.sample_ids(rule.name),
     }
     label = labels.get(rule.policy_code or "")
     if label is None:
@@ -368,6 +391,7 @@ def run(session: Session, settings: Settings, backtest: Backtest) -> Backtest:
                 names.add(hit.name)
                 side.hits[hit.name] += 1
                 side.accounts.setdefault(hit.name, set()).add(key)
+                side.sample(hit.name, event.occurred_at, event.id)
             for error in evaluation.errors:
                 side.errors[error.name] += 1
             outcome, _score = outcome_for(evaluation.hits, settings)

@@ -445,7 +445,11 @@ class BacktestOut(BaseModel):
     finished_at: datetime | None
     events_scanned: int
     labels: dict[str, Any]
-    results: list[dict[str, Any]]
+    results: list[dict[str, Any]] = Field(
+        description="One entry per rule of the target: hits, accounts, errors, precision, "
+        "recall... and sample_event_ids, the ids of the up to 5 newest events the rule hit "
+        "in the range, newest first (absent from runs stored before samples were kept)."
+    )
     comparison: dict[str, Any] | None
     error: str | None
 

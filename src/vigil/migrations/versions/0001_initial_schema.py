@@ -1560,6 +1560,11 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column(
+            "grey_areas",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
             "severity",
             sa.Enum(
                 "low", "medium", "high", "critical", name="severity", native_enum=False, length=16
@@ -2156,6 +2161,7 @@ def upgrade() -> None:
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
         sa.Column("account_external_id", sa.String(length=200), nullable=False),
+        sa.Column("counterparty_external_id", sa.String(length=200), nullable=True),
         sa.Column("occurred_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("received_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("source", sa.String(length=200), nullable=False),
@@ -2237,6 +2243,13 @@ def upgrade() -> None:
             unique=False,
             postgresql_where=sa.text("case_id IS NOT NULL"),
             sqlite_where=sa.text("case_id IS NOT NULL"),
+        )
+        batch_op.create_index(
+            "ix_events_counterparty",
+            ["counterparty_external_id", "type", "occurred_at", "id"],
+            unique=False,
+            postgresql_where=sa.text("counterparty_external_id IS NOT NULL"),
+            sqlite_where=sa.text("counterparty_external_id IS NOT NULL"),
         )
         batch_op.create_index("ix_events_occurred", ["occurred_at", "id"], unique=False)
         batch_op.create_index(
@@ -2425,6 +2438,11 @@ def downgrade() -> None:
         )
         batch_op.drop_index("ix_events_type_occurred")
         batch_op.drop_index("ix_events_occurred")
+        batch_op.drop_index(
+            "ix_events_counterparty",
+            postgresql_where=sa.text("counterparty_external_id IS NOT NULL"),
+            sqlite_where=sa.text("counterparty_external_id IS NOT NULL"),
+        )
         batch_op.drop_index(
             "ix_events_case",
             postgresql_where=sa.text("case_id IS NOT NULL"),

@@ -1,24 +1,85 @@
-// Keyboard shortcuts for the console. Keys act only when focus is not in a text field.
-// Elements opt in with data-key="n" (click) or data-key-focus="c" (focus).
+// Keyboard shortcuts for the console (the work loop). Keys act only when focus is not in a
+// text field and no modifier is held. Elements opt in with data-key="x" (the key clicks
+// them) or data-key-focus="x" (the key focuses them). A page's own key wins over the
+// header's: the header (Next case n, Approvals a) is looked at last, so a case page's a
+// (approve the document) is never stolen by the Approvals link.
+//   ?  help (#help)          /  the header's search box        q  back to the queue
+//   d  decide: a page's data-key="d", else the decision panel's first control
 (function () {
   "use strict";
   function typing(el) {
     if (!el) return false;
     var tag = el.tagName;
-    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable;
+    return tag === "INPUT" && !/^(checkbox|radio|button|submit|reset)$/i.test(el.type) ||
+      tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable;
+  }
+  // Usable: not disabled, not in a hidden part of the page. A control in a closed
+  // <details> counts (reveal() opens it before it is used).
+  function visible(el) {
+    return !!el && !el.disabled && !el.closest("[hidden], dialog:not([open])");
+  }
+  function reveal(el) {
+    for (var d = el.closest("details:not([open])"); d; d = d.parentElement.closest("details:not([open])")) {
+      d.open = true;
+    }
+    return el;
+  }
+  // The page's element for a key first, the header's last.
+  function target(attr, key) {
+    var all = document.querySelectorAll("[" + attr + '="' + key + '"]');
+    var header = null;
+    for (var i = 0; i < all.length; i++) {
+      if (!visible(all[i])) continue;
+      if (all[i].closest("header.top")) { if (!header) header = all[i]; continue; }
+      return all[i];
+    }
+    return header;
+  }
+  function firstControl(root) {
+    if (!root) return null;
+    var els = root.querySelectorAll(
+      "select, input:not([type=hidden]), textarea, button, a[href], [tabindex]:not([tabindex='-1'])");
+    for (var i = 0; i < els.length; i++) if (visible(els[i])) return els[i];
+    return null;
+  }
+  function queueUrl() {
+    var root = document.getElementById("case-root");
+    var url = root && root.getAttribute("data-queue-url");
+    return url && url.charAt(0) === "/" && url.charAt(1) !== "/" ? url : "/";
+  }
+  function openHelp() {
+    var dialog = document.getElementById("help");
+    if (dialog && dialog.showModal && !dialog.open) dialog.showModal();
   }
   document.addEventListener("keydown", function (ev) {
-    if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(document.activeElement)) return;
-    if (ev.key === "?") {
-      var dialog = document.getElementById("help");
-      if (dialog && dialog.showModal) { ev.preventDefault(); dialog.showModal(); }
+    if (ev.defaultPrevented || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (document.querySelector("dialog[open]")) return;  // a dialog keeps its own keys
+    var active = document.activeElement;
+    if (typing(active)) {
+      // Esc leaves a text field, so the keys work again.
+      if (ev.key === "Escape" && active.blur) active.blur();
       return;
     }
-    if (ev.key === "q") { ev.preventDefault(); window.location.assign("/"); return; }
-    var click = document.querySelector('[data-key="' + ev.key + '"]');
-    if (click) { ev.preventDefault(); click.click(); return; }
-    var focus = document.querySelector('[data-key-focus="' + ev.key + '"]');
-    if (focus) { ev.preventDefault(); focus.focus(); }
+    if (ev.key === "?") { ev.preventDefault(); openHelp(); return; }
+    if (ev.key === "/") {
+      var box = document.getElementById("top-search-q");
+      if (box) { ev.preventDefault(); box.focus(); box.select(); }
+      return;
+    }
+    if (ev.key === "q") { ev.preventDefault(); window.location.assign(queueUrl()); return; }
+    if (ev.key.length !== 1) return;
+    var click = target("data-key", ev.key);
+    if (click) { ev.preventDefault(); reveal(click).click(); return; }
+    var focus = target("data-key-focus", ev.key);
+    if (focus) { ev.preventDefault(); reveal(focus).focus(); return; }
+    if (ev.key === "d") {
+      var control = firstControl(document.getElementById("decision-panel"));
+      if (control) { ev.preventDefault(); reveal(control).focus(); }
+    }
+  });
+  document.addEventListener("click", function (ev) {
+    var opener = ev.target && ev.target.closest ? ev.target.closest("[data-help]") : null;
+    if (opener) { ev.preventDefault(); openHelp(); }
   });
   // htmx requests carry the CSRF token from the page's meta tag.
   document.addEventListener("htmx:configRequest", function (ev) {
@@ -32,6 +93,8 @@
       form.reset();
     }
   });
+  // The keys are live from here on (tests and scripts wait for this mark).
+  document.documentElement.setAttribute("data-console-keys", "ready");
 })();
 
 // The decision panel (case page): the scopes an action allows, its end date fields, and

@@ -316,7 +316,26 @@
     // A refused decision comes back with its dialog open, so the reviewer fixes it in place.
     var again = document.querySelector("dialog[data-show-on-load]");
     if (again) openById(again.id);
+    else openFromFragment();
   });
+  // /identity/verifications/{id}#approve or #reject (the case page's a / r link here):
+  // open that decision's dialog. An approval with no dialog (every check passed) is not
+  // sent by a link: its button gets the focus, and Enter approves. The fragment is then
+  // dropped, so a reload does not open the dialog again.
+  function openFromFragment() {
+    var wanted = window.location.hash;
+    if (wanted !== "#approve" && wanted !== "#reject") return;
+    if (!document.querySelector("[data-identity-review]")) return;
+    if (history.replaceState) {
+      history.replaceState(null, "", window.location.pathname + window.location.search);
+    }
+    if (wanted === "#reject") { openById("idv-reject-dialog"); return; }
+    if (byId("idv-approve-dialog")) { openById("idv-approve-dialog"); return; }
+    var approve = byId("idv-approve");
+    if (approve) approve.focus();
+  }
+  window.addEventListener("hashchange", openFromFragment);
+
   // A reveal swapped in by htmx: nothing to wire (clicks are delegated), but the viewer
   // follows the new pictures if it is open.
   document.addEventListener("htmx:afterSettle", function () {
