@@ -21,6 +21,8 @@ def _login(page: Page, email: str) -> None:
     page.get_by_label("Password").fill(DEFAULT_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(re.compile(r"/$"))
+    # The keys are bound by a deferred script: a key pressed before it ran would be lost.
+    page.wait_for_load_state("load")
 
 
 def _fits(page: Page) -> bool:
