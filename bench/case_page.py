@@ -9,14 +9,22 @@ on the case. This builds a realistic worst case and times the page in-process:
 2. The default queues, a fee-circumvention policy, an agent (who holds the case) and a
    specialist (who decided the history).
 3. **The account** under review: identifiers (devices, a phone, an email, a payment
-   instrument), ``--prior`` earlier cases each decided (warnings and a payout restriction:
-   strikes, restrictions, messages), an identity verification with its checks, and 300
-   events of its own that are not on the case.
-4. **The case**: assigned to the agent, ``--events`` events on it (messages, proposals,
-   listings, reviews, reports, logins, payments; texts with contact details and off-platform
-   phrases, rule hits, model scores), notes, messages sent to the user.
+   instrument, and an IP address shared with ``--shared-ip`` other accounts, as behind a
+   mobile carrier's NAT), ``--prior`` earlier cases each decided (warnings and a payout
+   restriction: strikes, restrictions, messages), an identity verification with its checks,
+   300 events of its own that are not on the case, and ``--reports`` reports filed against
+   it by other accounts (``report_filed`` events whose ``counterparty_external_id`` is the
+   account), a tenth of them on the case.
+4. **The case**: a detection case assigned to the agent, ``--events`` events on it
+   (messages, proposals, listings, reviews, logins, payments; texts with contact details and
+   off-platform phrases; rule hits shaped as the rules engine stores them: ``rule_id``,
+   ``rule_version``, ``name``, ``score``, ``outcome``, ``policy_code``, ``queue``,
+   ``shadow``, ``reason``, shadow rules included; model scores), notes, messages sent to the
+   user.
 5. ``--precedents`` decided cases of other accounts under the same policy (the precedent
-   panel's candidates).
+   panel's candidates, 300 at most are read), each with ``--precedent-events`` events of its
+   own (texts and logins), every tenth with ten times as many: the precedent reads only the
+   newest few texts of each.
 
 Then a FastAPI ``TestClient`` logged in as the agent fetches each page ``--runs`` times after
 a few warm-up requests: the case page, the precedent fragment, the decision panel and the
@@ -26,7 +34,7 @@ highlighter on a 2,000-character message (target 2 ms).
 
     .venv/bin/python bench/case_page.py                           # SQLite
     .venv/bin/python bench/case_page.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
-    .venv/bin/python bench/case_page.py --runs 100 --events 200 --prior 20 --precedents 300
+    .venv/bin/python bench/case_page.py --runs 100 --events 200 --prior 20 --precedents 100
 
 Prints a table; nothing is asserted. A row reads "ok" when its median is under the target.
 """
@@ -45,16 +53,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from vigil.accounts import service as accounts
-from vigil.accounts.models import Account
+from vigil.accounts.models import Account, Identifier
 from vigil.accounts.schemas import AccountUpsert
 from vigil.app import create_app
 from vigil.auth import service as auth
@@ -68,6 +76,7 @@ from vigil.cases.timeline import add_note
 from vigil.communications.models import Message, MessageChannel, MessageStatus
 from vigil.config import Settings
 from vigil.db import make_engine, make_sessionmaker, transaction
+from vigil.detection.features import declared
 from vigil.detection.models import Event, Outcome
 from vigil.detection.text.highlight import highlight, render_marked
 from vigil.enforcement import service as enforcement
@@ -132,11 +141,67 @@ TEXTS = [
     "He asked me to pay him by bank transfer outside the platform, is that allowed?",
 ]
 TEXT_TYPES = ["message_sent", "proposal_sent", "listing_created", "review_posted", "job_posted"]
-OTHER_TYPES = ["login", "payment_attempt", "profile_update"]
-RULES = [
-    ("off_platform_contact", "contact details shared in a message"),
-    ("pay_me_directly", "asks to pay outside the platform"),
-    ("new_account_velocity", "many messages from a new account"),
+OTHER_TYPES = ["login", "payment", "payout_request", "contract_started"]
+FEATURE_NAMES = sorted(declared())
+LIST_FEATURES = {"contact_kinds", "payment_apps", "messaging_apps", "linked_by"}
+SHARED_IP = "203.0.113.77"
+# Rules as the engine's hits name them (``RuleHit.as_dict``): id, version, name, score,
+# outcome, policy, queue, shadow, reason. The last one is in shadow (recorded, not acted on).
+RULES: list[dict[str, Any]] = [
+    {
+        "rule_id": 11,
+        "rule_version": 3,
+        "name": "off_platform_contact",
+        "score": 0.6,
+        "outcome": "review",
+        "policy_code": "fee_circumvention",
+        "queue": None,
+        "shadow": False,
+        "reason": "contact details shared in a message",
+    },
+    {
+        "rule_id": 12,
+        "rule_version": 1,
+        "name": "pay_me_directly",
+        "score": 0.8,
+        "outcome": "review",
+        "policy_code": "fee_circumvention",
+        "queue": "fraud",
+        "shadow": False,
+        "reason": "asks to pay outside the platform",
+    },
+    {
+        "rule_id": 13,
+        "rule_version": 2,
+        "name": "new_account_velocity",
+        "score": 0.3,
+        "outcome": "review",
+        "policy_code": None,
+        "queue": None,
+        "shadow": False,
+        "reason": "many messages from a new account",
+    },
+    {
+        "rule_id": 14,
+        "rule_version": 1,
+        "name": "crypto_address_v2",
+        "score": 0.7,
+        "outcome": "block",
+        "policy_code": "fee_circumvention",
+        "queue": None,
+        "shadow": True,
+        "reason": "a crypto wallet address in a message",
+    },
+]
+LIVE_RULES = [r for r in RULES if not r["shadow"]]
+SHADOW_RULES = [r for r in RULES if r["shadow"]]
+REPORT_REASONS = ["off_platform_payment", "scam", "harassment", "spam", "other"]
+REPORT_TEXTS = [
+    "He asked me to pay him by Bizum before starting, outside the platform.",
+    "Me pidió que le pagara por fuera, dijo que así nos ahorrábamos la comisión.",
+    "Sent me his WhatsApp number and kept insisting we talk there instead.",
+    "Asked for a deposit by bank transfer to an account in another name.",
+    "",
 ]
 
 
@@ -145,6 +210,7 @@ class Built:
     case_id: int
     agent_email: str
     setup_seconds: float
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -188,7 +254,8 @@ def _account(session: Session, n: int, *, rich: bool = False) -> Account:
     }
     if rich:
         data["identifiers"] = [{"kind": "device", "value": f"dev-{n}-{i}"} for i in range(4)] + [
-            {"kind": "payment", "value": f"card-fp-{n}"}
+            {"kind": "payment", "value": f"card-fp-{n}"},
+            {"kind": "ip", "value": SHARED_IP},
         ]
     account, _ = accounts.upsert_account(
         session, SETUP, f"bench-{n}", AccountUpsert.model_validate(data)
@@ -204,7 +271,8 @@ def _decide(
     account: Account,
     title: str,
     i: int,
-) -> None:
+) -> int:
+    """A case about ``account`` under the policy, decided by ``actor``: its id."""
     case = cases.create_case(
         session,
         SETUP,
@@ -237,9 +305,178 @@ def _decide(
             "content_date": clock.now().date().isoformat(),
         }
     enforcement.decide(session, actor, case.id, DecisionIn(**body), settings=settings)
+    return case.id
 
 
-def _events(account: Account, case_id: int | None, n: int, rng: random.Random) -> list[dict]:
+def _crowd(session: Session, n: int) -> list[tuple[int, str]]:
+    """``n`` other accounts seen on the account's IP address (a carrier's NAT, a coworking
+    space): bulk-inserted, with their identifier. Their ids and external ids."""
+    now = clock.now()
+    ids = [f"bench-crowd-{i}" for i in range(n)]
+    for start in range(0, n, 1000):
+        chunk = ids[start : start + 1000]
+        session.execute(
+            insert(Account),
+            [
+                {
+                    "external_id": ext,
+                    "side": "client",
+                    "display_name": f"Crowd {ext}",
+                    "country": "ES",
+                    "locale": "es",
+                    "status": "active",
+                    "attributes": {},
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for ext in chunk
+            ],
+        )
+    crowd = [
+        (account_id, ext)
+        for account_id, ext in session.execute(
+            select(Account.id, Account.external_id).where(Account.external_id.like("bench-crowd-%"))
+        )
+    ]
+    if crowd:
+        session.execute(
+            insert(Identifier),
+            [
+                {
+                    "account_id": account_id,
+                    "kind": "ip",
+                    "value": SHARED_IP,
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                    "seen_count": 1,
+                }
+                for account_id, _ in crowd
+            ],
+        )
+    return crowd
+
+
+def _hits(rng: random.Random, i: int) -> list[dict[str, Any]]:
+    """One or two live rules, and now and then the shadow rule as well."""
+    hits = [dict(LIVE_RULES[i % len(LIVE_RULES)])]
+    if i % 4 == 0:
+        hits.append(dict(LIVE_RULES[(i + 1) % len(LIVE_RULES)]))
+    if rng.random() < 0.3:
+        hits.append(dict(SHADOW_RULES[0]))
+    return hits
+
+
+def _row(
+    n_id: int,
+    kind: str,
+    account_id: int | None,
+    external_id: str,
+    when: datetime,
+    *,
+    data: dict[str, Any],
+    case_id: int | None,
+    counterparty: str | None = None,
+    features: dict[str, Any] | None = None,
+    hits: list[dict[str, Any]] | None = None,
+    score: float = 0.0,
+    outcome: Outcome = Outcome.allow,
+) -> dict[str, Any]:
+    """One ``events`` row as ingestion stores it (same keys for every row: one executemany)."""
+    payload: dict[str, Any] = {
+        "event_id": f"bench-ev-{n_id}",
+        "type": kind,
+        "account_id": external_id,
+        "occurred_at": when.isoformat(),
+        "data": data,
+    }
+    if counterparty is not None:
+        payload["counterparty_id"] = counterparty
+    return {
+        "event_id": f"bench-ev-{n_id}",
+        "payload_sha256": hashlib.sha256(str(n_id).encode()).hexdigest(),
+        "type": kind,
+        "account_id": account_id,
+        "account_external_id": external_id,
+        "counterparty_external_id": counterparty,
+        "occurred_at": when,
+        "received_at": when,
+        "source": "bench",
+        "payload": payload,
+        "features": features or {},
+        "outcome": outcome,
+        "score": score,
+        "hits": hits or [],
+        "errors": [],
+        "case_id": case_id,
+    }
+
+
+def _reports(
+    subject: Account,
+    reporters: list[tuple[int, str]],
+    case_id: int,
+    n: int,
+    rng: random.Random,
+) -> list[dict[str, Any]]:
+    """``n`` reports filed against ``subject`` by other accounts over the last months, in
+    their own words; every tenth on the case."""
+    now = clock.now()
+    rows = []
+    for i in range(n):
+        n_id = next(_ids)
+        data = {
+            "report_id": f"rep-{n_id}",
+            "reason": REPORT_REASONS[i % len(REPORT_REASONS)],
+            "target_type": "message" if i % 2 else "account",
+            "text": REPORT_TEXTS[rng.randrange(len(REPORT_TEXTS))],
+        }
+        reporter_id, reporter = reporters[i % len(reporters)]
+        rows.append(
+            _row(
+                n_id,
+                "report_filed",
+                reporter_id,
+                reporter,
+                now - timedelta(hours=3 * (n - i)),
+                data=data,
+                case_id=case_id if i % 10 == 0 else None,
+                counterparty=subject.external_id,
+            )
+        )
+    return rows
+
+
+def _features(rng: random.Random, *, text: bool, found: float) -> dict[str, Any]:
+    """Every declared feature (about 70, as ingestion stores them), the text scores set."""
+    out: dict[str, Any] = {}
+    for name in FEATURE_NAMES:
+        if name in LIST_FEATURES:
+            out[name] = []
+        elif name.startswith(("has_", "is_", "account_known", "contact_obfuscated")):
+            out[name] = rng.random() < 0.2
+        else:
+            out[name] = rng.randint(0, 12)
+    if text:
+        out |= {
+            "has_text": True,
+            "scam_score": round(rng.random() * 0.6, 3),
+            "off_platform_score": round(found, 3),
+            "abuse_score": round(rng.random() * 0.2, 3),
+            "contact_kinds": ["phone", "email"] if found > 0.5 else [],
+            "payment_apps": ["bizum"] if found > 0.7 else [],
+        }
+    else:
+        out |= {"has_text": False, "scam_score": 0.0, "off_platform_score": 0.0}
+        out |= {"abuse_score": 0.0, "contact_kinds": []}
+    return out
+
+
+def _events(
+    account_id: int, external_id: str, case_id: int | None, n: int, rng: random.Random
+) -> list[dict[str, Any]]:
+    """``n`` events of an account, a minute apart up to now: texts (with contact details,
+    off-platform phrases, scores and, above 0.5, rule hits) and other activity."""
     now = clock.now()
     rows = []
     for i in range(n):
@@ -247,51 +484,33 @@ def _events(account: Account, case_id: int | None, n: int, rng: random.Random) -
         kind = rng.choice(
             TEXT_TYPES + OTHER_TYPES if case_id is None else TEXT_TYPES * 2 + OTHER_TYPES
         )
-        data: dict[str, Any] = {"amount": rng.randint(10, 900)} if kind == "payment_attempt" else {}
-        features: dict[str, Any] = {}
+        data: dict[str, Any] = {}
+        if kind in ("payment", "payout_request"):
+            data = {"amount": rng.randint(10, 900), "currency": "EUR"}
         hits: list[dict[str, Any]] = []
         score = 0.0
         outcome = Outcome.allow
+        found = rng.random()
         if kind in TEXT_TYPES:
-            body = TEXTS[rng.randrange(len(TEXTS))]
-            data["text"] = body
-            found = rng.random()
-            features = {
-                "scam_score": round(rng.random() * 0.6, 3),
-                "off_platform_score": round(found, 3),
-                "abuse_score": round(rng.random() * 0.2, 3),
-                "contact_kinds": ["phone", "email"] if found > 0.5 else [],
-            }
+            data["text"] = TEXTS[rng.randrange(len(TEXTS))]
             score = round(found, 3)
             if found > 0.5:
-                code, reason = RULES[i % len(RULES)]
-                hits = [{"rule": code, "version": 1, "outcome": "review", "reason": reason}]
+                hits = _hits(rng, i)
                 outcome = Outcome.review
-        payload = {
-            "event_id": f"bench-ev-{n_id}",
-            "type": kind,
-            "account_id": account.external_id,
-            "occurred_at": (now - timedelta(minutes=n - i)).isoformat(),
-            "data": data,
-        }
         rows.append(
-            {
-                "event_id": f"bench-ev-{n_id}",
-                "payload_sha256": hashlib.sha256(str(n_id).encode()).hexdigest(),
-                "type": kind,
-                "account_id": account.id,
-                "account_external_id": account.external_id,
-                "occurred_at": now - timedelta(minutes=n - i),
-                "received_at": now - timedelta(minutes=n - i),
-                "source": "bench",
-                "payload": payload,
-                "features": features,
-                "outcome": outcome,
-                "score": score,
-                "hits": hits,
-                "errors": [],
-                "case_id": case_id,
-            }
+            _row(
+                n_id,
+                kind,
+                account_id,
+                external_id,
+                now - timedelta(minutes=n - i),
+                data=data,
+                case_id=case_id,
+                features=_features(rng, text=kind in TEXT_TYPES, found=found),
+                hits=hits,
+                score=score,
+                outcome=outcome,
+            )
         )
     return rows
 
@@ -302,9 +521,14 @@ def build(
     n_events: int,
     n_prior: int,
     n_precedents: int,
+    *,
+    precedent_events: int,
+    n_reports: int,
+    shared_ip: int,
 ) -> Built:
     began = time.perf_counter()
     rng = random.Random(6)
+    counts: dict[str, int] = {}
     with transaction(factory) as session:
         routing.ensure_default_queues(session, SETUP)
         policies.create_policy(session, SETUP, POLICY)
@@ -312,42 +536,60 @@ def build(
         specialist = _staff(session, Role.specialist, "Bench Specialist")
         decider = auth.principal_for(specialist)
         subject = _account(session, 1, rich=True)
+        crowd = _crowd(session, shared_ip)
     # The account's history: earlier cases, each decided (strikes, restrictions, messages).
     for i in range(n_prior):
         with transaction(factory) as session:
             account = session.get(Account, subject.id)
             assert account is not None
             _decide(session, settings, decider, specialist, account, f"Earlier report {i}", i)
-    # Other accounts' decisions under the same policy: the precedent's candidates.
-    for i in range(n_precedents):
+    # Other accounts' decisions under the same policy: the precedent's candidates, each with
+    # events of its own on the case (every tenth a long one).
+    candidate_events = 0
+    for start in range(0, n_precedents, 25):  # 25 decisions a transaction: a quicker setup
+        batch = range(start, min(start + 25, n_precedents))
         with transaction(factory) as session:
-            other = _account(session, 1000 + i)
-            _decide(
-                session, settings, decider, specialist, other, f"Report about payment {i}", i + 1
-            )
-        if i and i % 50 == 0:
-            print(f"  {i} precedent cases decided…", file=sys.stderr, flush=True)
+            for i in batch:
+                other = _account(session, 1000 + i)
+                title = f"Report about payment {i}"
+                decided = _decide(session, settings, decider, specialist, other, title, i + 1)
+                n = precedent_events * (10 if i % 10 == 0 else 1)
+                if n:
+                    session.execute(
+                        insert(Event), _events(other.id, other.external_id, decided, n, rng)
+                    )
+                candidate_events += n
+        print(f"  {batch[-1] + 1} precedent cases decided…", file=sys.stderr, flush=True)
+    counts["candidate events"] = candidate_events
+    reasons = [f"{r['name']}: {r['reason']}" for r in LIVE_RULES]
     with transaction(factory) as session:
         account = session.get(Account, subject.id)
         assert account is not None
         case = cases.create_case(
             session,
             SETUP,
+            # As detection opens it (vigil.detection.decide._review).
             cases.NewCase(
-                type=CaseType.user_report,
-                title="Asked a client to pay by Bizum outside the platform",
-                summary="Reported by a client: the freelancer asked for a Bizum payment.",
+                type=CaseType.detection,
+                title=f"Detection: {LIVE_RULES[1]['name']}",
+                summary="\n".join(reasons),
                 policy_code=POLICY["code"],
                 account_id=account.id,
                 language="es",
                 severity=Severity.high,
                 priority=2,
-                attributes={"rules": [code for code, _ in RULES]},
+                source="detection",
+                source_ref="bench-ev-opening",
+                attributes={"event_id": "bench-ev-opening", "outcome": "review", "rules": reasons},
             ),
         ).case
         cases.assign(session, SETUP, case.id, staff_id=agent.id)
-        session.execute(insert(Event), _events(account, case.id, n_events, rng))
-        session.execute(insert(Event), _events(account, None, 300, rng))
+        own = _events(account.id, account.external_id, case.id, n_events, rng)
+        session.execute(insert(Event), own)
+        session.execute(insert(Event), _events(account.id, account.external_id, None, 300, rng))
+        if n_reports and crowd:
+            session.execute(insert(Event), _reports(account, crowd, case.id, n_reports, rng))
+        counts["hits on the case"] = sum(len(r["hits"]) for r in own)
         session.add(
             IdentityVerification(
                 account_id=account.id,
@@ -400,7 +642,7 @@ def build(
     with factory() as session:
         session.execute(text("ANALYZE"))
         session.commit()
-    return Built(case_id, agent.email, time.perf_counter() - began)
+    return Built(case_id, agent.email, time.perf_counter() - began, counts)
 
 
 # --- timing -------------------------------------------------------------------------------------
@@ -421,18 +663,13 @@ def _settings(url: str) -> Settings:
         database_url=url,
         serve_worker=False,
         data_dir=Path(tempfile.gettempdir()) / f"vigil-bench-case-page-{os.getpid()}",
-        secret_key="bench-secret-key-not-for-production",  # type: ignore[arg-type]
+        secret_key="bench-secret-key-not-for-production",
     )
 
 
 def measure(url: str, built: Built, runs: int) -> list[Timing]:
     settings = _settings(url)
     app = create_app(settings, run_worker=False)
-    paths = {getattr(r, "path", None) for r in app.routes}
-    if "/cases/{case_id}/precedent" not in paths:  # until app.py includes the router
-        from vigil.web import precedent
-
-        app.include_router(precedent.router)
     pages = [
         Timing("case page", f"/cases/{built.case_id}"),
         Timing("precedent fragment", f"/cases/{built.case_id}/precedent"),
@@ -502,7 +739,7 @@ def table(backend: str, timings: list[Timing]) -> str:
             backend,
             t.name,
             str(t.status),
-            f"{t.size / 1024:.0f}",
+            f"{t.size / 1024:.1f}",
             str(len(t.samples)),
             f"{statistics.median(t.samples):.1f}",
             f"{t.pct(0.99):.1f}",
@@ -556,7 +793,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--prior", type=int, default=20, help="earlier decided cases")
-    parser.add_argument("--precedents", type=int, default=100, help="other decided cases")
+    parser.add_argument("--precedents", type=int, default=300, help="other decided cases")
+    parser.add_argument(
+        "--precedent-events",
+        type=int,
+        default=20,
+        help="events on each other decided case (ten times as many on every tenth)",
+    )
+    parser.add_argument("--reports", type=int, default=60, help="reports filed against the account")
+    parser.add_argument(
+        "--shared-ip", type=int, default=2000, help="other accounts on the account's IP"
+    )
     args = parser.parse_args(argv)
 
     with scratch_database(args.database_url) as (backend, url):
@@ -565,12 +812,24 @@ def main(argv: list[str] | None = None) -> int:
         try:
             upgrade(engine)
             factory = make_sessionmaker(engine)
-            built = build(factory, settings, args.events, args.prior, args.precedents)
+            built = build(
+                factory,
+                settings,
+                args.events,
+                args.prior,
+                args.precedents,
+                precedent_events=args.precedent_events,
+                n_reports=args.reports,
+                shared_ip=args.shared_ip,
+            )
         finally:
             engine.dispose()
         print(
-            f"  {backend}: case {built.case_id} with {args.events} events, {args.prior} prior "
-            f"and {args.precedents} precedent cases, built in {built.setup_seconds:.1f} s",
+            f"  {backend}: case {built.case_id} with {args.events} events "
+            f"({built.counts['hits on the case']} rule hits), {args.reports} reports, "
+            f"{args.prior} prior and {args.precedents} precedent cases "
+            f"({built.counts['candidate events']} events), an IP shared with "
+            f"{args.shared_ip} accounts; built in {built.setup_seconds:.1f} s",
             file=sys.stderr,
             flush=True,
         )

@@ -51,8 +51,10 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
     sla_sweep_seconds: int = 60
 
-    # The marketplace, as users see it in messages and statements of reasons.
-    marketplace_name: str = "the marketplace"
+    # The marketplace's name, as users see it in messages, statements of reasons and the
+    # appeal form. A proper name: the templates say "your {name} account", "use {name} as
+    # usual", "{name} · Trust & Safety". Set it to your brand.
+    marketplace_name: str = "Marketplace"
     # Where a user appeals a decision; empty means ``{base_url}/appeals``. DSA Art. 20 gives
     # users at least six months to appeal.
     appeal_url: str = ""

@@ -267,6 +267,37 @@ def test_the_flagged_messages_count_not_only_the_title(db: Session, settings: Se
     assert similar_decisions(db, agent, case)[0].decision_id == pix.id
 
 
+def test_only_the_newest_texts_of_a_case_count(
+    db: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A candidate's texts are its newest few text events among its newest events: a message
+    buried under later activity, or older than the newest TEXTS_PER_CASE texts, is not read
+    (the cost per case stays bounded however many events it has)."""
+    monkeypatch.setattr(precedent, "CANDIDATE_WINDOW", 4)
+    reviewer = staff(db, Role.specialist)
+    pix = "faz um pix na minha chave que eu começo hoje"
+    # Titles share no word with the open case's: only the texts make a case similar.
+    title = "Flagged automatically"
+    fresh = decided(db, settings, reviewer, title=title, texts=(pix,))
+    later = ("the logo is ready", "two more drafts", "thanks a lot")
+    crowded = decided(db, settings, reviewer, title=title, texts=(pix, *later))
+    buried = decided(db, settings, reviewer, title=title, texts=(pix,))
+    buried_case = db.get(Case, buried.case_id)
+    assert buried_case is not None
+    for _ in range(4):  # later activity without text pushes the message out of the window
+        add_event(db, buried_case, "", type_="login")
+    case = open_case(db, "Reported by a client", ("me manda um pix, chave aleatória",))
+    _, agent = staff(db)
+
+    ranked = similar_decisions(db, agent, case)
+    found = {p.decision_id: p for p in ranked}
+
+    # Read in full, "buried" (the newest decision) would tie with "fresh" and come first.
+    assert ranked[0].decision_id == fresh.id
+    assert found[fresh.id].similarity > 0
+    assert found[buried.id].similarity == found[crowded.id].similarity == 0
+
+
 def test_the_case_itself_must_be_visible(db: Session, settings: Settings) -> None:
     _, agent = staff(db)
     legal_case = open_case(db, "Court order", tier=Tier.legal)

@@ -52,6 +52,7 @@ def test_agent_takes_next_case_writes_note_and_escalates(page: Page, db: Session
     expect(page.locator("#timeline")).to_contain_text("Asks for a bank transfer in the chat.")
     expect(page.get_by_label("Note (never shown to the user)")).to_have_value("")
 
+    page.keyboard.press("Escape")  # leave the note form's button: keys act again
     page.keyboard.press("e")
     page.keyboard.type("Payment steering with a threat; needs a specialist.")
     page.get_by_role("button", name=re.compile("Escalate")).click()

@@ -6,10 +6,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.factories import login_as
+from tests.factories import login_as, logout, make_staff
 from tests.web.conftest import seed_case
 from vigil.audit.models import AuditRecord
 from vigil.auth.models import StaffUser
+from vigil.auth.permissions import Role
+from vigil.cases.models import CaseNote
 
 
 def _reveals(db: Session) -> int:
@@ -107,3 +109,53 @@ def test_an_expired_session_sends_htmx_to_the_login_page(client: TestClient, db:
     )
     assert response.status_code == 401
     assert response.headers["hx-redirect"].startswith("/login?next=")
+
+
+def _notes(db: Session) -> int:
+    db.expire_all()
+    count = db.scalar(select(func.count()).select_from(CaseNote))
+    db.rollback()
+    return int(count or 0)
+
+
+def test_a_refused_note_is_shown_in_the_note_form_with_its_own_status(
+    client: TestClient, db: Session
+) -> None:
+    """htmx: the refusal goes into the note form itself (HX-Retarget: this), not over the
+    case history, with the service's status; nothing is written."""
+    email, case_id = seed_case(db)
+    user = db.scalar(select(StaffUser).where(StaffUser.email == email))
+    assert user is not None
+    csrf = login_as(client, db, user)
+    htmx = {"HX-Request": "true"}
+    assert client.post("/cases/next", data={"csrf_token": csrf}).status_code == 200
+
+    blank = client.post(
+        f"/cases/{case_id}/notes", data={"csrf_token": csrf, "body": "   "}, headers=htmx
+    )
+    assert blank.status_code == 422
+    assert blank.headers["hx-retarget"] == "this"
+    assert blank.headers["hx-reswap"] == "afterbegin"
+    assert 'role="alert" data-form-error>body is required</p>' in blank.text
+    assert 'id="timeline' not in blank.text
+    assert _notes(db) == 0
+
+    written = client.post(
+        f"/cases/{case_id}/notes", data={"csrf_token": csrf, "body": "Seen."}, headers=htmx
+    )
+    assert written.status_code == 200 and "Seen." in written.text
+    assert "hx-retarget" not in written.headers
+    assert _notes(db) == 1
+
+    # Someone who may read the case but not work it: refused with 403, not a forced 422.
+    logout(client)
+    qa = make_staff(db, role=Role.qa, name="Quinn QA")
+    db.commit()
+    csrf = login_as(client, db, qa)
+    refused = client.post(
+        f"/cases/{case_id}/notes", data={"csrf_token": csrf, "body": "Looks fine."}, headers=htmx
+    )
+    assert refused.status_code == 403
+    assert refused.headers["hx-retarget"] == "this"
+    assert "data-form-error" in refused.text
+    assert _notes(db) == 1

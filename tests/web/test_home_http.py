@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from tests.factories import login_as, logout, make_staff
@@ -333,16 +333,72 @@ def test_an_admin_sees_every_section(client: TestClient, db: Session) -> None:
     assert count_in(html, "escalations") == "2"
 
 
-def test_the_home_page_reads_a_bounded_number_of_rows(client: TestClient, db: Session) -> None:
-    """More escalations than a list holds: the page shows the most urgent LIST_LIMIT and says
-    how many there are."""
+def test_my_cases_on_home_are_capped_and_counted(
+    client: TestClient, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Home lists the newest LIST_LIMIT cases I hold and counts them up to COUNT_CAP; a
+    colleague's are not mine."""
+    monkeypatch.setattr(home, "LIST_LIMIT", 2)
+    monkeypatch.setattr(home, "COUNT_CAP", 4)
     ensure_default_queues(db, SYSTEM)
-    specialist = _staff(db, Role.specialist)
-    for i in range(home.LIST_LIMIT + 3):
-        _escalated(db, f"Bulk escalation {i}")
-    login_as(client, db, specialist)
+    agent = _staff(db, Role.agent)
+    other = _staff(db, Role.agent)
+    held = []
+    for i in range(3):
+        held.append(_case(db, f"Held {i}"))
+        cases.assign(db, SYSTEM, held[-1], staff_id=agent.id)
+    theirs = _case(db, "Held by a colleague")
+    cases.assign(db, SYSTEM, theirs, staff_id=other.id)
+    login_as(client, db, agent)
+
     html = client.get("/").text
-    escalations = section(html, "escalations-title")
-    assert len(re.findall(r'<a href="/cases/\d+">#', escalations)) == home.LIST_LIMIT
-    assert count_in(html, "escalations") == str(home.LIST_LIMIT + 3)
-    assert "Showing the 10 most urgent of 13." in escalations
+    mine = section(html, "mine-title")
+    assert count_in(html, "mine") == "3"
+    listed = re.findall(r'<a href="/cases/(\d+)">#', mine)
+    assert listed == [str(held[2]), str(held[1])]  # the newest two
+    assert "Showing the 2 newest of 3." in mine
+    assert "Held by a colleague" not in mine
+
+    more = _case(db, "Held 3")
+    cases.assign(db, SYSTEM, more, staff_id=agent.id)
+    db.commit()
+    html = client.get("/").text
+    assert count_in(html, "mine") == "4+"
+    assert "Showing the 2 newest of 4+." in section(html, "mine-title")
+
+
+def test_the_header_badge_counts_approvals_without_reading_them(
+    client: TestClient, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Approvals badge is on every page: one capped count, no decision rows and no
+    policies read; it agrees with home's count."""
+    agent, _, case_id = decision_case(db)
+    csrf = login_as(client, db, agent)
+    client.post(
+        f"/cases/{case_id}/decision",
+        data=decision_form(csrf, action_type="ban", duration_days=""),
+        follow_redirects=False,
+    )
+    logout(client)
+    login_as(client, db, _staff(db, Role.specialist))
+
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement.lower())
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        badge = client.get("/approvals/count")
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert badge.status_code == 200
+    assert ">1<" in badge.text
+    on_decisions = [s for s in statements if "from decisions" in s]
+    assert len(on_decisions) == 1 and "count(" in on_decisions[0], on_decisions
+    assert not [s for s in statements if "decision_policies" in s]
+    assert count_in(client.get("/").text, "approvals") == "1"
+
+    monkeypatch.setattr(home, "COUNT_CAP", 1)
+    assert ">1+<" in client.get("/approvals/count").text
+    assert count_in(client.get("/").text, "approvals") == "1+"

@@ -3,10 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -26,24 +22,8 @@ from vigil.cases import routing
 from vigil.cases import service as cases
 from vigil.cases.models import Case, CaseType
 from vigil.config import Settings
-from vigil.web import precedent as precedent_web
 
 CODE = FEES["code"]
-
-
-@pytest.fixture
-def app(app: FastAPI) -> FastAPI:
-    """The console app with the precedent router, until ``app.py`` includes it itself."""
-    paths = {getattr(r, "path", None) for r in app.routes}
-    if "/cases/{case_id}/precedent" not in paths:
-        app.include_router(precedent_web.router)
-    return app
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
 
 
 def _open(db: Session, title: str, **kw: object) -> Case:
@@ -160,9 +140,17 @@ def test_legal_tier_precedent_only_for_legal(
     agent, _ = staff(db)
 
     login_as(client, db, agent)
-    assert f"C-{legal_case.id}" not in client.get(f"/cases/{case.id}/precedent").text
+    as_agent = client.get(f"/cases/{case.id}/precedent")
     login_as(client, db, lawyer_user)
-    assert f"C-{legal_case.id}" in client.get(f"/cases/{case.id}/precedent").text
+    as_lawyer = client.get(f"/cases/{case.id}/precedent")
+
+    assert as_agent.status_code == 200 and as_lawyer.status_code == 200
+    # The agent gets the panel, without the legal-tier decision (the only one there is).
+    assert "No precedent yet" in as_agent.text
+    assert f"C-{legal_case.id}" not in as_agent.text and "Bizum court order" not in as_agent.text
+    # Legal staff see it, with a link to the case.
+    assert f'href="/cases/{legal_case.id}"' in as_lawyer.text
+    assert "Bizum court order" in as_lawyer.text and "No precedent yet" not in as_lawyer.text
 
 
 def test_logged_out_goes_to_login(client: TestClient, db: Session) -> None:

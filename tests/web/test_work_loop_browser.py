@@ -1,7 +1,9 @@
 """The work loop in a real Chromium, without the mouse: search with /, help with ?, next
 case with n, note with c, back to the case's queue with q, escalate with e and the next case
 opens; the focus ring is visible wherever Tab lands; a page's own key wins over the header's
-Approvals key; the identity screen opens its approve / reject dialog from the URL."""
+Approvals key; keys leave form controls and half-filled forms alone; single-key shortcuts
+can be turned off; a refused note says why; the identity screen opens its approve / reject
+dialog from the URL."""
 
 from __future__ import annotations
 
@@ -42,8 +44,8 @@ def _login(page: Page, email: str) -> None:
     _keys_ready(page)
 
 
-def _keys_ready(page: Page) -> None:
-    expect(page.locator("html[data-console-keys=ready]")).to_be_attached()
+def _keys_ready(page: Page, state: str = "on") -> None:
+    expect(page.locator(f"html[data-console-keys={state}]")).to_be_attached()
 
 
 def _clean(page: Page) -> None:
@@ -187,3 +189,130 @@ def test_the_identity_screen_opens_reject_or_approve_from_the_address(
     expect(page.locator("html[data-identity-keys=ready]")).to_be_attached()
     expect(page.get_by_role("dialog", name=re.compile("^Approve although"))).to_be_visible()
     _clean(page)
+
+
+def _on_a_case(page: Page, db: Session) -> tuple[int, int]:
+    """Log the seeded agent in and open their first case with n; the decision panel is in."""
+    email, (first, second) = _seed(db)
+    _login(page, email)
+    page.keyboard.press("n")
+    expect(page).to_have_url(re.compile(rf"/cases/{first}$"))
+    _keys_ready(page)
+    expect(page.locator("#decision-policy")).to_be_attached()
+    return first, second
+
+
+def test_keys_leave_form_controls_and_changed_forms_alone(page: Page, db: Session) -> None:
+    first, second = _on_a_case(page, db)
+    here = re.compile(rf"/cases/{first}$")
+
+    # On a message channel's tick box: n and q would throw the decision away.
+    channel = page.locator("#decision-channels input[type=checkbox]:not([disabled])").first
+    channel.focus()
+    page.keyboard.press("n")
+    page.keyboard.press("q")
+    expect(channel).to_be_focused()
+    expect(page).to_have_url(here)
+
+    # On a button of the decision form (Preview): its own p does nothing either.
+    preview = page.get_by_role("button", name=re.compile("Preview message"))
+    preview.focus()
+    for key in ("n", "q", "p"):
+        page.keyboard.press(key)
+    expect(preview).to_be_focused()
+    expect(page.locator("#decision-preview")).to_be_empty()
+    expect(page).to_have_url(here)
+
+    # Change the form (untick the channel), then stand on the form itself: still nothing.
+    channel.focus()
+    page.keyboard.press("Space")
+    page.evaluate(
+        """() => { const f = document.getElementById('decision-form');
+                   f.tabIndex = -1; f.focus(); }"""
+    )
+    page.keyboard.press("n")
+    expect(page).to_have_url(here)
+
+    # Esc leaves the control; from the page itself, n works again.
+    channel.focus()
+    page.keyboard.press("Escape")
+    expect(channel).not_to_be_focused()
+    page.keyboard.press("n")
+    expect(page).to_have_url(re.compile(rf"/cases/{second}$"))
+    _clean(page)
+
+
+def test_single_key_shortcuts_can_be_turned_off_and_stay_off(page: Page, db: Session) -> None:
+    email, (first, _) = _seed(db)
+    _login(page, email)
+
+    page.keyboard.press("?")
+    help_ = page.get_by_role("dialog", name="Keyboard shortcuts")
+    switch = help_.get_by_role("checkbox", name="Single-key shortcuts")
+    expect(switch).to_be_checked()
+    switch.focus()
+    page.keyboard.press("Space")
+    expect(switch).not_to_be_checked()
+    _keys_ready(page, "off")
+    page.keyboard.press("Escape")
+    expect(help_).to_be_hidden()
+
+    # Off: no one-character key does anything, not even ? and /.
+    for key in ("n", "q", "?", "/", "a"):
+        page.keyboard.press(key)
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(help_).to_be_hidden()
+    expect(page.get_by_role("searchbox", name="Search")).not_to_be_focused()
+
+    # Remembered by this browser: a new page load keeps them off.
+    page.reload()
+    _keys_ready(page, "off")
+    page.keyboard.press("n")
+    expect(page).to_have_url(re.compile(r"/$"))
+
+    # Back on from the Keys button (Tab and Enter reach it).
+    keys = page.get_by_role("button", name=re.compile("^Keys"))
+    keys.focus()
+    page.keyboard.press("Enter")
+    expect(help_).to_be_visible()
+    expect(switch).not_to_be_checked()
+    switch.focus()
+    page.keyboard.press("Space")
+    _keys_ready(page)
+    page.keyboard.press("Escape")
+    page.keyboard.press("n")
+    expect(page).to_have_url(re.compile(rf"/cases/{first}$"))
+    _clean(page)
+
+
+def test_a_refused_note_says_why_and_keeps_the_text(page: Page, db: Session) -> None:
+    _on_a_case(page, db)
+    page.keyboard.press("c")
+    note = page.get_by_label("Note (never shown to the user)")
+    expect(note).to_be_focused()
+    page.keyboard.type("   ")  # blank: the browser's "required" lets it through, Vigil does not
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    form = page.locator("form:has(#note-body)")
+    alert = form.get_by_role("alert")
+    expect(alert).to_have_text("body is required")
+    expect(note).to_have_value("   ")
+    # The history is still there, untouched.
+    expect(page.locator("#timeline ol.timeline")).to_be_visible()
+    expect(page.locator("#timeline [role=alert]")).to_have_count(0)
+
+    # Again: one message, not two.
+    page.keyboard.press("Enter")
+    expect(form.get_by_role("alert")).to_have_count(1)
+
+    # A good note: written, the message goes, the field is cleared.
+    note.fill("Pide transferencia bancaria.")
+    form.get_by_role("button", name=re.compile("Add note")).focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#timeline")).to_contain_text("Pide transferencia bancaria.")
+    expect(form.get_by_role("alert")).to_have_count(0)
+    expect(note).to_have_value("")
+    # The browser reports the two refused requests; nothing else went wrong.
+    assert all("422" in p for p in page.problems), page.problems  # type: ignore[attr-defined]
+    assert len(page.problems) == 2, page.problems  # type: ignore[attr-defined]
+    assert page.outside_requests == []  # type: ignore[attr-defined]

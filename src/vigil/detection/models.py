@@ -46,10 +46,12 @@ class Event(IdMixin, Base):
         Index("ix_events_account_occurred", "account_id", "occurred_at", "id"),
         # The unfiltered list (newest first) and backtests over every type.
         Index("ix_events_occurred", "occurred_at", "id"),
-        # The signals behind a case (its page lists them).
+        # The signals behind a case, newest first (its page lists the last 200; precedent
+        # reads the newest few texts of each candidate case).
         Index(
             "ix_events_case",
             "case_id",
+            "id",
             postgresql_where=text("case_id IS NOT NULL"),
             sqlite_where=text("case_id IS NOT NULL"),
         ),

@@ -13,35 +13,40 @@ How the candidates are chosen and ranked:
   only with ``cases:legal``). Bounded, so the cost does not grow with the history.
 - **Text** of a case: its title, its summary and the texts of up to
   :data:`TEXTS_PER_CASE` of its events that carry user-written text (the flagged messages,
-  listings, reviews...), newest first, each cut at :data:`TEXT_CHARS` characters.
+  listings, reviews...), newest first, each cut at :data:`TEXT_CHARS` characters. Only the
+  newest :data:`CANDIDATE_WINDOW` events of a candidate case are looked at (of the case
+  itself, :data:`OWN_WINDOW`), read backwards from the ``(case_id, id)`` index: the cost
+  per case is bounded however many events a case gathered.
 - **Similarity** is the cosine of TF-IDF vectors (scikit-learn, word unigrams and bigrams,
   accents stripped, sublinear term frequency) fitted on the candidates and the case together,
   so a word common to every case under the policy ("payment", "platform") weighs little and a
   distinctive one ("bizum", "deposit first") a lot. The same case type adds
   :data:`SAME_TYPE_BONUS`. Ties go to the newer decision.
 
-A precedent carries no personal data beyond what a case list shows: the decision's reasoning
-and the case title are passed through the contact highlighter with contact details
-(emails, phones, usernames, payment details, links) replaced by a placeholder.
+Contact details (emails, phones, usernames on other apps, payment details, links) that the
+highlighter finds in the case title and in the decision's reasoning are replaced by a
+placeholder. Nothing else is redacted: a name or another personal detail in a title or in
+the reasoning is shown as written, as on a case list.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select, true
+from sqlalchemy.orm import Session, aliased
 
 from vigil.auth.models import StaffUser
 from vigil.auth.permissions import Permission, Tier
 from vigil.auth.principal import Principal
 from vigil.cases import service as cases_service
-from vigil.cases.models import Case, CaseStatus, CaseType
+from vigil.cases.models import Case
 from vigil.detection.events import TEXT_TYPES
 from vigil.detection.models import Event
 from vigil.detection.text.highlight import CONTACT_KINDS, highlight
+from vigil.enforcement.appeal_state import AppealState, appeal_states
 from vigil.enforcement.models import Decision, DecisionAction, DecisionPolicy, DecisionStatus
 
 __all__ = [
@@ -57,6 +62,10 @@ TEXTS_PER_CASE: Final = 3
 TEXT_CHARS: Final = 1_000
 # Flagged texts of the case itself: more of them, it is one case.
 OWN_TEXTS: Final = 20
+# How many of a case's newest events are looked at for its texts: a candidate's, and the
+# case's own (as many as its page lists).
+CANDIDATE_WINDOW: Final = 50
+OWN_WINDOW: Final = 200
 SAME_TYPE_BONUS: Final = 0.1
 REASON_CHARS: Final = 400
 
@@ -90,8 +99,10 @@ class Precedent:
     """One past decision like the case at hand.
 
     ``appeal_outcome``: ``None`` (not appealed), ``"pending"`` (the appeal is open),
-    ``"upheld"`` (the appeal closed and the decision stands) or ``"overturned"`` (the
-    decision was reversed after an appeal). ``reversed`` is set for any reversal, appealed
+    ``"upheld"`` (the appeal closed and the decision stands), ``"overturned"`` (the
+    decision was reversed after an appeal), ``"modified"`` (reversed and replaced by another
+    action on the appeal case) or ``"withdrawn"`` (the user withdrew the appeal); see
+    :mod:`vigil.enforcement.appeal_state`. ``reversed`` is set for any reversal, appealed
     or not (a supervisor can reverse a mistake without an appeal).
     """
 
@@ -109,12 +120,6 @@ class Precedent:
     appeal_outcome: str | None
     reversed: bool
     similarity: float
-
-    @property
-    def outcome_label(self) -> str:
-        if self.no_violation:
-            return "no violation"
-        return "; ".join(a.label for a in self.actions) or "no action"
 
 
 def redact_contacts(text: str) -> str:
@@ -146,8 +151,8 @@ def similar_decisions(
     if not candidates:
         return []
     case_ids = [c.case_id for c in candidates]
-    texts = _case_texts(session, case_ids, TEXTS_PER_CASE)
-    own = _case_texts(session, [case.id], OWN_TEXTS).get(case.id, [])
+    texts = _case_texts(session, case_ids, TEXTS_PER_CASE, CANDIDATE_WINDOW)
+    own = _case_texts(session, [case.id], OWN_TEXTS, OWN_WINDOW).get(case.id, [])
     query_doc = _document(case.title, case.summary, own)
     docs = [_document(c.title, c.summary, texts.get(c.case_id, [])) for c in candidates]
     scores = _similarities(query_doc, docs)
@@ -208,25 +213,43 @@ def _candidates(session: Session, principal: Principal, case: Case) -> list[_Can
     return out
 
 
-def _case_texts(session: Session, case_ids: list[int], per_case: int) -> dict[int, list[str]]:
-    """Up to ``per_case`` user-written texts of each case's events, newest first: one query,
-    bounded per case by a window function (both SQLite and PostgreSQL have them)."""
+def _case_texts(
+    session: Session, case_ids: list[int], per_case: int, window: int
+) -> dict[int, list[str]]:
+    """Up to ``per_case`` user-written texts of each case, newest first, among the case's
+    newest ``window`` events. One query whose work is bounded per case: for each case the
+    newest ``window`` event ids are read backwards from the ``(case_id, id)`` index, the
+    text events among them kept (at most ``per_case``), and only those rows' payloads read.
+    PostgreSQL runs the per-case part as a LATERAL join; SQLite, which has no LATERAL, as a
+    correlated ``IN`` on the rowid (run once per case)."""
     if not case_ids:
         return {}
-    text = Event.payload["data"]["text"].as_string()
-    numbered = (
-        select(
-            Event.case_id.label("case_id"),
-            func.substr(text, 1, TEXT_CHARS).label("text"),
-            func.row_number().over(partition_by=Event.case_id, order_by=Event.id.desc()).label("n"),
-        )
-        .where(Event.case_id.in_(case_ids), Event.type.in_(TEXT_TYPES))
-        .subquery()
+    recent_event = aliased(Event, name="recent_event")
+    recent = (
+        select(recent_event.id, recent_event.type)
+        .where(recent_event.case_id == Case.id)
+        .order_by(recent_event.id.desc())
+        .limit(window)
+        .correlate(Case)
+        .subquery("recent")
     )
+    newest = (
+        select(recent.c.id)
+        .where(recent.c.type.in_(TEXT_TYPES))
+        .order_by(recent.c.id.desc())
+        .limit(per_case)
+        .correlate(Case)
+    )
+    text = func.substr(Event.payload["data"]["text"].as_string(), 1, TEXT_CHARS)
+    query = select(Case.id, text).select_from(Case)
+    if session.get_bind().dialect.name == "postgresql":
+        chosen = newest.lateral("newest")
+        query = query.join(chosen, true()).join(Event, Event.id == chosen.c.id)
+    else:
+        query = query.join(Event, Event.id.in_(newest))
+    query = query.where(Case.id.in_(case_ids)).order_by(Case.id, Event.id.desc())
     out: dict[int, list[str]] = {}
-    for case_id, value in session.execute(
-        select(numbered.c.case_id, numbered.c.text).where(numbered.c.n <= per_case)
-    ):
+    for case_id, value in session.execute(query):
         if value:
             out.setdefault(case_id, []).append(value)
     return out
@@ -276,20 +299,15 @@ def _precedents(session: Session, ranked: list[tuple[_Candidate, float]]) -> lis
             select(StaffUser.id, StaffUser.name).where(StaffUser.id.in_(staff_ids))
         )
     }
-    appeals = _appeals(session, list(decisions.values()))
+    appeals = appeal_states(session, decisions)
     out = []
     for candidate, score in ranked:
         d = decisions[candidate.decision_id]
-        appeal_status = appeals.get(d.id)
+        appeal = appeals.get(d.id)
         reversed_ = d.status == DecisionStatus.reversed
-        if appeal_status is None:
-            outcome = None
-        elif reversed_:
-            outcome = "overturned"
-        elif appeal_status == CaseStatus.closed:
-            outcome = "upheld"
-        else:
-            outcome = "pending"
+        outcome: str | None = None
+        if appeal is not None:
+            outcome = "pending" if appeal.state == AppealState.under_appeal else appeal.state.value
         reviewer = names.get(d.decided_by_id) if d.decided_by_id is not None else None
         out.append(
             Precedent(
@@ -303,38 +321,13 @@ def _precedents(session: Session, ranked: list[tuple[_Candidate, float]]) -> lis
                 no_violation=d.no_violation,
                 actions=tuple(actions[d.id]),
                 reason=_shorten(redact_contacts(d.internal_reasoning or ""), REASON_CHARS),
-                appealed=appeal_status is not None,
+                appealed=appeal is not None,
                 appeal_outcome=outcome,
                 reversed=reversed_,
                 similarity=score,
             )
         )
     return out
-
-
-def _appeals(session: Session, decisions: list[Decision]) -> dict[int, CaseStatus]:
-    """The status of the newest appeal case against each of ``decisions`` that has one.
-
-    An appeal case is about the decision's account and names the decision in
-    ``attributes["appeal"]["decision_id"]``; it is found through the account's cases
-    (``ix_cases_account``), bounded, rather than by its attributes (not indexed)."""
-    account_ids = {d.account_id for d in decisions if d.account_id is not None}
-    if not account_ids:
-        return {}
-    wanted = {d.id for d in decisions}
-    found: dict[int, CaseStatus] = {}
-    rows = session.execute(
-        select(Case.status, Case.attributes)
-        .where(Case.account_id.in_(account_ids), Case.type == CaseType.appeal)
-        .order_by(Case.id.desc())
-        .limit(50 * len(account_ids))
-    )
-    for status, attributes in rows:
-        appeal: Any = (attributes or {}).get("appeal") or {}
-        decision_id = appeal.get("decision_id") if isinstance(appeal, dict) else None
-        if decision_id in wanted and decision_id not in found:
-            found[decision_id] = CaseStatus(status)
-    return found
 
 
 def _shorten(text: str, limit: int) -> str:

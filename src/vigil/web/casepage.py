@@ -31,10 +31,9 @@ from vigil.kit.errors import VigilError
 from vigil.web import casepanels as panels
 from vigil.web.auth import Console, ConsolePost, ConsoleUser
 from vigil.web.common import CaseId, page
-from vigil.web.render import human_delta, templates
+from vigil.web.render import human_delta
 
 router = APIRouter(include_in_schema=False)
-templates.env.filters["short_time"] = panels.short_time
 
 
 def _years(born: date) -> int:
@@ -76,17 +75,20 @@ def _account_view(
         "revealed": unmasked,
     }
     idents, _ = accounts.list_identifiers(db, account, limit=50)
-    shared = {(k, v): n for k, v, n in accounts.linked_accounts(db, account, limit=1).shared_values}
-    identifiers = [
-        {
-            "kind": i.kind.value,
-            "value": i.value if unmasked else masking.mask_identifier(i.kind, i.value),
-            "first_seen_at": i.first_seen_at,
-            "last_seen_at": i.last_seen_at,
-            "shared": shared.get((i.kind, i.value), 0),
-        }
-        for i in idents
-    ]
+    shared = panels.shared_counts(db, account.id, idents)
+    identifiers = []
+    for i in idents:
+        n = shared.get(i.id, 0)
+        identifiers.append(
+            {
+                "kind": i.kind.value,
+                "value": i.value if unmasked else masking.mask_identifier(i.kind, i.value),
+                "first_seen_at": i.first_seen_at,
+                "last_seen_at": i.last_seen_at,
+                "shared": n,
+                "shared_label": f"{panels.SHARED_CAP}+" if n > panels.SHARED_CAP else str(n),
+            }
+        )
     restrictions = accounts.restrictions_in_force(db, account)
     return account, view, identifiers, restrictions
 
@@ -166,6 +168,7 @@ def render_case(
     why = panels.signals(case, events, mark)
     docs = panels.documents(db, p, row) if row is not None else None
     prior_cases, prior_decisions = panels.prior(db, p, case, row) if row else ([], [])
+    strikes = panels.strikes(db, p, row.id) if row is not None else panels.Strikes(rows=[])
     return page(
         request,
         who,
@@ -179,13 +182,15 @@ def render_case(
         account=account,
         identifiers=identifiers,
         restrictions=restrictions,
-        strikes=panels.strikes(db, p, row.id) if row is not None else [],
+        strikes=strikes.rows,
+        strikes_not_listed=strikes.not_listed,
         why=why,
-        reports=panels.reports(db, case, row, events, mark),
-        events=panels.account_timeline(db, case),
+        reports=panels.reports(db, p, case, row, events),
+        events=panels.account_timeline(db, p, case),
         events_limit=panels.TIMELINE_LIMIT,
         documents=docs,
         verification=panels.case_verification(db, docs, case),
+        identity_decide=p.can(Permission.identity_decide),
         prior_cases=prior_cases,
         prior_decisions=prior_decisions,
         prior_limit=panels.PRIOR_LIMIT,

@@ -9,12 +9,16 @@ Invariants:
 - Every query is bounded (a ``LIMIT`` on an indexed order), so the page costs the same with
   200 events on the case as with 20 000 on the account: the case's signals (``ix_events_case``,
   newest 200), the account's timeline (``ix_events_account_occurred``, newest 200, columns
-  only: no JSON is decoded for it), the last 20 prior cases and decisions, 20 messages.
-- Legal-tier cases, their decisions and the strikes they gave are listed only to those who
-  may see legal cases (``cases:legal``), as everywhere else.
+  only: no JSON is decoded for it), the last 20 prior cases and decisions, 20 messages, and
+  for each identifier shown how many other accounts share it, counted up to 101.
+- Legal-tier cases, their decisions, the strikes they gave, the events and reports sitting on
+  them are listed only to those who may see legal cases (``cases:legal``), as everywhere
+  else. Strikes left out are counted ("+N not listed"): the ladder counts them.
 - Personal values of the account and of its documents are masked unless the viewer revealed
-  them with a reason (the caller passes ``unmasked``); texts users wrote are evidence and
-  shown as written, with every character escaped.
+  them with a reason (the caller passes ``unmasked``). Texts users wrote are evidence and
+  shown as written, every character escaped, except contact details, which are replaced by a
+  placeholder: in the account's own texts until the viewer revealed its personal data, in
+  reports (written by other people, the reporters) always.
 """
 
 from __future__ import annotations
@@ -22,22 +26,29 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from markupsafe import Markup
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
+from vigil.accounts import service as accounts_service
 from vigil.accounts.masking import mask_email, mask_name
-from vigil.accounts.models import Account
+from vigil.accounts.models import Account, Identifier
 from vigil.auth.permissions import Permission, Tier
 from vigil.auth.principal import Principal
 from vigil.cases.models import Case, CaseType
 from vigil.communications.models import Message
 from vigil.detection.models import Event
 from vigil.detection.text.highlight import highlight, render_marked
-from vigil.enforcement import queries as decision_queries
-from vigil.enforcement.models import Decision, DecisionStatus, Strike
+from vigil.enforcement.appeal_state import appeal_states
+from vigil.enforcement.models import (
+    Decision,
+    DecisionAction,
+    DecisionPolicy,
+    DecisionStatus,
+    Strike,
+)
 from vigil.identity import service as identity_service
 from vigil.identity.models import IdentityVerification
 from vigil.identity.types import VerificationStatus
@@ -64,6 +75,7 @@ REPORTS_LIMIT = 20
 PRIOR_LIMIT = 20
 MESSAGES_LIMIT = 20
 STRIKES_LIMIT = 50
+SHARED_CAP = 100  # "100+ other accounts": counting further costs a crowded value's every row
 VERIFICATIONS_LIMIT = 5
 
 
@@ -111,7 +123,6 @@ class Signal:
     text: str
     reason: str
     target_type: str
-    counterparty: str | None
     scores: dict[str, float]
     contact_kinds: list[str]
 
@@ -134,7 +145,6 @@ _SIGNAL_COLUMNS = (
     _data("text"),
     _data("reason"),
     _data("target_type"),
-    Event.payload["counterparty_id"].as_string().label("counterparty"),
     *(Event.features[name].as_float().label(name) for name, _ in SCORE_FEATURES),
     Event.features["contact_kinds"].label("contact_kinds"),
 )
@@ -156,7 +166,6 @@ def _signal(row: Any) -> Signal:
         text=row.text if isinstance(row.text, str) else "",
         reason=row.reason if isinstance(row.reason, str) else "",
         target_type=row.target_type if isinstance(row.target_type, str) else "",
-        counterparty=row.counterparty,
         scores={name: _score(getattr(row, name)) for name, _ in SCORE_FEATURES},
         contact_kinds=[str(k) for k in kinds] if isinstance(kinds, list) else [],
     )
@@ -252,23 +261,40 @@ def _flagged_view(e: Signal, mark: Callable[[str], Markup]) -> dict[str, Any]:
     }
 
 
+_Stmt = TypeVar("_Stmt", bound=Select[*tuple[Any, ...]])
+
+
+def _visible_events(stmt: _Stmt, p: Principal) -> _Stmt:
+    """``stmt`` over events, without those sitting on legal-tier cases unless ``p`` may see
+    legal cases."""
+    if _sees_legal(p):
+        return stmt
+    return stmt.outerjoin(Case, Case.id == Event.case_id).where(
+        or_(Event.case_id.is_(None), Case.tier != Tier.legal)
+    )
+
+
 def reports(
     db: Session,
+    p: Principal,
     case: Case,
     account: Account | None,
     events: Sequence[Signal],
-    mark: Callable[[str], Markup],
 ) -> list[dict[str, Any]]:
     """Reports linked to the case, and the newest reports filed against the account (its
     ``counterparty``, however old: one read of ``ix_events_counterparty``), newest first,
-    with the reporter's own words."""
+    with the reporter's own words. Those words are another person's: contact details in them
+    stay hidden even when the viewer revealed the account's personal data."""
+    mark = text_marker(unmasked=False)
     found: dict[int, Signal] = {e.id: e for e in events if e.type == "report_filed"}
     if account is not None:
         against = db.execute(
-            select(*_SIGNAL_COLUMNS)
-            .where(
-                Event.counterparty_external_id == account.external_id,
-                Event.type == "report_filed",
+            _visible_events(
+                select(*_SIGNAL_COLUMNS).where(
+                    Event.counterparty_external_id == account.external_id,
+                    Event.type == "report_filed",
+                ),
+                p,
             )
             .order_by(Event.occurred_at.desc(), Event.id.desc())
             .limit(REPORTS_LIMIT)
@@ -305,16 +331,14 @@ def reports(
     return out
 
 
-def account_timeline(db: Session, case: Case) -> list[dict[str, Any]]:
+def account_timeline(db: Session, p: Principal, case: Case) -> list[dict[str, Any]]:
     """The account's events, newest first (the case's own when it has no account): columns
-    only, so 200 rows cost no JSON decoding."""
+    only, so 200 rows cost no JSON decoding. Events on legal-tier cases only for legal."""
     cols = (Event.id, Event.type, Event.occurred_at, Event.outcome, Event.score, Event.case_id)
     if case.account_id is not None:
-        stmt = (
-            select(*cols)
-            .where(Event.account_id == case.account_id)
-            .order_by(Event.occurred_at.desc(), Event.id.desc())
-        )
+        stmt = _visible_events(
+            select(*cols).where(Event.account_id == case.account_id), p
+        ).order_by(Event.occurred_at.desc(), Event.id.desc())
     else:
         stmt = select(*cols).where(Event.case_id == case.id).order_by(Event.id.desc())
     return [
@@ -333,81 +357,122 @@ def account_timeline(db: Session, case: Case) -> list[dict[str, Any]]:
 # --- the account's record -------------------------------------------------------------------
 
 
-def strikes(db: Session, p: Principal, account_id: int) -> list[dict[str, Any]]:
-    """Strikes that count now, soonest to expire last (``ix_strikes_active``)."""
+@dataclass
+class Strikes:
+    """The strikes that count now and are listed to the viewer, and how many more count
+    that are not (given by decisions on legal-tier cases the viewer may not see)."""
+
+    rows: list[dict[str, Any]]
+    not_listed: int = 0
+
+
+def strikes(db: Session, p: Principal, account_id: int) -> Strikes:
+    """Strikes that count now, newest first (``ix_strikes_active``); the ladder counts the
+    ones from legal-tier decisions too, so those are counted when not listed."""
     now = clock.now()
-    stmt = select(Strike).where(
-        Strike.account_id == account_id, Strike.voided_at.is_(None), Strike.expires_at > now
-    )
+    active = (Strike.account_id == account_id, Strike.voided_at.is_(None), Strike.expires_at > now)
+    stmt = select(Strike).where(*active)
+    hidden = 0
     if not _sees_legal(p):
-        stmt = (
-            stmt.join(Decision, Decision.id == Strike.decision_id)
+        legal = (
+            select(Decision.id)
             .join(Case, Case.id == Decision.case_id)
-            .where(Case.tier != Tier.legal)
+            .where(Decision.id == Strike.decision_id, Case.tier == Tier.legal)
+            .exists()
         )
+        stmt = stmt.where(~legal)
+        hidden = db.scalar(select(func.count()).select_from(Strike).where(*active, legal)) or 0
     rows = db.scalars(stmt.order_by(Strike.id.desc()).limit(STRIKES_LIMIT))
-    return [
-        {
-            "policy_code": s.policy_code,
-            "policy_version": s.policy_version,
-            "weight": s.weight,
-            "created_at": s.created_at,
-            "expires_at": s.expires_at,
-            "decision_id": s.decision_id,
-        }
-        for s in rows
-    ]
+    return Strikes(
+        rows=[
+            {
+                "policy_code": s.policy_code,
+                "policy_version": s.policy_version,
+                "weight": s.weight,
+                "created_at": s.created_at,
+                "expires_at": s.expires_at,
+            }
+            for s in rows
+        ],
+        not_listed=int(hidden),
+    )
 
 
-def _appeals(db: Session, p: Principal, account_id: int) -> dict[int, Case]:
-    """The account's appeal cases by the decision they appeal (``ix_cases_account``)."""
-    stmt = select(Case).where(Case.account_id == account_id, Case.type == CaseType.appeal)
-    if not _sees_legal(p):
-        stmt = stmt.where(Case.tier != Tier.legal)
-    out: dict[int, Case] = {}
-    for c in db.scalars(stmt.order_by(Case.id.desc()).limit(PRIOR_LIMIT * 2)):
-        decision_id = ((c.attributes or {}).get("appeal") or {}).get("decision_id")
-        if isinstance(decision_id, int):
-            out.setdefault(decision_id, c)
-    return out
-
-
-def _appeal_outcome(decision: Decision, appeal: Case | None) -> str | None:
-    if decision.status == DecisionStatus.reversed and appeal is not None:
-        return "overturned"
-    if appeal is None:
-        return None
-    return "upheld" if appeal.closed_at is not None else "under appeal"
+def shared_counts(
+    db: Session, account_id: int, identifiers: Sequence[Identifier]
+) -> dict[int, int]:
+    """For each of ``identifiers`` (the page's, at most 50) of a kind that links accounts, how
+    many other accounts have the same value, counted up to ``SHARED_CAP + 1`` (a shared NAT
+    address can be on thousands): one query, each count a bounded read of
+    ``ix_identifiers_kind_value``. Keyed by identifier id; absent means none."""
+    ids = [i.id for i in identifiers if i.kind in accounts_service.LINK_KINDS]
+    if not ids:
+        return {}
+    mine = aliased(Identifier, name="mine")
+    other = aliased(Identifier, name="other")
+    capped = (
+        select(other.account_id)
+        .where(other.kind == mine.kind, other.value == mine.value, other.account_id != account_id)
+        .limit(SHARED_CAP + 1)
+        .correlate(mine)
+        .subquery("capped")
+    )
+    count = select(func.count()).select_from(capped).scalar_subquery()
+    rows = db.execute(select(mine.id, count.label("n")).where(mine.id.in_(ids)))
+    return {int(row.id): int(row.n) for row in rows if row.n}
 
 
 def prior(
     db: Session, p: Principal, case: Case, account: Account
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The account's other cases and its decisions on them, newest first, 20 of each."""
+    """The account's other cases and its decisions on them, newest first, 20 of each (the
+    case at hand excluded in the query, so 20 are shown whenever there are 20)."""
     stmt = select(Case).where(Case.account_id == account.id, Case.id != case.id)
     if not _sees_legal(p):
         stmt = stmt.where(Case.tier != Tier.legal)
     prior_cases = list(db.scalars(stmt.order_by(Case.id.desc()).limit(PRIOR_LIMIT)))
 
-    views, _ = decision_queries.list_decisions(
-        db,
-        p,
-        decision_queries.DecisionFilter(
-            status=[
-                DecisionStatus.applied,
-                DecisionStatus.reversed,
-                DecisionStatus.pending_approval,
-            ],
-            account_external_id=account.external_id,
+    # ix_decisions_account, newest first; the case's tier read through its primary key.
+    query = select(Decision).where(
+        Decision.account_id == account.id,
+        Decision.case_id != case.id,
+        Decision.status.in_(
+            [DecisionStatus.applied, DecisionStatus.reversed, DecisionStatus.pending_approval]
         ),
-        limit=PRIOR_LIMIT + 1,
     )
-    views = [v for v in views if v.decision.case_id != case.id][:PRIOR_LIMIT]
-    appeals = _appeals(db, p, account.id)
+    if not _sees_legal(p):
+        query = query.join(Case, Case.id == Decision.case_id).where(Case.tier != Tier.legal)
+    rows = list(db.scalars(query.order_by(Decision.id.desc()).limit(PRIOR_LIMIT)))
+    ids = [d.id for d in rows]
+    actions: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    policies: dict[int, list[str]] = {i: [] for i in ids}
+    if ids:
+        for a in db.scalars(
+            select(DecisionAction)
+            .where(DecisionAction.decision_id.in_(ids))
+            .order_by(DecisionAction.decision_id, DecisionAction.position)
+        ):
+            actions[a.decision_id].append(
+                {
+                    "type": a.type.value.replace("_", " "),
+                    "scope": a.scope.value.replace("_", " "),
+                    "days": a.duration_days,
+                }
+            )
+        for decision_id, code, version in db.execute(
+            select(
+                DecisionPolicy.decision_id,
+                DecisionPolicy.policy_code,
+                DecisionPolicy.policy_version,
+            )
+            .where(DecisionPolicy.decision_id.in_(ids))
+            .order_by(DecisionPolicy.decision_id, DecisionPolicy.position)
+        ):
+            policies[decision_id].append(f"{code} v{version}")
+    appeals = appeal_states(db, ids, include_legal=_sees_legal(p))
     decisions = []
     by_case: dict[int, dict[str, Any]] = {}
-    for v in views:
-        d = v.decision
+    for d in rows:
         appeal = appeals.get(d.id)
         row = {
             "id": d.id,
@@ -415,18 +480,11 @@ def prior(
             "at": d.applied_at or d.created_at,
             "status": d.status.value.replace("_", " "),
             "no_violation": d.no_violation,
-            "actions": [
-                {
-                    "type": a.type.value.replace("_", " "),
-                    "scope": a.scope.value.replace("_", " "),
-                    "days": a.duration_days,
-                }
-                for a in v.actions
-            ],
-            "policies": [f"{pv.code} v{pv.version}" for pv in v.policies],
+            "actions": actions[d.id],
+            "policies": policies[d.id],
             "reviewer": d.decided_by_label,
-            "appeal": _appeal_outcome(d, appeal),
-            "appeal_case_id": appeal.id if appeal is not None else None,
+            "appeal": appeal.state.value if appeal is not None else None,
+            "appeal_case_id": appeal.case_id if appeal is not None else None,
         }
         decisions.append(row)
         by_case.setdefault(d.case_id, row)
@@ -567,8 +625,3 @@ def messages(db: Session, case_id: int, *, unmasked: bool) -> list[dict[str, Any
         }
         for m in rows
     ]
-
-
-def short_time(value: datetime | None) -> str:
-    """A compact absolute time for dense tables: '21 Nov 09:00'."""
-    return "—" if value is None else f"{clock.as_utc(value):%d %b %H:%M}"

@@ -526,7 +526,7 @@ def approvals_count(db: DB, who: Console) -> HTMLResponse:
     """The badge next to "Approvals" in the header: what waits for *this* approver (not
     their own decisions, not cases they may not see), as on the home page."""
     _approver(who)
-    waiting = home.approvals(db, who.principal)
+    waiting = home.approvals_count(db, who.principal)
     if waiting is None or not waiting.count:
         return HTMLResponse('<span class="count-none">(none waiting)</span>')
     return HTMLResponse(

@@ -24,6 +24,7 @@ from vigil.auth.permissions import Permission, Role, Tier
 from vigil.auth.principal import Principal
 from vigil.cases import queues as queue_service
 from vigil.cases import repository as case_repository
+from vigil.cases import service as cases
 from vigil.cases.models import Case, CaseStatus, Queue
 from vigil.detection.models import Event
 from vigil.detection.rules import backtest as backtests
@@ -62,8 +63,12 @@ class Counted:
         return f"{self.count}+" if self.more else str(self.count)
 
 
-def _capped_count(db: Session, query: Select[Any]) -> tuple[int, bool]:
-    inner = query.with_only_columns(Case.id).order_by(None).limit(COUNT_CAP).subquery()
+def _capped_count(
+    db: Session, query: Select[*tuple[Any, ...]], key: Any = Case.id
+) -> tuple[int, bool]:
+    """How many rows ``query`` finds, counting at most ``COUNT_CAP`` of them (one query over
+    ``key`` only, whatever ``query`` selects)."""
+    inner = query.with_only_columns(key).order_by(None).limit(COUNT_CAP).subquery()
     n = int(db.scalar(select(func.count()).select_from(inner)) or 0)
     return n, n >= COUNT_CAP
 
@@ -101,6 +106,34 @@ def queue_rows(db: Session, principal: Principal) -> list[dict[str, Any]]:
 
 def queue_names(db: Session) -> dict[int, str]:
     return {qid: name for qid, name in db.execute(select(Queue.id, Queue.name))}
+
+
+# --- my cases -----------------------------------------------------------------------------
+
+
+def works_cases(principal: Principal) -> bool:
+    """Whether ``principal`` works cases (and so holds some): a tier, or an admin."""
+    return principal.can(Permission.cases_work) and (
+        principal.tier is not None or principal.role is Role.admin
+    )
+
+
+def my_cases(db: Session, principal: Principal) -> Counted | None:
+    """The cases ``principal`` holds (assigned or on hold), newest first: the newest
+    ``LIST_LIMIT`` (listed through ``cases.list_cases``, which audits the listing) and their
+    capped count. ``None`` for those who work no cases."""
+    staff_id = principal.staff_id
+    if staff_id is None or not works_cases(principal):
+        return None
+    held = [CaseStatus.assigned, CaseStatus.on_hold]
+    rows, _ = cases.list_cases(
+        db, principal, cases.CaseFilter(assignee_id=staff_id, status=held), limit=LIST_LIMIT
+    )
+    query = select(Case).where(Case.assignee_id == staff_id, Case.status.in_(held))
+    if not principal.can(Permission.legal_cases):
+        query = query.where(Case.tier != Tier.legal)
+    count, more = _capped_count(db, query)
+    return Counted(rows, count, more)
 
 
 # --- escalations waiting on me ------------------------------------------------------------
@@ -144,9 +177,9 @@ def escalations(db: Session, principal: Principal) -> Counted | None:
 # --- four-eyes approvals waiting on me ----------------------------------------------------
 
 
-def approvals(db: Session, principal: Principal) -> Counted | None:
+def _approvals_query(principal: Principal) -> Select[Decision, Case] | None:
     """Decisions waiting for a second approver that ``principal`` may approve: an approver
-    role, not their own decision, on a case they may see. Oldest first, like /approvals."""
+    role, not their own decision, on a case they may see. ``None`` for non-approvers."""
     if (
         principal.staff_id is None
         or principal.role not in enforcement.APPROVER_ROLES
@@ -163,6 +196,25 @@ def approvals(db: Session, principal: Principal) -> Counted | None:
     )
     if not principal.can(Permission.legal_cases):
         query = query.where(Case.tier != Tier.legal)
+    return query
+
+
+def approvals_count(db: Session, principal: Principal) -> Counted | None:
+    """Only the capped count of :func:`approvals` (no rows): the header's badge, on every
+    page, runs this one query."""
+    query = _approvals_query(principal)
+    if query is None:
+        return None
+    count, more = _capped_count(db, query, Decision.id)
+    return Counted([], count, more)
+
+
+def approvals(db: Session, principal: Principal) -> Counted | None:
+    """The decisions of :func:`_approvals_query`, oldest first like /approvals: the first
+    ``LIST_LIMIT`` with their policies, and their capped count."""
+    query = _approvals_query(principal)
+    if query is None:
+        return None
     found = list(db.execute(query.order_by(Decision.id).limit(LIST_LIMIT)))
     codes: dict[int, list[str]] = {d.id: [] for d, _ in found}
     if codes:
@@ -184,9 +236,8 @@ def approvals(db: Session, principal: Principal) -> Counted | None:
         }
         for d, c in found
     ]
-    inner = query.with_only_columns(Decision.id).order_by(None).limit(COUNT_CAP).subquery()
-    count = int(db.scalar(select(func.count()).select_from(inner)) or 0)
-    return Counted(rows, count, count >= COUNT_CAP)
+    count, more = _capped_count(db, query, Decision.id)
+    return Counted(rows, count, more)
 
 
 # --- rules for policy leads ---------------------------------------------------------------

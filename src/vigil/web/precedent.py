@@ -29,5 +29,5 @@ def precedent_panel(request: Request, db: DB, who: Console, case_id: CaseId) -> 
     p = who.principal
     case = precedent.visible_case(db, p, case_id)
     found = precedent.similar_decisions(db, p, case, limit=SHOWN)
-    context = {"case": case, "precedents": found, "shown": SHOWN}
+    context = {"case": case, "precedents": found}
     return templates.TemplateResponse(request, "partials/precedent.html", context)

@@ -56,6 +56,12 @@ def minutes_label(minutes: int) -> str:
     return human_delta(timedelta(minutes=minutes))
 
 
+def short_time(value: datetime | None) -> str:
+    """A compact absolute time for dense tables: '21 Nov 09:00'."""
+    return "—" if value is None else f"{clock.as_utc(value):%d %b %H:%M}"
+
+
 templates.env.filters["when"] = when
 templates.env.filters["minutes"] = minutes_label
+templates.env.filters["short_time"] = short_time
 templates.env.globals["static_url"] = static_url

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,7 @@ from vigil.kit import clock
 from vigil.kit.errors import InvalidInput, NotFound, VigilError
 from vigil.policies import service as policies
 from vigil.web.auth import Console, ConsolePost, ConsoleUser
-from vigil.web.common import page
+from vigil.web.common import page, redirect
 from vigil.web.render import templates
 
 router = APIRouter(include_in_schema=False)
@@ -59,10 +59,6 @@ FLASH = {
 
 def _need(who: ConsoleUser, permission: Permission) -> None:
     who.principal.require(permission)
-
-
-def redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
 
 
 # --- the rule form ------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from vigil.api.deps import DB, AppSettings
 from vigil.auth import service as auth_service
-from vigil.auth.permissions import Permission, Role
+from vigil.auth.permissions import Permission
 from vigil.cases import queues as queue_service
 from vigil.cases import service as cases
 from vigil.cases.models import CaseStatus, Resolution
@@ -90,10 +90,6 @@ def logout(request: Request, db: DB, settings: AppSettings, who: ConsolePost) ->
 # --- queues and lists ------------------------------------------------------------------------
 
 
-def _queue_names(db: Session) -> dict[int, str]:
-    return home_data.queue_names(db)
-
-
 def _waiting(db: Session, rows: list[Any]) -> set[int]:
     """The listed cases whose decision waits for a second approver (a chip in the list)."""
     return decisions.cases_waiting_approval(db, [c.id for c in rows])
@@ -104,23 +100,14 @@ def home(request: Request, db: DB, who: Console) -> HTMLResponse:
     """Home, per role (see ``vigil.web.home``): queues, my cases and escalations for those
     who work cases; approvals for second approvers; rules and backtests for policy leads."""
     p = who.principal
-    works = p.can(Permission.cases_work) and (p.tier is not None or p.role is Role.admin)
-    mine: list[Any] = []
-    if works:
-        mine, _ = cases.list_cases(
-            db,
-            p,
-            cases.CaseFilter(
-                assignee_id=who.user.id, status=[CaseStatus.assigned, CaseStatus.on_hold]
-            ),
-            limit=100,
-        )
+    mine = home_data.my_cases(db, p)
+    held = mine.rows if mine else []
     show_queues = p.can(Permission.queues_read)
     return page(
         request, who, "home.html",
         queues=home_data.queue_rows(db, p) if show_queues else [],
-        show_queues=show_queues, show_mine=works, cases=mine, queue_names=_queue_names(db),
-        waiting=_waiting(db, mine),
+        show_queues=show_queues, mine=mine, cases=held, waiting=_waiting(db, held),
+        queue_names=home_data.queue_names(db),
         escalations=home_data.escalations(db, p),
         approvals=home_data.approvals(db, p),
         rules=home_data.rules_overview(db) if p.can(Permission.rules_write) else None,
@@ -138,7 +125,8 @@ def my_cases(request: Request, db: DB, who: Console, cursor: str | None = None) 
     )
     return page(
         request, who, "my_cases.html", cases=rows, next_cursor=next_cursor,
-        queue_names=_queue_names(db), waiting=_waiting(db, rows), empty_text="No cases yet.",
+        queue_names=home_data.queue_names(db), waiting=_waiting(db, rows),
+        empty_text="No cases yet.",
     )  # fmt: skip
 
 
@@ -163,7 +151,7 @@ def queue_page(
     )
     return page(
         request, who, "queue.html", queue=queue, sla=minutes_label(queue.sla_minutes),
-        cases=rows, next_cursor=next_cursor, queue_names=_queue_names(db),
+        cases=rows, next_cursor=next_cursor, queue_names=home_data.queue_names(db),
         waiting=_waiting(db, rows), empty_text="No live cases in this queue.",
     )  # fmt: skip
 
@@ -276,7 +264,14 @@ def note(
         if exc.status_code == 404:
             raise
         db.rollback()
-        return HTMLResponse(f'<p class="notice error" role="alert">{escape(exc.message)}</p>', 422)
+        # Shown inside the note form itself (``HX-Retarget: this``), at its top, replacing
+        # an earlier refusal (console.js): the history is not overwritten and the text
+        # typed stays in the field.
+        return HTMLResponse(
+            f'<p class="notice error" role="alert" data-form-error>{escape(exc.message)}</p>',
+            exc.status_code,
+            headers={"HX-Retarget": "this", "HX-Reswap": "afterbegin"},
+        )
     return templates.TemplateResponse(
         request, "partials/timeline.html", {"timeline": timeline_items(db, who.principal, case_id)}
     )

@@ -164,8 +164,19 @@ _STRINGS = re.compile(r"""("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')""")
 _IDENT = re.compile(r"\b(event|account|features)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
 
 
+# The parser lists every token it could have accepted ("expecting {'[', '{', '(', '.', '-',
+# '!', 'true', ... NUM_FLOAT, NUM_INT}"): true, and no help to a policy lead.
+_EXPECTING = re.compile(r"\s*expecting \{[^}]*\}")
+_MISMATCHED_EOF = re.compile(r"^(Syntax error: )?mismatched input '<EOF>'$")
+
+
 def _hint(message: str, schema: Schema) -> str:
     message = message.replace(" (in container '')", "")
+    message = _EXPECTING.sub("", message)
+    if _MISMATCHED_EOF.match(message):
+        message = (
+            "Syntax error: the expression ends too early (a value or a closing bracket is missing)"
+        )
     undeclared = _UNDECLARED.search(message)
     if undeclared:
         name = undeclared.group(1)

@@ -2239,7 +2239,7 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "ix_events_case",
-            ["case_id"],
+            ["case_id", "id"],
             unique=False,
             postgresql_where=sa.text("case_id IS NOT NULL"),
             sqlite_where=sa.text("case_id IS NOT NULL"),

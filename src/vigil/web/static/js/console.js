@@ -1,18 +1,63 @@
-// Keyboard shortcuts for the console (the work loop). Keys act only when focus is not in a
-// text field and no modifier is held. Elements opt in with data-key="x" (the key clicks
-// them) or data-key-focus="x" (the key focuses them). A page's own key wins over the
-// header's: the header (Next case n, Approvals a) is looked at last, so a case page's a
-// (approve the document) is never stolen by the Approvals link.
+// Keyboard shortcuts for the console (the work loop). Keys act only when no modifier is
+// held, no dialog is open and the focus is not on a form control: no input of any kind
+// (checkboxes and radios too), select, textarea or editable text, no button of a form (the
+// header's own forms excepted: Next case, Log out), and nothing inside a form the user has
+// changed, so that a key never throws away a half-filled decision. Esc leaves the control.
+// Single-key shortcuts can be turned off (WCAG 2.1.4) in the help dialog; the choice is kept
+// in localStorage and html[data-console-keys] says "on" or "off".
+// Elements opt in with data-key="x" (the key clicks them) or data-key-focus="x" (the key
+// focuses them). A page's own key wins over the header's: the header (Next case n,
+// Approvals a) is looked at last, so a case page's a (approve the document) is never stolen
+// by the Approvals link.
 //   ?  help (#help)          /  the header's search box        q  back to the queue
 //   d  decide: a page's data-key="d", else the decision panel's first control
 (function () {
   "use strict";
-  function typing(el) {
-    if (!el) return false;
-    var tag = el.tagName;
-    return tag === "INPUT" && !/^(checkbox|radio|button|submit|reset)$/i.test(el.type) ||
-      tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable;
+  var STORE = "vigil.console.keys";
+  var root = document.documentElement;
+  // Forms the user has typed in or changed since they were loaded or reset.
+  var changed = typeof WeakSet === "function" ? new WeakSet() : null;
+  function formOf(el) {
+    return el.form || (el.closest ? el.closest("form") : null);
   }
+  function ownHeaderForm(form) { return !!form.closest("header.top"); }
+  function noteChange(ev) {
+    var form = ev.target && formOf(ev.target);
+    if (changed && form && !ownHeaderForm(form)) changed.add(form);
+  }
+  document.addEventListener("input", noteChange, true);
+  document.addEventListener("change", noteChange, true);
+  document.addEventListener("reset", function (ev) {
+    if (changed && ev.target) changed.delete(ev.target);
+  }, true);
+  // Whether the focused element keeps the keys for itself (no shortcut fires).
+  function holdsKeys(el) {
+    if (!el || el === document.body || el === root) return false;
+    if (el.isContentEditable) return true;
+    var tag = el.tagName;
+    if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return true;
+    var form = formOf(el);
+    if (!form) return false;
+    if (changed && changed.has(form)) return true;
+    return tag === "BUTTON" && !ownHeaderForm(form);
+  }
+  function keysOn() { return root.getAttribute("data-console-keys") !== "off"; }
+  function remembered() {
+    try { return window.localStorage.getItem(STORE); } catch (e) { return null; }
+  }
+  function setKeys(on, remember) {
+    root.setAttribute("data-console-keys", on ? "on" : "off");
+    var box = document.getElementById("keys-toggle");
+    if (box) box.checked = on;
+    if (!remember) return;
+    try {
+      if (on) window.localStorage.removeItem(STORE);
+      else window.localStorage.setItem(STORE, "off");
+    } catch (e) { /* storage refused: the choice lasts for this page only */ }
+  }
+  document.addEventListener("change", function (ev) {
+    if (ev.target && ev.target.id === "keys-toggle") setKeys(ev.target.checked, true);
+  });
   // Usable: not disabled, not in a hidden part of the page. A control in a closed
   // <details> counts (reveal() opens it before it is used).
   function visible(el) {
@@ -55,11 +100,12 @@
     if (ev.defaultPrevented || ev.ctrlKey || ev.metaKey || ev.altKey) return;
     if (document.querySelector("dialog[open]")) return;  // a dialog keeps its own keys
     var active = document.activeElement;
-    if (typing(active)) {
-      // Esc leaves a text field, so the keys work again.
+    if (holdsKeys(active)) {
+      // Esc leaves the control, so the keys work again.
       if (ev.key === "Escape" && active.blur) active.blur();
       return;
     }
+    if (!keysOn()) return;
     if (ev.key === "?") { ev.preventDefault(); openHelp(); return; }
     if (ev.key === "/") {
       var box = document.getElementById("top-search-q");
@@ -89,12 +135,17 @@
   // Forms marked data-reset-on-success are cleared after htmx swaps their result in.
   document.addEventListener("htmx:afterRequest", function (ev) {
     var form = ev.target;
-    if (form && form.hasAttribute && form.hasAttribute("data-reset-on-success") && ev.detail.successful) {
-      form.reset();
-    }
+    var status = ev.detail.xhr ? ev.detail.xhr.status : 0;
+    if (!form || !form.querySelectorAll || status < 200 || status >= 300) return;
+    // Done: an earlier refusal shown in the form goes (see the note form's errors).
+    var old = form.querySelectorAll("[data-form-error]");
+    for (var i = 0; i < old.length; i++) old[i].remove();
+    // A refusal shown in place is not a success: what was typed stays.
+    if (form.hasAttribute("data-reset-on-success")) form.reset();
   });
-  // The keys are live from here on (tests and scripts wait for this mark).
-  document.documentElement.setAttribute("data-console-keys", "ready");
+  // The keys are live from here on, on or off as the reviewer chose (tests and scripts wait
+  // for this mark).
+  setKeys(remembered() !== "off", false);
 })();
 
 // The decision panel (case page): the scopes an action allows, its end date fields, and
@@ -158,14 +209,23 @@
     }
   });
   document.addEventListener("DOMContentLoaded", syncAll);
-  // Forms that answer a refusal with a fragment (422, 409, 403) show it in place.
+  // Refusals (422, 409, 403) answered with a fragment are shown in place: by forms marked
+  // data-swap-errors, and wherever the server names a target itself (HX-Retarget; the note
+  // form's refusal goes into the form, replacing an earlier one marked data-form-error).
   document.addEventListener("htmx:beforeSwap", function (ev) {
-    var status = ev.detail.xhr ? ev.detail.xhr.status : 0;
+    var xhr = ev.detail.xhr;
+    var status = xhr ? xhr.status : 0;
+    if (status < 400 || status >= 500 || status === 401) return;
     var elt = (ev.detail.requestConfig && ev.detail.requestConfig.elt) || ev.target;
-    if (status >= 400 && status < 500 && status !== 401 && elt && elt.closest &&
-        elt.closest("[data-swap-errors]")) {
+    var retargeted = !!(xhr && xhr.getResponseHeader("HX-Retarget"));
+    if (retargeted || (elt && elt.closest && elt.closest("[data-swap-errors]"))) {
       ev.detail.shouldSwap = true;
       ev.detail.isError = false;
+      var target = ev.detail.target;
+      if (retargeted && target && target.querySelectorAll) {
+        var old = target.querySelectorAll("[data-form-error]");
+        for (var i = 0; i < old.length; i++) old[i].remove();
+      }
     }
   });
 })();

@@ -254,6 +254,8 @@
     var dialog = openDialog();
     if (dialog) { onDialogKey(ev, dialog); return; }
     if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(document.activeElement)) return;
+    // The console's switch for single-key shortcuts (help dialog) covers this screen too.
+    if (document.documentElement.getAttribute("data-console-keys") === "off") return;
     if (ev.key === "?" && byId("idv-help")) { consume(ev); byId("idv-help").showModal(); return; }
     if (document.querySelector("[data-identity-review]")) onReviewKey(ev);
     else if (document.querySelector("[data-identity-list]")) { if (!onNextKey(ev)) onListKey(ev); }
