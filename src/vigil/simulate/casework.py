@@ -54,6 +54,7 @@ class _CasePlanner:
         self.rng = rng
         self.now = plan.now
         self.cases: list[CasePlan] = []
+        self.reports = 0
         self.benign_buyers = [
             a for a in plan.accounts if a.label is Label.benign and not a.is_seller
         ]
@@ -312,11 +313,12 @@ class _CasePlanner:
         if reporter is None:
             return None
         words = self.rng.choice(pools.REPORT_WORDS[kind][reporter.language])
+        self.reports += 1
         summary = (
             f"Reported by {reporter.display_name} ({reporter.external_id}, {reporter.side.value})"
             f" about {target.display_name} ({target.external_id}):\n\n\u201c{words}\u201d"
         )
-        return self.open(
+        case = self.open(
             target,
             at,
             CaseType.user_report,
@@ -330,6 +332,12 @@ class _CasePlanner:
             language=reporter.language,
             attributes={"reporter_external_id": reporter.external_id, "report_kind": kind},
         )
+        if case is not None:
+            # The report itself, as the marketplace sends it (a ``report_filed`` event by the
+            # reporter about the target): ``vigil demo-data`` feeds it and links it to the case.
+            case.source_ref = f"sim-{self.plan.seed}-r{self.reports:05d}"
+            case.attributes["report_text"] = words
+        return case
 
     # --- the cases ---------------------------------------------------------------------------
 
@@ -355,9 +363,8 @@ class _CasePlanner:
                 CaseType.detection,
                 title=f"Linked accounts: {size} accounts share a device and a card",
                 summary=(
-                    f"Rule linked_accounts.shared_device_card fired. {size} accounts "
-                    f"registered within {max(1, round(spread / HOUR))} h share device "
-                    f"{_tail(device)} and card {_tail(card)}: "
+                    f"{size} accounts registered within {max(1, round(spread / HOUR))} h "
+                    f"share device {_tail(device)} and card {_tail(card)}: "
                     + ", ".join(m.external_id for m in members)
                     + "."
                 ),
@@ -368,7 +375,7 @@ class _CasePlanner:
                 dedup_key=f"detection:duplicate_accounts:{lead.external_id}",
                 language="en",
                 attributes={
-                    "rule": "linked_accounts.shared_device_card",
+                    "signal": "shared_device_and_card",
                     "members": [m.external_id for m in members],
                 },
             )
@@ -421,7 +428,7 @@ class _CasePlanner:
                     CaseType.detection,
                     title=f"Velocity: {devices} devices and {ips} IP addresses in a new account",
                     summary=(
-                        f"Rule velocity.identifier_churn fired for {a.external_id}: "
+                        f"Identifier churn on {a.external_id}: "
                         f"{devices} devices, {ips} addresses, "
                         f"{len(a.values(IdentifierKind.phone))} phones since registration "
                         f"on a disposable email domain."
@@ -432,7 +439,7 @@ class _CasePlanner:
                     source="detection",
                     dedup_key=f"detection:scam.velocity:{a.external_id}",
                     language="en",
-                    attributes={"rule": "velocity.identifier_churn"},
+                    attributes={"signal": "identifier_churn"},
                 )
                 self.settle(
                     case,
@@ -499,21 +506,22 @@ class _CasePlanner:
             ]
             if rng.random() < 0.5:
                 message = rng.choice(pools.OFF_PLATFORM_MESSAGES[a.language])
+                rng.random()  # a draw once used for a model score; keeps the seed's cases
                 case = self.open(
                     a,
                     self.between(a.registered_at + 6 * HOUR),
                     CaseType.detection,
                     title="Message text: request to pay outside the platform",
                     summary=(
-                        f"Model off_platform_payment scored {rng.uniform(0.82, 0.98):.2f} "
-                        f"on a message from {a.external_id}:\n\n\u201c{message}\u201d"
+                        f"A message from {a.external_id} asks to pay outside the platform:"
+                        f"\n\n\u201c{message}\u201d"
                     ),
                     priority=3,
                     severity=Severity.medium,
                     policy_code="fee_circumvention",
                     source="detection",
                     dedup_key=f"detection:fee_circumvention:{a.external_id}",
-                    attributes={"model": "off_platform_payment"},
+                    attributes={"signal": "off_platform_request"},
                 )
                 self.settle(
                     case,

@@ -64,10 +64,18 @@ def _box(lines: list[str]) -> str:
     return "\n".join([top, *(f"│ {x.ljust(width)} │" for x in lines), bottom])
 
 
+def _steps(done: int, total: int) -> None:
+    if done == total or done % 5000 < 200:
+        typer.echo(f"  {done}/{total} steps", err=True)
+
+
 def demo_data(
     accounts: int = typer.Option(1000, "--accounts", min=1, hidden=True),
     days: int = typer.Option(30, "--days", min=1, hidden=True),
     seed: int = typer.Option(7, "--seed", hidden=True),
+    feed_days: int = typer.Option(
+        4, "--feed-days", min=0, hidden=True, help="Days of events fed to detection."
+    ),
 ) -> None:
     """Load demo staff and a simulated marketplace into an empty database (once)."""
     from vigil.db import make_engine, make_sessionmaker
@@ -76,17 +84,31 @@ def demo_data(
 
     settings = Settings()
     engine = make_engine(settings)
+    typer.echo(
+        f"Loading the demo: {accounts} accounts over {days} days; the last {feed_days} days "
+        "of events go through detection (a few minutes)…",
+        err=True,
+    )
     try:
-        result = load_demo(make_sessionmaker(engine), accounts=accounts, days=days, seed=seed)
+        result = load_demo(
+            make_sessionmaker(engine),
+            accounts=accounts,
+            days=days,
+            seed=seed,
+            feed_days=feed_days,
+            settings=settings,
+            progress=_steps,
+        )
     except VigilError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
+        notes = "; ".join(getattr(exc, "__notes__", []))
+        typer.echo(f"error: {exc.message}" + (f" ({notes})" if notes else ""), err=True)
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
     if result is None:
         typer.echo("Demo data is already loaded (the database has accounts); nothing to do.")
     else:
-        for line in result.summary.lines():
+        for line in result.lines():
             typer.echo(line)
     agent = next(u for u in DEMO_STAFF if u.email == "agent@vigil.example")
     others = [u for u in DEMO_STAFF if u is not agent]

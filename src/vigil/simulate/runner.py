@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -118,14 +118,27 @@ class Crew:
 
 
 Action = Callable[[Session], None]
+# Decides a case at its planned "close" step instead of closing it: called with the case's
+# holder, the case's id, its plan and the step; True when it decided (and so closed) the case.
+Decider = Callable[[Session, Principal, int, CasePlan, StepPlan], bool]
 
 
 class _Replay:
-    def __init__(self, plan: Plan, crew: Crew, actor: Principal, summary: Summary) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        crew: Crew,
+        actor: Principal,
+        summary: Summary,
+        extra: Sequence[tuple[datetime, Action]] = (),
+        decider: Decider | None = None,
+    ) -> None:
         self.plan = plan
         self.crew = crew
         self.actor = actor
         self.summary = summary
+        self.extra = extra
+        self.decider = decider
         self.account_ids: dict[int, int] = {}
         self.case_ids: dict[int, int] = {}
         self.holders: dict[int, Principal | None] = {}
@@ -152,6 +165,10 @@ class _Replay:
             add(c.opened_at, partial(self.open, k=k, c=c))
             for step in c.steps:
                 add(step.at, partial(self.step, k=k, c=c, st=step))
+        # After the plan's own actions: at the same moment, a case opens before an event
+        # that links to it.
+        for at, action in self.extra:
+            add(at, action)
         out.sort(key=lambda e: (e[0], e[1]))
         return out
 
@@ -285,6 +302,21 @@ class _Replay:
             self.holders[k] = None
         elif st.action == "close":
             assert st.resolution is not None
+            if (
+                self.decider is not None
+                and holder is not None
+                and self.decider(session, holder, case_id, c, st)
+            ):
+                decided = session.get(Case, case_id)
+                assert decided is not None
+                self.track(k, decided)
+                self.holders[k] = None
+                # The decision restricted the case's account; the plan's restrictions of
+                # other accounts (a ring's members) are still placed, linked to the case.
+                for r in st.restrictions:
+                    if r.account != c.account:
+                        self.restrict(session, r, case_id)
+                return
             closed = cases.close(
                 session, holder or self.actor, case_id, resolution=st.resolution, note=st.text
             )
@@ -310,9 +342,16 @@ def run(
     actor: Principal = SIMULATOR,
     batch: int = DEFAULT_BATCH,
     progress: Callable[[int, int], None] | None = None,
+    extra: Sequence[tuple[datetime, Action]] = (),
+    decider: Decider | None = None,
 ) -> Summary:
     """Write ``plan`` into the database. Refuses (409 ``seed_loaded``) when this seed's
-    accounts are already there: their external ids would collide."""
+    accounts are already there: their external ids would collide.
+
+    ``extra`` are more timed actions, replayed in the same order on the same clock (the demo
+    feeds the marketplace's events through the detection pipeline this way, between the
+    team's steps). ``decider``, when given, may take a real decision on a case where the plan
+    closes it (it then places the decision's restrictions instead of the plan's)."""
     started = time.perf_counter()
     summary = Summary(plan.seed, plan.marketplace, plan.days)
     with transaction(factory) as session:
@@ -326,7 +365,7 @@ def run(
             with clock.frozen(plan.start - timedelta(hours=1)):
                 ensure_default_queues(session, actor)
         crew = Crew.load(session)
-    replay = _Replay(plan, crew, actor, summary)
+    replay = _Replay(plan, crew, actor, summary, extra, decider)
     events = replay.events()
     for first in range(0, len(events), batch):
         with transaction(factory) as session:
