@@ -88,10 +88,19 @@ def pg_database(worker_name: str) -> Iterator[str]:
 
 
 def _truncate_pg(url: str) -> None:
+    """Empty every table and restart the ids after a PostgreSQL test.
+
+    DELETE in reverse dependency order, not TRUNCATE: on these small tables TRUNCATE of 40-odd
+    tables costs ~0.6 s (it rewrites each file), DELETE ~0.07 s, over a thousand tests."""
     engine = create_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+        sequences = conn.execute(
+            text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")
+        ).scalars()
+        for name in list(sequences):
+            conn.execute(text(f'ALTER SEQUENCE "{name}" RESTART'))
     engine.dispose()
 
 

@@ -4,6 +4,7 @@ files) so tests can prove a refused request left nothing behind."""
 
 from __future__ import annotations
 
+import random
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,10 @@ from vigil.auth.permissions import API_KEY_SCOPES, Role
 from vigil.auth.principal import Principal
 from vigil.config import Settings
 from vigil.identity.models import IdentityHashBand, IdentityImage, IdentityVerification
+from vigil.identity.types import DocumentKind
 from vigil.jobs.models import Job
+from vigil.simulate import documents
+from vigil.simulate.documents import Person, SyntheticDocument
 
 
 @pytest.fixture
@@ -51,6 +55,17 @@ def make_account(db: Session, external_id: str = "acct-1", **fields: Any) -> Acc
 @pytest.fixture
 def account(db: Session) -> Account:
     return make_account(db)
+
+
+# The holder of the simulator's clean passport that several modules read (pipeline, job, CLI,
+# faces): drawn once per test session (per xdist worker), not once per module or test.
+HOLDER = Person("Eriksson", "Anna Maria", date(1985, 3, 4), "F", "USA", "US", face=0)
+
+
+@pytest.fixture(scope="session")
+def holder_passport() -> SyntheticDocument:
+    """``documents.render(passport, HOLDER, rng=Random(1))``: front and selfie as JPEG."""
+    return documents.render(DocumentKind.passport, HOLDER, rng=random.Random(1))
 
 
 @pytest.fixture(scope="session")

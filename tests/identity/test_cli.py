@@ -5,8 +5,6 @@ images read outside any transaction, then the row locked and finished)."""
 from __future__ import annotations
 
 import json
-import random
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -24,9 +22,7 @@ from vigil.identity.models import IdentityVerification
 from vigil.identity.types import DocumentKind, ImageSide, VerificationStatus
 from vigil.kit.blobs import new_key
 from vigil.simulate import documents
-from vigil.simulate.documents import Person
-
-HOLDER = Person("Eriksson", "Anna Maria", date(1985, 3, 4), "F", "USA", "US", face=0)
+from vigil.simulate.documents import SyntheticDocument
 
 
 @pytest.fixture
@@ -37,9 +33,9 @@ def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 
 def test_submit_now_processes_it_here_and_process_again_changes_nothing(
-    cli: CliRunner, db: Session, tmp_path: Path
+    cli: CliRunner, db: Session, tmp_path: Path, holder_passport: SyntheticDocument
 ) -> None:
-    doc = documents.render(DocumentKind.passport, HOLDER, rng=random.Random(1))
+    doc = holder_passport
     routing.ensure_default_queues(db)
     make_account(db, "acct-1", **documents.profile_for(doc))
     db.commit()

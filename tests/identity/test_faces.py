@@ -1,11 +1,12 @@
-"""Face detection and selfie-vs-document match on the simulator's public-domain portraits."""
+"""Face detection and selfie-vs-document match on the simulator's public-domain portraits.
+
+A detector pass takes up to a second, so a result several tests check (the genuine match,
+the rendered passport's portrait) is computed once per module."""
 
 from __future__ import annotations
 
 import io
-import random
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
 
 import numpy as np
 import pytest
@@ -14,9 +15,7 @@ from PIL import Image, ImageDraw
 from tests.identity import imaging
 from vigil.config import Settings
 from vigil.identity import faces, forensics
-from vigil.identity.types import DocumentKind
-from vigil.simulate import documents
-from vigil.simulate.documents import Person
+from vigil.simulate.documents import SyntheticDocument
 
 pytestmark = pytest.mark.slow  # dlib: ~0.2-1 s per image
 
@@ -29,6 +28,12 @@ def card0() -> Image.Image:
 @pytest.fixture(scope="module")
 def selfie0() -> Image.Image:
     return imaging.face_image(0, "selfie")
+
+
+@pytest.fixture(scope="module")
+def genuine(card0: Image.Image, selfie0: Image.Image) -> faces.FaceComparison:
+    """Person 0's selfie against person 0's card, upright."""
+    return faces.compare(selfie0, card0)
 
 
 def test_one_face_is_found_on_a_portrait_and_none_on_a_blank_card() -> None:
@@ -44,10 +49,9 @@ def test_one_face_is_found_on_a_portrait_and_none_on_a_blank_card() -> None:
 
 
 def test_the_same_person_matches_and_another_person_does_not(
-    card0: Image.Image, selfie0: Image.Image
+    card0: Image.Image, genuine: faces.FaceComparison
 ) -> None:
     settings = Settings()
-    genuine = faces.compare(selfie0, card0)
     assert genuine.distance is not None
     assert genuine.distance <= settings.identity_face_match_distance
     assert (genuine.selfie_faces, genuine.document_faces) == (1, 1)
@@ -60,9 +64,9 @@ def test_the_same_person_matches_and_another_person_does_not(
 
 
 def test_a_document_photographed_sideways_or_upside_down_is_still_matched(
-    card0: Image.Image, selfie0: Image.Image
+    card0: Image.Image, selfie0: Image.Image, genuine: faces.FaceComparison
 ) -> None:
-    upright = faces.compare(selfie0, card0)
+    upright = genuine
     assert upright.document_rotation == 0
     assert upright.distance is not None and upright.document_box is not None
     for photographed in (90, 180):
@@ -79,23 +83,27 @@ def test_a_document_photographed_sideways_or_upside_down_is_still_matched(
 
 
 @pytest.fixture(scope="module")
-def passport() -> Image.Image:
-    """The front of a passport the simulator renders, upright."""
-    holder = Person("Eriksson", "Anna Maria", date(1985, 3, 4), "F", "USA", "US", face=0)
-    doc = documents.render(DocumentKind.passport, holder, rng=random.Random(1))
-    if doc.selfie is None:
+def passport(holder_passport: SyntheticDocument) -> Image.Image:
+    """The front of a passport the simulator renders, upright (``HOLDER``'s, conftest)."""
+    if holder_passport.selfie is None:
         pytest.skip("the simulator's portraits need scikit-image and matplotlib")
-    with Image.open(io.BytesIO(doc.front)) as opened:
+    with Image.open(io.BytesIO(holder_passport.front)) as opened:
         return opened.convert("RGB")
 
 
+@pytest.fixture(scope="module")
+def passport_portrait(passport: Image.Image) -> tuple[faces.FaceBox | None, int, int]:
+    """``faces.largest_face(passport)``: the upright passport's portrait."""
+    return faces.largest_face(passport)
+
+
 def test_every_turn_of_a_rendered_passport_finds_its_portrait_upright(
-    passport: Image.Image,
+    passport: Image.Image, passport_portrait: tuple[faces.FaceBox | None, int, int]
 ) -> None:
     # On this passport the detector also "finds" a faint false face (score ~0.05) when the photo
     # is turned counter-clockwise (in the turn 0) or upside down (in the turn 270): a turn is
     # only taken for a confident face, so every photo gives the upright portrait and its hash.
-    box, count, rotation = faces.largest_face(passport)
+    box, count, rotation = passport_portrait
     assert box is not None and (count, rotation) == (1, 0)
     assert box.score >= faces.COUNT_MIN_SCORE
     expected_hash = forensics.portrait_hash(passport, box)
@@ -112,12 +120,12 @@ def test_every_turn_of_a_rendered_passport_finds_its_portrait_upright(
 
 
 def test_with_no_confident_face_in_any_turn_the_strongest_faint_one_is_reported(
-    passport: Image.Image,
+    passport: Image.Image, passport_portrait: tuple[faces.FaceBox | None, int, int]
 ) -> None:
     # The portrait painted over: what is left is the faint false face of the turn 90 (and
     # nothing in the other turns). It is reported, with its turn and its low score, so that a
     # caller can tell it from a real portrait; a card with nothing face-like reports none.
-    box, _, _ = faces.largest_face(passport)
+    box, _, _ = passport_portrait
     assert box is not None
     painted = passport.copy()
     pad = (box.x1 - box.x0) // 2

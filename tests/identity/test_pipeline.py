@@ -5,7 +5,10 @@ event for the rules and the webhook to the marketplace.
 Reading a document (OCR, faces) takes seconds, so each document is analysed once per test
 session, when a test first needs it (``analyses``), and the database half
 (:func:`pipeline.finish`) runs on both databases; one test runs everything for real through
-the API, the worker and a webhook receiver.
+the API, the worker and a webhook receiver. Image analysis that touches no database (the
+portrait in every turn) runs once, not per backend. (Under xdist each worker reads the
+documents it needs; grouping the module on one worker to read them once was measured slower:
+it serializes the module.)
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.factories import auth_header, make_api_key
 from tests.identity import imaging
-from tests.identity.conftest import make_account
+from tests.identity.conftest import HOLDER, make_account
 from tests.servers import WebhookReceiver
 from vigil.accounts.models import Account, Identifier, IdentifierKind
 from vigil.app import create_app, load_task_modules
@@ -61,7 +64,6 @@ from vigil.screening import service as screening_service
 from vigil.simulate import documents
 from vigil.simulate.documents import Defect, Person, SyntheticDocument
 
-HOLDER = Person("Eriksson", "Anna Maria", date(1985, 3, 4), "F", "USA", "US", face=0)
 # A fictional person of the shipped sample screening list (vigil/screening/data/sample.csv).
 LISTED = Person("Dresk", "Viktor Almanzor", date(1968, 4, 17), "M", "USA", "US", face=1)
 
@@ -92,8 +94,8 @@ def _sideways(data: bytes, turn: Image.Transpose = Image.Transpose.ROTATE_270) -
 
 
 @pytest.fixture(scope="session")
-def docs() -> dict[str, SyntheticDocument]:
-    clean = documents.render(DocumentKind.passport, HOLDER, rng=random.Random(1))
+def docs(holder_passport: SyntheticDocument) -> dict[str, SyntheticDocument]:
+    clean = holder_passport
     made = {
         "clean": clean,
         # The selfie is the document's own photo: the same file, or a re-saved copy.
@@ -321,13 +323,12 @@ def test_a_selfie_that_is_a_copy_of_the_document_goes_to_review(
     assert v.user_reasons == [] and v.case_id is not None
 
 
-def test_without_a_selfie_a_sideways_portrait_is_found_and_hashed_upright(
-    db: Session,
-    settings: Settings,
-    finish: Finish,
-    docs: dict[str, SyntheticDocument],
-    analyses: dict[str, pipeline.Analysis],
+def test_without_a_selfie_a_turned_portrait_is_found_and_hashed_upright(
+    docs: dict[str, SyntheticDocument], analyses: dict[str, pipeline.Analysis]
 ) -> None:
+    """The image half (no database, so once, not per backend): the portrait of a photo taken
+    in any turn is found and hashes like the upright one's."""
+    settings = Settings(database_url="sqlite:///:memory:")  # the thresholds' defaults
     sideways, upright = analyses["sideways_no_selfie"], analyses["clean"]
     assert sideways.faces is None and sideways.portrait_faces is not None
     # Photographed a quarter turn clockwise: a quarter turn counter-clockwise puts it upright.
@@ -353,6 +354,10 @@ def test_without_a_selfie_a_sideways_portrait_is_found_and_hashed_upright(
         distance = forensics.hash_distance(turned_hash, upright.portrait_phash)
         assert distance <= settings.identity_image_hash_distance, photographed
 
+
+def test_without_a_selfie_a_sideways_portrait_is_found_and_its_reuse_seen(
+    db: Session, finish: Finish
+) -> None:
     finish("clean", "acct-1")
     v = finish("sideways_no_selfie", "acct-2")
     present = _check(v, CheckName.face_present)

@@ -10,7 +10,6 @@ bootstrapped.
 from __future__ import annotations
 
 import json
-import random
 from datetime import date
 
 import pytest
@@ -31,10 +30,7 @@ from vigil.integrations import service as integrations
 from vigil.jobs.models import Job, JobStatus
 from vigil.jobs.worker import Worker
 from vigil.kit import clock
-from vigil.simulate import documents
-from vigil.simulate.documents import Person, SyntheticDocument
-
-HOLDER = Person("Eriksson", "Anna Maria", date(1985, 3, 4), "F", "USA", "US", face=0)
+from vigil.simulate.documents import SyntheticDocument
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -42,9 +38,9 @@ def _handlers() -> None:
     load_task_modules()  # the job handlers, as the app registers them
 
 
-@pytest.fixture(scope="module")
-def passport() -> SyntheticDocument:
-    return documents.render(DocumentKind.passport, HOLDER, rng=random.Random(1))
+@pytest.fixture
+def passport(holder_passport: SyntheticDocument) -> SyntheticDocument:
+    return holder_passport  # the clean passport, drawn once per session (conftest)
 
 
 def _count(db: Session, model: type) -> int:
