@@ -97,7 +97,7 @@ def test_console_errors_are_pages_not_json(client: TestClient, db: Session) -> N
     assert "Not found" in missing.text
     nowhere = client.get("/no/such/page", headers=html)
     assert nowhere.status_code == 404
-    assert "Back to the queues" in nowhere.text
+    assert "Back to the home page" in nowhere.text
     api = client.get("/v1/cases/999999", headers=html)
     assert api.headers["content-type"].startswith("application/json")
 
