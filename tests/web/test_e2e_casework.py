@@ -273,6 +273,8 @@ def test_an_escalation_reaches_a_specialist_who_decides_it(
     login(page, w.agent_email)
     page.keyboard.press("n")
     expect(page).to_have_url(re.compile(rf"/cases/{w.case_id}$"))
+    # The page's keys are live once console.js has run (the URL changes before that).
+    expect(page.locator("html")).to_have_attribute("data-console-keys", "on")
     page.keyboard.press("e")
     reason = page.locator(":focus")
     expect(reason).to_be_editable()
