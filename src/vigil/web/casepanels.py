@@ -39,6 +39,7 @@ from vigil.auth.permissions import Permission, Tier
 from vigil.auth.principal import Principal
 from vigil.cases.models import Case, CaseType
 from vigil.communications.models import Message
+from vigil.detection.events import TEXT_TYPES
 from vigil.detection.models import Event
 from vigil.detection.text.highlight import highlight, render_marked
 from vigil.enforcement.appeal_state import appeal_states
@@ -58,9 +59,9 @@ from vigil.policies import service as policies_service
 
 # Types whose ``data.text`` is something the account wrote to others (reports are shown as
 # reports, profile bios are not messages).
-EVIDENCE_TYPES = frozenset(
-    {"message_sent", "proposal_sent", "listing_created", "job_posted", "review_posted"}
-)
+# The texts users write to each other; reports have their own panel, profile edits are not
+# evidence of a conversation.
+EVIDENCE_TYPES = TEXT_TYPES - {"report_filed", "profile_update"}
 SCORE_FEATURES = (
     ("scam_score", "Scam / spam"),
     ("off_platform_score", "Off-platform contact or payment"),
