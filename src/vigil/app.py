@@ -36,6 +36,9 @@ API_ROUTERS = [
     "vigil.api.v1.rules",
     "vigil.api.v1.links",
     "vigil.api.v1.identity",
+    "vigil.api.v1.disputes",
+    "vigil.api.v1.appeals",
+    "vigil.api.v1.quality",
 ]
 
 # Modules that register job handlers and periodic tasks when imported.
@@ -44,6 +47,8 @@ TASK_MODULES = [
     "vigil.cases.tasks",
     "vigil.auth.tasks",
     "vigil.accounts.tasks",
+    "vigil.disputes.tasks",
+    "vigil.quality.tasks",
     "vigil.enforcement.tasks",
     "vigil.communications.tasks",
     "vigil.integrations.tasks",
@@ -106,13 +111,16 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
 
     from vigil.api.v1 import identity as identity_api
     from vigil.web import (
+        appeal_case,
         appeals,
         casepage,
         decisions,
+        disputes,
         identity,
         links,
         policies,
         precedent,
+        quality,
         rules,
         search,
         views,
@@ -130,6 +138,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.include_router(appeals.router)
     app.include_router(rules.router)
     app.include_router(identity.router)
+    app.include_router(disputes.router)
+    app.include_router(appeal_case.router)
+    app.include_router(quality.router)
     app.mount("/static", StaticFiles(packages=[("vigil.web", "static")]), name="static")
 
     app.add_middleware(

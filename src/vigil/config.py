@@ -56,9 +56,25 @@ class Settings(BaseSettings):
     # usual", "{name} · Trust & Safety". Set it to your brand.
     marketplace_name: str = "Marketplace"
     # Where a user appeals a decision; empty means ``{base_url}/appeals``. DSA Art. 20 gives
-    # users at least six months to appeal.
+    # users at least six months to appeal: 184 days covers the longest six months.
     appeal_url: str = ""
-    appeal_window_days: int = 183
+    appeal_window_days: int = 184
+
+    # Disputes between two users (docs/disputes.md). The other party has
+    # ``dispute_response_hours`` to give their side, reminded ``dispute_reminder_hours`` before
+    # the deadline; each party has ``dispute_proposal_hours`` to accept or reject a proposed
+    # resolution (silence counts as a rejection). ``dispute_sweep_seconds``: how often the
+    # deadlines are checked.
+    dispute_response_hours: int = 72
+    dispute_reminder_hours: int = 24
+    dispute_proposal_hours: int = 72
+    dispute_sweep_seconds: int = 300
+
+    # Quality assurance (docs/quality.md). The share of applied decisions sampled for QA when
+    # no rate is set for their queue or reviewer; ``qa_sample_seconds``: how often new
+    # decisions are sampled.
+    qa_default_sample_rate: float = 0.05
+    qa_sample_seconds: int = 300
 
     # Enforcement. Actions that need a second approver from the specialist tier (four-eyes),
     # comma-separated action names. A suspension or restriction longer than

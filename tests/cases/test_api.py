@@ -355,10 +355,10 @@ def test_routing_rules_are_replaced_all_or_nothing(
 
     ok = client.put(
         "/v1/queues/routing-rules",
-        json={"rules": [{"queue_id": queues["disputes"].id, "case_types": ["appeal"]}]},
+        json={"rules": [{"queue_id": queues["disputes"].id, "case_types": ["dispute"]}]},
     )
     assert ok.status_code == 200 and len(ok.json()["rules"]) == 1
-    appeal = open_case(client, marketplace, type="appeal")
-    assert appeal["queue_id"] == queues["disputes"].id
+    dispute = open_case(client, marketplace, type="dispute")
+    assert dispute["queue_id"] == queues["disputes"].id
     report = open_case(client, marketplace, type="user_report")
     assert report["queue_id"] == queues["triage"].id  # no rule: the fallback

@@ -31,7 +31,7 @@ def traits(
         (traits(T.user_report), "reports"),
         (traits(T.detection), "detection"),
         (traits(T.dispute), "disputes"),
-        (traits(T.appeal), "appeals"),
+        (traits(T.appeal, tier=Tier.specialist), "appeals"),
         (traits(T.user_report, "es"), "es"),
         (traits(T.detection, "PT"), "pt"),
         (traits(T.identity_review, "es"), "identity"),  # no Spanish identity queue

@@ -15,7 +15,7 @@ from vigil.audit.models import AuditRecord
 from vigil.auth.permissions import Role, Tier
 from vigil.cases import queues as queue_service
 from vigil.cases import service, timeline
-from vigil.cases.models import CaseStatus, CaseType, Queue, Resolution, Severity
+from vigil.cases.models import Case, CaseStatus, CaseType, Queue, Resolution, Severity
 from vigil.kit import clock
 from vigil.kit.clock import FrozenClock
 from vigil.kit.errors import (
@@ -153,12 +153,12 @@ def test_list_filters_and_keyset_pages(db: Session, queues: dict[str, Queue]) ->
 def test_pull_takes_priority_then_sla_then_age(
     db: Session, queues: dict[str, Queue], frozen: FrozenClock
 ) -> None:
-    low = new_case(db, type=CaseType.appeal, priority=4)  # due in 72 h
+    low = new_case(db, type=CaseType.user_report, priority=4)  # due in 24 h
     late_p2 = new_case(db, type=CaseType.dispute, priority=2)  # due in 48 h
     soon_p2 = new_case(db, type=CaseType.identity_review, priority=2)  # due in 8 h
     frozen.advance(timedelta(minutes=1))
     soon_p2_b = new_case(db, type=CaseType.identity_review, priority=2)  # due a minute later
-    urgent = new_case(db, type=CaseType.appeal, priority=1)
+    urgent = new_case(db, type=CaseType.detection, priority=1)
     user, agent = staff(db)
     order = [service.pull_next(db, agent) for _ in range(5)]
     assert [c.id for c in order if c] == [urgent.id, soon_p2.id, soon_p2_b.id, late_p2.id, low.id]
@@ -416,3 +416,31 @@ def test_notes_and_timeline_in_order(
     first, cursor = timeline.timeline(db, agent, case.id, limit=3)
     rest, end = timeline.timeline(db, agent, case.id, cursor=cursor, limit=3)
     assert [e.id for e in first + rest] == [e.id for e in entries] and end is None
+
+
+def test_a_recused_reviewer_never_pulls_nor_is_given_the_case(
+    db: Session, queues: dict[str, Queue]
+) -> None:
+    appeal = new_case(db, type=CaseType.appeal, priority=1)
+    assert appeal.tier == Tier.specialist  # an appeal goes above Tier 1
+    other = new_case(db, type=CaseType.user_report, tier=Tier.specialist, priority=4)
+    decider, decider_p = staff(db, role=Role.specialist)
+    hearer, hearer_p = staff(db, role=Role.specialist)
+    _lead, lead_p = staff(db, role=Role.specialist)
+    service.recuse(db, appeal, [decider.id, None], "made the decision under appeal")
+    service.recuse(db, appeal, [decider.id], "repeated: changes nothing")
+    assert service.recused_staff(db, appeal.id) == [decider.id]
+
+    pulled = service.pull_next(db, decider_p)
+    assert pulled is not None and pulled.id == other.id  # the appeal is skipped for them
+    with pytest.raises(PermissionDenied) as refused:
+        service.assign(db, lead_p, appeal.id, staff_id=decider.id)
+    assert (refused.value.code, refused.value.field) == ("recused", "staff_id")
+    assert db.get(Case, appeal.id).status == CaseStatus.open  # type: ignore[union-attr]
+
+    got = service.pull_next(db, hearer_p)
+    assert got is not None and got.id == appeal.id
+    # Recusing the person who holds it sends the case back to its queue.
+    service.recuse(db, appeal, [hearer.id], "a conflict of interest came to light")
+    assert appeal.status == CaseStatus.open and appeal.assignee_id is None
+    assert event_kinds(db, appeal.id)[-1] == "released"

@@ -73,6 +73,16 @@ class Permission(StrEnum):
     identity_images = "identity:images"  # reveal document images and selfies (audited)
     identity_decide = "identity:decide"  # approve / reject a verification under review
     screening_write = "screening:write"  # load sanctions / PEP lists
+    disputes_read = "disputes:read"  # disputes between two users, their sides and outcomes
+    disputes_write = "disputes:write"  # open a dispute, submit a side, answer a proposal (API)
+    disputes_mediate = "disputes:mediate"  # propose a resolution, rule on a dispute
+    appeals_read = "appeals:read"  # appeals against decisions and their outcomes
+    appeals_write = "appeals:write"  # submit a user's appeal (the marketplace, through the API)
+    appeals_decide = "appeals:decide"  # hear an appeal: uphold, overturn or modify
+    qa_read = "qa:read"  # QA scorecards: agreement and kappa per reviewer, queue, policy
+    qa_review = "qa:review"  # review sampled decisions blind and score them
+    qa_manage = "qa:manage"  # sampling rates, calibration sets and their assignment
+    calibration_answer = "calibration:answer"  # answer the calibration sets assigned to one
 
 
 P = Permission
@@ -92,9 +102,19 @@ _WORKER = {
     P.identity_read,
     P.identity_images,
     P.identity_decide,
+    P.disputes_read,
+    P.disputes_mediate,
+    P.appeals_read,
+    P.calibration_answer,
 }
 # Second approvers, who may also overturn decisions and read the webhook log of what they did.
-_SENIOR = {P.decisions_approve, P.decisions_reverse, P.integrations_read}
+_SENIOR = {
+    P.decisions_approve,
+    P.decisions_reverse,
+    P.integrations_read,
+    P.appeals_decide,
+    P.qa_read,
+}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.agent: frozenset(_WORKER | {P.cases_create, P.pii_reveal}),
@@ -117,6 +137,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.events_read,
             P.rules_read,
             P.identity_read,
+            P.disputes_read,
+            P.appeals_read,
+            P.qa_read,
+            P.qa_review,
         }
     ),
     Role.policy_lead: frozenset(
@@ -136,6 +160,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.rules_write,
             P.identity_read,
             P.screening_write,
+            P.disputes_read,
+            P.appeals_read,
+            P.qa_read,
+            P.qa_manage,
         }
     ),
     Role.admin: frozenset(set(Permission)),
@@ -162,6 +190,10 @@ API_KEY_SCOPES: frozenset[Permission] = frozenset(
         P.events_read,
         P.identity_read,
         P.identity_write,
+        P.disputes_read,
+        P.disputes_write,
+        P.appeals_read,
+        P.appeals_write,
     }
 )
 

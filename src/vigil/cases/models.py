@@ -290,3 +290,21 @@ class CaseNote(IdMixin, Base):
     )
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class CaseRecusal(Base):
+    """Who must not work a case: the reviewer of the decision an appeal contests, the reviewer
+    whose decision a QA sample checks. ``pull_next`` never hands such a case to them and
+    ``assign`` refuses them (``recused``). Written by ``cases.service.recuse``."""
+
+    __tablename__ = "case_recusals"
+    __table_args__ = (Index("ix_case_recusals_staff", "staff_id", "case_id"),)
+
+    case_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    staff_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True
+    )
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from vigil.auth.permissions import ROLE_TIER, Role, Tier
-from vigil.cases.models import Case, CaseStatus, Queue, QueueMember
+from vigil.cases.models import Case, CaseRecusal, CaseStatus, Queue, QueueMember
 
 
 def can_work_tier(role: Role | None, tier: Tier) -> bool:
@@ -41,6 +41,8 @@ class PullScope:
     queue_ids: list[int]
     tiers: list[Tier]
     languages: list[str]
+    # Whose pull this is: cases they are recused from (``CaseRecusal``) are skipped.
+    staff_id: int | None = None
 
 
 def pull_scope(
@@ -53,12 +55,14 @@ def pull_scope(
     if member_ids:
         rows = session.execute(select(Queue.id, Queue.tier).where(Queue.id.in_(member_ids))).all()
         allowed = [(qid, Tier(tier)) for qid, tier in rows if can_work_tier(role, Tier(tier))]
-        return PullScope([q for q, _ in allowed], sorted({t for _, t in allowed}), [])
+        return PullScope(
+            [q for q, _ in allowed], sorted({t for _, t in allowed}), [], staff_id=staff_id
+        )
     own = ROLE_TIER.get(role) if role is not None else None
     if own is None:
         return PullScope([], [], [])
     ids = list(session.scalars(select(Queue.id).where(Queue.tier == own)))
-    return PullScope(ids, [own], [x.lower() for x in languages])
+    return PullScope(ids, [own], [x.lower() for x in languages], staff_id=staff_id)
 
 
 def next_case_query(scope: PullScope) -> Select[Case]:
@@ -76,7 +80,24 @@ def next_case_query(scope: PullScope) -> Select[Case]:
     )
     if scope.languages:
         query = query.where(func.lower(Case.language).in_(scope.languages))
+    if scope.staff_id is not None:
+        # Served by the recusals' primary key (case_id, staff_id): one probe per candidate.
+        query = query.where(
+            ~select(CaseRecusal.case_id)
+            .where(CaseRecusal.case_id == Case.id, CaseRecusal.staff_id == scope.staff_id)
+            .exists()
+        )
     return query
+
+
+def is_recused(session: Session, case_id: int, staff_id: int) -> bool:
+    """Whether ``staff_id`` must not work ``case_id`` (see ``CaseRecusal``)."""
+    found = session.scalar(
+        select(CaseRecusal.case_id).where(
+            CaseRecusal.case_id == case_id, CaseRecusal.staff_id == staff_id
+        )
+    )
+    return found is not None
 
 
 @dataclass(frozen=True)

@@ -144,10 +144,10 @@ DEFAULT_QUEUES: list[QueueSpec] = [
     QueueSpec(
         "appeals",
         "Appeals",
-        Tier.tier1,
+        Tier.specialist,
         72,
-        "Appeals against our decisions.",
-        (RuleSpec(case_types=(T.appeal,), tiers=(Tier.tier1,)),),
+        "Appeals against our decisions, heard by someone other than the original reviewer.",
+        (RuleSpec(case_types=(T.appeal,), tiers=(Tier.specialist,)),),
     ),
     QueueSpec(
         "es",

@@ -10,7 +10,8 @@ first, always, means two transactions never wait on each other in opposite order
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from vigil.cases.models import (
     Case,
     CaseEvent,
     CaseEventKind,
+    CaseRecusal,
     CaseStatus,
     CaseType,
     Queue,
@@ -47,6 +49,7 @@ from vigil.kit.errors import (
 from vigil.kit.pagination import decode_cursor, encode_cursor
 
 MAX_NOTE_CHARS = 20_000
+SYSTEM_RECUSAL = Principal.system("cases.recusal")
 MAX_REASON_CHARS = 4_000
 
 
@@ -246,6 +249,9 @@ def create_case(session: Session, actor: Principal, spec: NewCase) -> CreateResu
             return CreateResult(existing, False)
     account_id = _resolve_account(session, spec)
     language = (spec.language or "en").strip().lower() or "en"
+    if spec.type is CaseType.appeal and spec.tier is Tier.tier1:
+        # An appeal is heard by someone more senior than the reviewers whose work it contests.
+        spec = replace(spec, tier=Tier.specialist)
     if spec.queue_slug is not None:
         queue = _named_queue(session, spec.queue_slug, spec.tier)
     else:
@@ -391,6 +397,50 @@ def list_cases(
     return rows, encode_cursor([rows[-1].id]) if more and rows else None
 
 
+# --- recusal ---------------------------------------------------------------------------------
+
+
+def recuse(session: Session, case: Case, staff_ids: Sequence[int | None], reason: str) -> None:
+    """Keep ``staff_ids`` off ``case``: ``pull_next`` skips it for them and ``assign`` refuses
+    them (``recused``). An appeal recuses the reviewer and the approver of the decision it
+    contests. Repeating it changes nothing. If one of them holds the case now, it goes back to
+    its queue."""
+    wanted = {s for s in staff_ids if s is not None}
+    if not wanted:
+        return
+    have = set(
+        session.scalars(
+            select(CaseRecusal.staff_id).where(
+                CaseRecusal.case_id == case.id, CaseRecusal.staff_id.in_(wanted)
+            )
+        )
+    )
+    for staff_id in sorted(wanted - have):
+        session.add(CaseRecusal(case_id=case.id, staff_id=staff_id, reason=reason[:200]))
+    session.flush()
+    if case.status == CaseStatus.assigned and case.assignee_id in wanted:
+        states.transition(
+            session,
+            case,
+            CaseStatus.open,
+            actor=SYSTEM_RECUSAL,
+            kind=CaseEventKind.released,
+            reason=reason,
+            data={"via": "recusal"},
+        )
+        _flush(session)
+
+
+def recused_staff(session: Session, case_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(CaseRecusal.staff_id)
+            .where(CaseRecusal.case_id == case_id)
+            .order_by(CaseRecusal.staff_id)
+        )
+    )
+
+
 # --- the next case ----------------------------------------------------------------------------
 
 
@@ -481,6 +531,12 @@ def assign(
             f"a {target.role.value} cannot work {case.tier} cases",
             field="staff_id",
             code="cannot_work_tier",
+        )
+    if repository.is_recused(session, case.id, target.id):
+        raise PermissionDenied(
+            "this staff member may not work this case (they made the decision it is about)",
+            field="staff_id",
+            code="recused",
         )
     states.transition(
         session,

@@ -49,6 +49,9 @@ EVENT_TYPES = (
     "action.reversed",
     "message.in_app",
     "identity.verification.completed",
+    "dispute.updated",
+    "dispute.payment_instruction",
+    "appeal.decided",
 )
 PING = "ping"
 SECRET_PREFIX = "whsec_"

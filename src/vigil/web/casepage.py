@@ -28,7 +28,9 @@ from vigil.cases.timeline import timeline
 from vigil.enforcement import service as decisions
 from vigil.kit import clock
 from vigil.kit.errors import VigilError
+from vigil.web import appeal_case
 from vigil.web import casepanels as panels
+from vigil.web import disputes as dispute_view
 from vigil.web.auth import Console, ConsolePost, ConsoleUser
 from vigil.web.common import CaseId, page
 from vigil.web.render import human_delta
@@ -205,6 +207,9 @@ def render_case(
         resolutions=list(Resolution),
         sla_state=sla_state(case),
         error=error,
+        # Case types with their own panel at the top of the page (None for the others).
+        appeal=appeal_case.case_panel(db, p, case),
+        dispute=dispute_view.case_panel(db, p, case),
     )
 
 

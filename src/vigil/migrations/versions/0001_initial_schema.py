@@ -1122,6 +1122,29 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_case_notes_case_id"), ["case_id"], unique=False)
 
     op.create_table(
+        "case_recusals",
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("staff_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("reason", sa.String(length=200), nullable=False),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"],
+            ["cases.id"],
+            name=op.f("fk_case_recusals_case_id_cases"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["staff_id"],
+            ["staff_users.id"],
+            name=op.f("fk_case_recusals_staff_id_staff_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("case_id", "staff_id", name=op.f("pk_case_recusals")),
+    )
+    with op.batch_alter_table("case_recusals", schema=None) as batch_op:
+        batch_op.create_index("ix_case_recusals_staff", ["staff_id", "case_id"], unique=False)
+
+    op.create_table(
         "decisions",
         sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -2542,6 +2565,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_decisions_account")
 
     op.drop_table("decisions")
+    with op.batch_alter_table("case_recusals", schema=None) as batch_op:
+        batch_op.drop_index("ix_case_recusals_staff")
+
+    op.drop_table("case_recusals")
     with op.batch_alter_table("case_notes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_notes_case_id"))
 

@@ -1,0 +1,7 @@
+"""HTTP API: appeals."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["appeals"])

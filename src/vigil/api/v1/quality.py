@@ -1,0 +1,7 @@
+"""HTTP API: quality."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["quality"])

@@ -1,0 +1,3 @@
+"""Tables of the appeals domain."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables of the disputes domain."""
+
+from __future__ import annotations

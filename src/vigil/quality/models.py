@@ -1,0 +1,3 @@
+"""Tables of the quality domain."""
+
+from __future__ import annotations
