@@ -38,7 +38,7 @@ migrations-check:
 	$(BIN)/python -m vigil.migrate_check
 
 pytest:
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadgroup --durations=30
 
 # Console tests drive Debian's Chromium (Playwright's own browser download does not work
 # offline). Install it when missing and we are allowed to.

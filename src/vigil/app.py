@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     for name in API_ROUTERS:
         app.include_router(import_module(name).router, prefix="/v1")
 
+    from vigil.api.v1 import disputes as disputes_api
     from vigil.api.v1 import identity as identity_api
     from vigil.web import (
         appeal_case,
@@ -146,7 +147,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
-        overrides=[identity_api.upload_limit(settings)],
+        overrides=[identity_api.upload_limit(settings), disputes_api.upload_limit(settings)],
         session_cookie=settings.session_cookie,
     )
     app.add_middleware(ConcurrencyLimit, limit=settings.request_concurrency)

@@ -132,6 +132,18 @@ def full_context(locale: str = "en", **overrides: Any) -> dict[str, Any]:
             "ends_at": "2026-11-28",
             "restrictions": ["account suspended"],
         },
+        # Read only by the appeal outcome messages (``appeal_*``).
+        "appeal": {
+            "ref": "A-3",
+            "outcome": "upheld",
+            "reason": "The messages show the request to pay outside the platform.",
+            "decided_on": dates.get(locale, dates["en"]),
+            "original_reference": "SOR-9",
+            "new_reference": "",
+            "new_action": "",
+            "new_scope": "",
+            "new_ends_at": "",
+        },
     }
     context.update(overrides)
     return context

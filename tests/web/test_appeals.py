@@ -23,10 +23,14 @@ from tests.enforcement.conftest import (
     staff,
 )
 from tests.factories import login_as, make_staff
+from vigil.appeals.hearing import Outcome, decide_appeal
+from vigil.appeals.models import Appeal, AppealChannel, AppealStatus
 from vigil.audit.models import AuditRecord
 from vigil.auth.permissions import Role, Tier
 from vigil.cases import routing
+from vigil.cases import service as cases_service
 from vigil.cases.models import Case, CaseEvent, CaseType, Queue
+from vigil.cases.service import recused_staff
 from vigil.config import Settings
 from vigil.dsa.models import Statement
 from vigil.enforcement.models import Decision
@@ -177,12 +181,27 @@ def test_a_valid_appeal_opens_one_appeal_case_for_a_specialist(
     assert link["statement_ref"] == f"SOR-{statement.id}"
     assert link["decided_by_id"] == decision.decided_by_id
     assert link["contact_preference"] == "email"
+    (stored,) = db.scalars(select(Appeal)).all()
+    assert stored.case_id == case.id and stored.decision_id == decision.id
+    assert stored.channel == AppealChannel.form and stored.status == AppealStatus.open
+    assert stored.statement_id == statement.id and stored.language == "es"
+    assert link["appeal_id"] == stored.id
+    # The reviewer who decided is kept off the appeal.
+    assert recused_staff(db, case.id) == [decision.decided_by_id]
     audited = db.scalars(
         select(AuditRecord.action).where(
             AuditRecord.target_type == "case", AuditRecord.target_id == str(case.id)
         )
     ).all()
-    assert {"cases.case.create", "appeals.appeal.submit"} <= set(audited)
+    assert "cases.case.create" in audited
+    assert (
+        db.scalar(
+            select(AuditRecord.action).where(
+                AuditRecord.target_type == "appeal", AuditRecord.target_id == str(stored.id)
+            )
+        )
+        == "appeals.appeal.submit"
+    )
 
 
 def test_a_second_submission_adds_to_the_open_appeal(
@@ -211,11 +230,10 @@ def test_a_second_submission_adds_to_the_open_appeal(
     assert case.summary == WHY
 
 
-def test_a_warning_is_appealed_by_its_case_reference_until_the_last_day(
+def test_a_decision_is_appealed_by_its_case_reference_until_the_last_day(
     client: TestClient, db: Session, settings: Settings, frozen: FrozenClock
 ) -> None:
-    decision, statement = decided(db, settings, suspend=False)
-    assert statement is None
+    decision, _ = decided(db, settings)
     # The message says "until <day>": that whole day is still open.
     frozen.advance(timedelta(days=settings.appeal_window_days, hours=14, minutes=59))
 
@@ -223,7 +241,47 @@ def test_a_warning_is_appealed_by_its_case_reference_until_the_last_day(
 
     assert answer.status_code == 200, answer.text
     (case,) = appeal_cases(db)
-    assert case.tier == Tier.specialist and case.priority == 3
+    assert case.tier == Tier.specialist and case.priority == 2
+
+
+def test_a_warning_restricts_nothing_and_is_refused_like_a_mismatch(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    decision, statement = decided(db, settings, suspend=False)
+    assert statement is None
+    token = form_token(client)
+    before = written(db)
+
+    answer = appeal(client, f"C-{decision.case_id}", token=token)
+
+    assert answer.status_code == 422
+    assert NO_MATCH in answer.text
+    assert written(db) == before
+
+
+def test_once_the_appeal_is_decided_the_form_refuses_like_a_mismatch(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    _, statement = decided(db, settings)
+    assert statement is not None
+    assert appeal(client, f"SOR-{statement.id}").status_code == 200
+    (case,) = appeal_cases(db)
+    specialist, hearer = staff(db, Role.specialist)
+    cases_service.assign(db, hearer, case.id, staff_id=specialist.id)
+    (stored,) = db.scalars(select(Appeal)).all()
+    decide_appeal(
+        db, hearer, stored.id, outcome=Outcome.uphold, reason="The messages show the request.",
+        settings=settings,
+    )  # fmt: skip
+    db.commit()
+    token = form_token(client)
+    before = written(db)
+
+    answer = appeal(client, f"SOR-{statement.id}", explanation=WHY + " Again.", token=token)
+
+    assert answer.status_code == 422
+    assert NO_MATCH in answer.text
+    assert written(db) == before
 
 
 def test_an_appeal_about_a_legal_case_stays_with_legal(

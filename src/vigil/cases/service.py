@@ -10,7 +10,7 @@ first, always, means two transactions never wait on each other in opposite order
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -761,6 +761,18 @@ def _refuse_if_decision_pending(session: Session, case: Case) -> None:
         )
 
 
+# Checks another domain registers to refuse closing a case it still needs (a dispute's case
+# while the dispute is live). Each is called with the locked case and raises to refuse.
+CloseGuard = Callable[[Session, Case], None]
+_CLOSE_GUARDS: list[CloseGuard] = []
+
+
+def register_close_guard(guard: CloseGuard) -> None:
+    """Have :func:`close` call ``guard(session, case)`` before it closes any case."""
+    if guard not in _CLOSE_GUARDS:
+        _CLOSE_GUARDS.append(guard)
+
+
 def close(
     session: Session,
     actor: Principal,
@@ -777,6 +789,8 @@ def close(
     states.check(case, CaseStatus.closed, CaseEventKind.closed)
     _may_act(actor, case)
     _refuse_if_decision_pending(session, case)
+    for guard in _CLOSE_GUARDS:
+        guard(session, case)
     note = required_text(note, "note", MAX_NOTE_CHARS)
     states.transition(
         session,

@@ -31,7 +31,7 @@ from vigil.audit import service as audit
 from vigil.auth.principal import Principal
 from vigil.cases import service as cases
 from vigil.cases import states
-from vigil.cases.models import Case, CaseEventKind
+from vigil.cases.models import Case, CaseEventKind, CaseType
 from vigil.communications import channels as ch
 from vigil.communications import templating
 from vigil.communications.models import (
@@ -331,6 +331,14 @@ def _check_channels(names: Sequence[str]) -> list[str]:
     return chosen
 
 
+def _names_account(case: Case, account_id: int) -> bool:
+    """Whether a dispute case names ``account_id`` as one of its two parties."""
+    if case.type != CaseType.dispute:
+        return False
+    attributes = case.attributes or {}
+    return account_id in (attributes.get("buyer_account_id"), attributes.get("seller_account_id"))
+
+
 def send(
     session: Session,
     actor: Principal,
@@ -346,9 +354,14 @@ def send(
     template_id: int | None = None,
     template_key: str | None = None,
     macro_id: int | None = None,
+    any_case_account: bool = False,
 ) -> list[Message]:
     """Write and dispatch one message per channel. Everything is checked before anything is
-    written: a refused send leaves no trace."""
+    written: a refused send leaves no trace.
+
+    ``any_case_account``: the case may be about another account than the recipient, when it
+    names the recipient as one of its parties (a dispute's case is about the buyer and the
+    seller, ``attributes.buyer_account_id`` / ``seller_account_id``, and writes to both)."""
     subject = _text(subject, "subject", MAX_SUBJECT_CHARS)
     if "\n" in subject or "\r" in subject:
         raise InvalidInput("subject must be one line", field="subject", code="subject_multiline")
@@ -364,7 +377,11 @@ def send(
     case: Case | None = None
     if case_id is not None:
         case = cases.get_case(session, actor, case_id)
-        if case.account_id is not None and case.account_id != account.id:
+        if (
+            case.account_id is not None
+            and case.account_id != account.id
+            and not (any_case_account and _names_account(case, account.id))
+        ):
             raise InvalidInput(
                 "the case is about another account",
                 field="account_id",

@@ -50,6 +50,9 @@ from vigil.policies.actions import ActionType, Scope
 # them). ``statement`` is a dict (see ``vigil.dsa.service.template_context``) or None.
 # ``reference`` is what the user is asked to quote: the statement of reasons' reference
 # ("SOR-42") when the decision has one (also in a reinstatement), else ``case_ref``.
+# ``appeal`` is a dict in an appeal's outcome message (``appeal_*`` actions: ``ref``,
+# ``outcome``, ``reason``, ``decided_on``, ``original_reference``, ``new_reference``,
+# ``new_action``, ``new_scope``, ``new_ends_at``), None in every other message.
 CONTEXT_KEYS: frozenset[str] = frozenset(
     {
         "user_name",
@@ -65,11 +68,17 @@ CONTEXT_KEYS: frozenset[str] = frozenset(
         "appeal_url",
         "appeal_deadline",
         "statement",
+        "appeal",
     }
 )
 
 LOCALES: tuple[str, ...] = ("en", "es", "pt")
 DEFAULT_LOCALE = "en"
+
+# An appeal's outcome, told to the user who appealed: the decision stands (``appeal_upheld``),
+# was reversed (``appeal_overturned``: instead of the generic ``reinstate``), or was replaced by
+# another (``appeal_modified``). The context's ``appeal`` says what was decided and why.
+APPEAL_ACTIONS: tuple[str, ...] = ("appeal_upheld", "appeal_overturned", "appeal_modified")
 
 # Template "actions": the decision's ActionType, plus the message that follows a decision
 # undone (``reinstate``: overturned, or its suspension or restriction over; the context's
@@ -79,6 +88,7 @@ TEMPLATE_ACTIONS: tuple[str, ...] = (
     *(a.value for a in ActionType),
     "reinstate",
     "no_violation",
+    *APPEAL_ACTIONS,
 )
 STATEMENT = "statement"
 
@@ -367,7 +377,34 @@ SAMPLE_SCOPE = {
     "ban": "account",
     "reinstate": "account",
     "no_violation": "account",
+    "appeal_upheld": "account",
+    "appeal_overturned": "account",
+    "appeal_modified": "account",
 }
+
+_SAMPLE_APPEAL_REASONS = {
+    "en": "The messages show that the client proposed the outside payment and you declined.",
+    "es": "Los mensajes muestran que el cliente propuso el pago externo y tú lo rechazaste.",
+    "pt": "As mensagens mostram que o cliente propôs o pagamento externo e você recusou.",
+}
+
+
+def sample_appeal(locale: str, action: str) -> dict[str, Any] | None:
+    """The ``appeal`` key of a sample context: filled for the appeal outcome messages."""
+    if action not in APPEAL_ACTIONS:
+        return None
+    modified = action == "appeal_modified"
+    return {
+        "ref": "A-7",
+        "outcome": action.removeprefix("appeal_"),
+        "reason": _SAMPLE_APPEAL_REASONS.get(locale, _SAMPLE_APPEAL_REASONS[DEFAULT_LOCALE]),
+        "decided_on": _SAMPLE_DATES.get(locale, _SAMPLE_DATES[DEFAULT_LOCALE])[0],
+        "original_reference": "SOR-42",
+        "new_reference": "SOR-43" if modified else "",
+        "new_action": "warn" if modified else "",
+        "new_scope": "account" if modified else "",
+        "new_ends_at": "",
+    }
 
 
 def sample_context(
@@ -378,7 +415,7 @@ def sample_context(
     title, explanation = _SAMPLE_POLICY[locale]
     ends_at, deadline = _SAMPLE_DATES[locale]
     takes_end = action in {"suspend", "restrict"}
-    with_statement = action not in {"warn", "reinstate", "no_violation"}
+    with_statement = action not in {"warn", "reinstate", "no_violation", *APPEAL_ACTIONS}
     return {
         "user_name": "Alex Morgan",
         "marketplace": "Example Market",
@@ -389,7 +426,12 @@ def sample_context(
         "ends_at": ends_at if takes_end else "",
         "duration_days": 7 if takes_end else 0,
         "case_ref": "C-1234",
-        "reference": "SOR-42" if with_statement or action == "reinstate" else "C-1234",
+        "reference": (
+            "SOR-42"
+            if with_statement or action == "reinstate" or action in APPEAL_ACTIONS
+            else "C-1234"
+        ),
+        "appeal": sample_appeal(locale, action),
         "appeal_url": "https://market.example/appeals",
         "appeal_deadline": deadline,
         "statement": (

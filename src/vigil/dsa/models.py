@@ -19,6 +19,11 @@ class Statement(IdMixin, Base):
     never changed once written; the other columns are copies of a few of its values, kept for
     querying. ``actions`` records what the decision did (action, scope, end), from which the
     user's message is worded. ``exported_at`` is the last time it went into an export batch.
+
+    ``revision`` is what happened to the decision afterwards, stored next to the submitted
+    fields rather than in them: set when an appeal is decided (``outcome``: confirmed,
+    overturned or modified; ``at``; ``reason``; ``appeal_id``; for a modification the
+    ``replaced_by_statement_id``/``replaced_by_decision_id``), with ``revised_at`` its time.
     """
 
     __tablename__ = "dsa_statements"
@@ -43,6 +48,8 @@ class Statement(IdMixin, Base):
     automated_decision: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     exported_at: Mapped[datetime | None]
+    revision: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    revised_at: Mapped[datetime | None]
 
     @property
     def reference(self) -> str:

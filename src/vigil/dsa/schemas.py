@@ -55,6 +55,20 @@ class ActionOut(BaseModel):
     ends_at: datetime | None
 
 
+class RevisionOut(BaseModel):
+    """What became of the decision after the statement was written (an appeal's outcome).
+    The statement's ``fields`` stay exactly as submitted; this is stored next to them."""
+
+    outcome: str = Field(description="confirmed, overturned or modified (on appeal).")
+    at: datetime
+    reason: str
+    appeal_id: int | None = None
+    replaced_by_statement_id: int | None = Field(
+        default=None, description="For a modification: the new decision's statement."
+    )
+    replaced_by_decision_id: int | None = None
+
+
 class StatementSummaryOut(BaseModel):
     id: int
     reference: str = Field(description='How the user and staff name it, e.g. "SOR-42".')
@@ -67,6 +81,9 @@ class StatementSummaryOut(BaseModel):
     automated_decision: str
     created_at: datetime
     exported_at: datetime | None = Field(description="Last time it went into an export batch.")
+    revision: RevisionOut | None = Field(
+        default=None, description="Set when an appeal against the decision was decided."
+    )
 
     @classmethod
     def of(cls, s: Statement) -> StatementSummaryOut:
@@ -82,6 +99,7 @@ class StatementSummaryOut(BaseModel):
             automated_decision=s.automated_decision,
             created_at=s.created_at,
             exported_at=s.exported_at,
+            revision=RevisionOut(**s.revision) if s.revision else None,
         )
 
 

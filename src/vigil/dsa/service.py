@@ -1,7 +1,8 @@
 """Statements of reasons: built from a decision, validated like the DSA Transparency Database
 validates them, stored, read and worded for the user.
 
-A statement is written once and never changed (only ``exported_at`` moves). Nothing here
+A statement's fields are written once and never changed (only ``exported_at`` moves, and
+``revision`` records what an appeal made of the decision). Nothing here
 commits; a refused statement leaves nothing behind.
 """
 
@@ -12,6 +13,7 @@ import hmac
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Select, exists, func, select
@@ -39,6 +41,7 @@ __all__ = [
     "create_statement",
     "get_statement",
     "list_statements",
+    "revise",
     "statements_for",
     "template_context",
     "validate_fields",
@@ -343,6 +346,53 @@ def create_statement(session: Session, spec: StatementInput, *, settings: Settin
         "statement",
         statement.id,
         data={"decision_id": spec.decision_id, "puid": puid, "category": statement.category},
+    )
+    return statement
+
+
+# --- revision after an appeal -----------------------------------------------------------------
+
+
+class RevisionOutcome(StrEnum):
+    confirmed = "confirmed"  # the appeal was not upheld: the decision stands
+    overturned = "overturned"  # the decision was reversed
+    modified = "modified"  # reversed and replaced by another decision
+
+
+def revise(
+    session: Session,
+    statement: Statement,
+    *,
+    outcome: RevisionOutcome,
+    reason: str,
+    appeal_id: int | None,
+    replaced_by_statement_id: int | None = None,
+    replaced_by_decision_id: int | None = None,
+) -> Statement:
+    """Record what an appeal made of the decision the statement explains. ``fields`` (what
+    was submitted to the Transparency Database) is left untouched; the revision sits next to
+    it and is shown with the statement. A later revision replaces an earlier one (the audit
+    log keeps both)."""
+    now = clock.now()
+    revision: dict[str, Any] = {
+        "outcome": outcome.value,
+        "at": now.isoformat(),
+        "reason": reason,
+        "appeal_id": appeal_id,
+        "replaced_by_statement_id": replaced_by_statement_id,
+        "replaced_by_decision_id": replaced_by_decision_id,
+    }
+    statement.revision = revision
+    statement.revised_at = now
+    session.flush()
+    audit.record(
+        session,
+        ACTOR,
+        "dsa.statement.revise",
+        "statement",
+        statement.id,
+        reason=reason,
+        data={k: v for k, v in revision.items() if k not in ("at", "reason")},
     )
     return statement
 

@@ -1,11 +1,12 @@
 """What became of the appeals against decisions: one answer for every screen that shows it.
 
-An appeal is a case of type ``appeal`` about the decision's account that names the decision
-in ``attributes["appeal"]["decision_id"]`` (``vigil.web.appeals.open_appeal``). Hearing it
-means either reversing the decision (``enforcement.service.reverse_decision``) and closing
-the appeal case, or closing the appeal case and letting the decision stand. So the state of
-an appeal is read from the appeal case's status and resolution together with the decision's
-own status:
+An appeal is heard on a case of type ``appeal`` about the decision's account that names the
+decision in ``attributes["appeal"]["decision_id"]`` (``vigil.appeals.service.submit_appeal``
+writes it, next to its ``Appeal`` row). Hearing it means either reversing the decision
+(``enforcement.service.reverse_decision``) and closing the appeal case, or closing the appeal
+case and letting the decision stand. So the state of an appeal is read from the appeal case's
+status and resolution together with the decision's own status, which holds for every appeal
+case, including those opened before the ``appeals`` table existed:
 
 - ``under appeal``: the appeal case is not closed and the decision still stands;
 - ``overturned``: the decision was reversed (the appeal case open or closed);

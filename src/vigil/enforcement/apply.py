@@ -367,10 +367,14 @@ def apply_decision(
     case: Case,
     account: Account | None,
     settings: Settings,
+    notify: bool = True,
 ) -> Statement | None:
     """Take the decision's actions: restrictions, strikes, the statement of reasons, the
     webhooks, the user's message; then close the case. ``decision`` is already ``applied``.
-    Returns the statement of reasons (None for warnings and "no violation")."""
+    Returns the statement of reasons (None for warnings and "no violation").
+
+    ``notify=False`` leaves the user's message to the caller (an appeal that modifies a
+    decision tells the user once, in its own outcome message)."""
     now = clock.now()
     policies = policies_of(session, decision.id)
     lead = policies[0] if policies else None
@@ -432,7 +436,8 @@ def apply_decision(
                 subject_id=action.id,
                 case_id=decision.case_id,
             )
-        _message_on_apply(session, actor, decision, account, lead, actions, statement, settings)
+        if notify:
+            _message_on_apply(session, actor, decision, account, lead, actions, statement, settings)
 
     text = summary(decision, policies, actions)
     case_states.record_event(
@@ -544,10 +549,14 @@ def reverse_actions(
     account: Account | None,
     reason: str,
     settings: Settings,
+    notify: bool = True,
 ) -> list[DecisionAction]:
     """Undo every action still in force: lift restrictions, reinstate a removed account,
     void the strikes, tell the marketplace (``action.reversed``) and the user (``reinstate``).
-    Actions that already expired were undone then and are left as they are."""
+    Actions that already expired were undone then and are left as they are.
+
+    ``notify=False`` sends no ``reinstate`` message (the marketplace is still told): an
+    appeal's outcome message says it instead, so the user is told once."""
     now = clock.now()
     policies = policies_of(session, decision.id)
     lead = policies[0] if policies else None
@@ -592,7 +601,7 @@ def reverse_actions(
         )
     message = PlannedMessage.from_spec(decision.message_spec)
     top = headline([a for a in undone if REVERSAL[ActionType(a.type)] is not None])
-    if message.channels and top is not None:
+    if notify and message.channels and top is not None:
         # The reinstatement goes where the decision went, written by the template.
         reinstate_message = PlannedMessage(message.channels, message.locale, None, None, None)
         out = compose(

@@ -351,10 +351,12 @@ def decide(
     body: DecisionIn,
     *,
     settings: Settings,
+    notify: bool = True,
 ) -> Decision:
     """Record a decision on a case and, unless one of its actions needs a second approver
     (``settings.four_eyes``), apply it at once: restrictions, strikes, statement of reasons,
-    webhooks, the user's message, the case closed.
+    webhooks, the user's message, the case closed. ``notify=False`` applies it without the
+    user's message (the caller sends its own: an appeal's outcome).
 
     Refuses (nothing written): 404 case not visible; 403 ``not_assignee``; 409
     ``case_closed`` / ``decision_pending`` / ``version_conflict``; 422 naming the field at
@@ -457,7 +459,13 @@ def decide(
         )
         return decision
     apply.apply_decision(
-        session, actor, decision, case=plan.case, account=plan.account, settings=settings
+        session,
+        actor,
+        decision,
+        case=plan.case,
+        account=plan.account,
+        settings=settings,
+        notify=notify,
     )
     return decision
 
@@ -671,10 +679,12 @@ def reverse_decision(
     reason: str,
     *,
     settings: Settings | None = None,
+    notify: bool = True,
 ) -> Decision:
     """Overturn an applied decision: lift its restrictions, reinstate a removed account,
     void its strikes, send ``action.reversed`` for each action still in force and the
-    ``reinstate`` message. The case stays closed. Appeals call this.
+    ``reinstate`` message (not with ``notify=False``: an appeal sends its own outcome
+    message instead). The case stays closed. Appeals call this.
 
     Refuses 422 ``reason_required``, 409 ``decision_not_applied`` (pending, rejected or
     already reversed) and ``nothing_to_reverse`` (a decision of no violation)."""
@@ -697,8 +707,9 @@ def reverse_decision(
         decision, DecisionStatus.reversed, at=now, staff_id=actor.staff_id, reason=reason
     )
     undone = apply.reverse_actions(
-        session, actor, decision, account=account, reason=reason, settings=settings
-    )
+        session, actor, decision, account=account, reason=reason, settings=settings,
+        notify=notify,
+    )  # fmt: skip
     case_states.record_event(
         session,
         case,

@@ -5,7 +5,10 @@ events of the last ``feed_days`` days go through the real detection pipeline (ru
 detection cases open, automated decisions are taken), every user report the team works
 arrives as a ``report_filed`` event linked to its case, and most actioned cases are closed by
 a real decision (policy, the ladder's suggested action, a short reasoning), so strikes,
-prior decisions and precedent exist. The same seed gives the same demo.
+prior decisions and precedent exist. On the same clock, buyers and sellers of paid contracts
+open disputes that the agents mediate (``vigil.simulate.disputes``), users appeal some of the
+restrictive decisions and the specialists hear them, and the QA reviewer and the policy lead
+check the team's decisions (``vigil.simulate.aftercare``). The same seed gives the same demo.
 
 The demo passwords are public (they are printed and documented): demo databases only.
 """
@@ -14,15 +17,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from vigil.accounts.models import Account
+from vigil.accounts.models import Account, RestrictionKind
+from vigil.appeals.models import Appeal
 from vigil.auth import service as auth
 from vigil.auth.permissions import Role
 from vigil.auth.principal import Principal
@@ -35,18 +39,23 @@ from vigil.detection.events import EventIn
 from vigil.detection.features import VelocityStore
 from vigil.detection.models import Event
 from vigil.detection.rules.pack import load_pack as load_rules
+from vigil.disputes.models import Dispute
 from vigil.enforcement import service as enforcement
 from vigil.enforcement.models import Decision
 from vigil.enforcement.schemas import ActionIn, DecisionIn, StatementIn, ViolationIn
 from vigil.kit import clock
 from vigil.kit.errors import NotFound, VigilError
-from vigil.policies.actions import ActionType
+from vigil.policies.actions import ActionType, Scope
 from vigil.policies.pack import load_pack
+from vigil.quality.models import CalibrationAnswer, QASample
+from vigil.simulate.aftercare import AppealDesk, QADesk, appeal_count
+from vigil.simulate.cast import Cast
+from vigil.simulate.disputes import DisputeDesk, DisputePlan, plan_disputes
 from vigil.simulate.events import generate
 from vigil.simulate.feed import FeedSummary
 from vigil.simulate.generator import make_plan
 from vigil.simulate.identity import submit_documents
-from vigil.simulate.plan import CasePlan, Plan, StepPlan
+from vigil.simulate.plan import CasePlan, Plan, RestrictionPlan, StepPlan
 from vigil.simulate.runner import SIMULATOR, Action, Summary, run
 
 DEMO_ACCOUNTS = 1000
@@ -94,8 +103,18 @@ class DemoResult:
     automated: int  # automated decisions (no reviewer), taken on the fed events' blocks
     reports_linked: int  # report_filed events linked to the user-report case they opened
     decisions: int  # reviewers' decisions taken on the team's cases
+    # Disputes by status, appeals by status, QA samples by status, calibration answers;
+    # and the steps a service refused (kind:code -> count), which a healthy run has none of.
+    disputes: dict[str, int] = field(default_factory=dict)
+    appeals: dict[str, int] = field(default_factory=dict)
+    samples: dict[str, int] = field(default_factory=dict)
+    calibration_answers: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
+        def fmt(counts: dict[str, int]) -> str:
+            return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-"
+
         return [
             *self.summary.lines(),
             f"events       fed the last {self.feed_days} days: {self.events_in_window} of "
@@ -107,6 +126,11 @@ class DemoResult:
             + (", ".join(f"{k} {v}" for k, v in self.feed.rule_hits.most_common(6)) or "-"),
             f"decisions    {self.decisions} by reviewers on the team's cases "
             f"(plus {self.automated} automated)",
+            f"disputes     {sum(self.disputes.values())}: {fmt(self.disputes)}",
+            f"appeals      {sum(self.appeals.values())}: {fmt(self.appeals)}",
+            f"QA samples   {sum(self.samples.values())}: {fmt(self.samples)}; "
+            f"calibration answers {self.calibration_answers}",
+            *([f"refused      {fmt(self.refused)}"] if self.refused else []),
         ]
 
 
@@ -133,6 +157,8 @@ class _Feed:
         ]
         self.in_window = len(self.envelopes)
         self.envelopes += [(c.opened_at, _report(plan, c)) for c in plan.cases if _reported(c)]
+        # Disputes come from contracts the stream paid (the whole history's, fed or not).
+        self.disputes: list[DisputePlan] = plan_disputes(plan, stream, settings)
 
     def actions(self) -> list[tuple[datetime, Action]]:
         return [(at, partial(self.ingest, envelope=env)) for at, env in self.envelopes]
@@ -164,37 +190,85 @@ class _Feed:
     def decide(
         self, session: Session, holder: Principal, case_id: int, c: CasePlan, st: StepPlan
     ) -> bool:
-        """Two in three actioned cases are closed by a decision: the case's policy, the
-        action its ladder suggests for the account's record, the closing note as reasoning.
-        Not when the action needs a second approver (the demo's cases are all closed
-        alone); a refused decision falls back to the plan's closing."""
-        if st.resolution is not Resolution.actioned or st.pick % 3 == 0:
-            return False
-        try:
-            suggested = enforcement.suggestion_for(session, holder, case_id, [c.policy_code])
-        except VigilError:
-            return False
-        if _needs_second_approver(suggested.action, suggested.duration_days, self.settings):
-            return False
-        body = DecisionIn(
-            violations=[ViolationIn(policy=c.policy_code)],
-            actions=[
-                ActionIn(
-                    type=suggested.action,
-                    scope=suggested.scope,
-                    duration_days=suggested.duration_days,
+        """Where the plan closes a case as actioned or as no violation, the agent who holds
+        it decides instead, as a reviewer would: no violation, with the closing note as the
+        reasoning; or the case's policy with the plan's own measure on the case's account
+        (a 90-day suspension, a restriction for the plan's days or 30), departing from the
+        ladder with the plan's reason when the ladder proposes something else; the ladder's
+        suggestion when the plan restricts nobody on this account or the policy does not
+        allow its measure. Not when the action needs a second approver (the demo's cases
+        are all closed alone); a refused decision falls back to the plan's closing."""
+        bodies: list[DecisionIn] = []
+        if st.resolution is Resolution.no_violation:
+            bodies.append(DecisionIn(no_violation=True, internal_reasoning=st.text))
+        elif st.resolution is Resolution.actioned:
+            try:
+                suggested = enforcement.suggestion_for(session, holder, case_id, [c.policy_code])
+            except VigilError:
+                return False
+            ladder = ActionIn(
+                type=suggested.action,
+                scope=suggested.scope,
+                duration_days=suggested.duration_days,
+            )
+            own = next((r for r in st.restrictions if r.account == c.account), None)
+            measure = _measure(own) if own is not None else None
+            choices: list[tuple[ActionIn, str | None]] = [(ladder, None)]
+            if own is not None and measure is not None and measure != ladder:
+                choices.insert(0, (measure, own.reason))
+            for action, departure in choices:
+                if _needs_second_approver(action.type, action.duration_days, self.settings):
+                    continue
+                bodies.append(
+                    DecisionIn(
+                        violations=[ViolationIn(policy=c.policy_code)],
+                        actions=[action],
+                        departure_reason=departure,
+                        internal_reasoning=st.text,
+                        statement=_statement(st.text, action, c.opened_at.date()),
+                    )
                 )
-            ],
-            internal_reasoning=st.text,
-            statement=StatementIn(facts=st.text),
-        )
-        try:
-            with session.begin_nested():
-                enforcement.decide(session, holder, case_id, body, settings=self.settings)
-        except VigilError:
-            return False
-        self.decisions += 1
-        return True
+        for body in bodies:
+            try:
+                with session.begin_nested():
+                    enforcement.decide(session, holder, case_id, body, settings=self.settings)
+            except VigilError:
+                continue
+            self.decisions += 1
+            return True
+        return False
+
+
+def _statement(facts: str, action: ActionIn, day: date) -> StatementIn:
+    """The reviewer's part of the statement of reasons: a restriction of messages is about
+    text; anything else about the account's conduct."""
+    if action.scope is Scope.message:
+        return StatementIn(facts=facts, content_type=["CONTENT_TYPE_TEXT"], content_date=day)
+    return StatementIn(
+        facts=facts,
+        content_type=["CONTENT_TYPE_OTHER"],
+        content_type_other="account activity",
+        content_date=day,
+    )
+
+
+# The plan's restriction of a case's account as a decision's action (None: no such action).
+_SCOPES = {
+    RestrictionKind.messaging: Scope.message,
+    RestrictionKind.listing: Scope.listing,
+    RestrictionKind.payouts: Scope.payouts,
+    RestrictionKind.profile: Scope.profile,
+}
+SUSPENSION_DAYS = 90
+
+
+def _measure(r: RestrictionPlan) -> ActionIn | None:
+    if r.kind is RestrictionKind.suspension:
+        return ActionIn(type=ActionType.suspend, scope=Scope.account, duration_days=SUSPENSION_DAYS)
+    scope = _SCOPES.get(r.kind)
+    if scope is None:
+        return None
+    return ActionIn(type=ActionType.restrict, scope=scope, duration_days=r.days or 30)
 
 
 def _reported(c: CasePlan) -> bool:
@@ -271,13 +345,32 @@ def load_demo(
                 )
                 created.append(user.email)
     feed = _Feed(plan, settings, feed_days)
-    summary = run(factory, plan, extra=feed.actions(), decider=feed.decide, progress=progress)
+    cast = Cast()
+    extra: list[tuple[datetime, Action]] = [
+        *feed.actions(),
+        # The marketplace's API key, before it acts for its users.
+        (plan.start - timedelta(minutes=30), cast.setup),
+        *DisputeDesk(plan, feed.disputes, cast, settings).actions(),
+        *AppealDesk(plan, cast, settings, appeal_count(accounts)).actions(),
+        *QADesk(plan, cast, settings).actions(),
+    ]
+    summary = run(factory, plan, extra=extra, decider=feed.decide, progress=progress)
     # Some sellers verify their identity: submitted now, read and decided by the worker.
     submit_documents(factory, plan)
     with factory() as session:
         automated = session.scalar(
             select(func.count()).select_from(Decision).where(Decision.decided_by_id.is_(None))
         )
+        by_status = {
+            name: {
+                str(status): int(n)
+                for status, n in session.execute(
+                    select(table.status, func.count()).group_by(table.status)
+                )
+            }
+            for name, table in (("disputes", Dispute), ("appeals", Appeal), ("qa", QASample))
+        }
+        answers = session.scalar(select(func.count()).select_from(CalibrationAnswer))
     return DemoResult(
         summary,
         created,
@@ -288,4 +381,9 @@ def load_demo(
         int(automated or 0),
         feed.linked,
         feed.decisions,
+        disputes=by_status["disputes"],
+        appeals=by_status["appeals"],
+        samples=by_status["qa"],
+        calibration_answers=int(answers or 0),
+        refused=dict(cast.ledger.refused),
     )

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vigil.kit import clock
@@ -24,5 +24,27 @@ class SimulationLabel(IdMixin, Base):
     )
     label: Mapped[str] = mapped_column(String(40))  # benign, fraud_ring, scammer, ...
     group_key: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class SimulationTruth(IdMixin, Base):
+    """Ground truth about something other than an account that the simulator made through
+    the services: who was in the right in a dispute, whether an appeal deserved to succeed,
+    what a QA reviewer's answer should have been. One row per simulated subject
+    (``subject_type`` names the table: ``dispute``, ``appeal``, ``qa_sample``), never read
+    by the product: mediators and reviewers work without it, evaluations compare against it."""
+
+    __tablename__ = "simulation_truths"
+    __table_args__ = (
+        UniqueConstraint("subject_type", "subject_id"),
+        Index("ix_simulation_truths_label", "subject_type", "label"),
+    )
+
+    run_seed: Mapped[int]
+    subject_type: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[int] = mapped_column(BigId)
+    # What the simulator meant: e.g. "seller_at_fault", "appeal_justified".
+    label: Mapped[str] = mapped_column(String(60))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)

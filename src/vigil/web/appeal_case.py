@@ -1,19 +1,367 @@
-"""Console: hearing an appeal: the original decision and its evidence next to the appeal."""
+"""Console: hearing an appeal: the original decision and its evidence next to the appeal.
+
+The case page of an appeal case shows, at its top, what the user said; the decision they
+contest side by side with it (policies and versions, actions, who decided and approved and
+when, the reasoning, the statement of reasons and the message the user was sent); the key
+evidence of the original case, read with the case page's own panel functions; the days left
+in the appeal window; who is recused; and, for whoever holds the case and may decide
+appeals, the outcome form. The form posts to :func:`decide` here, which calls
+``appeals.hearing.decide_appeal`` exactly as the API does. A refusal re-renders the case page
+with the problem next to its field (422) and writes nothing.
+
+Modify takes the new decision in the same form: policy, action and the facts for its
+statement of reasons, as the decision panel takes them (``web.decision_form``).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
+from vigil.accounts.models import Account
+from vigil.api.deps import DB, AppSettings
+from vigil.appeals import hearing
+from vigil.appeals import service as appeals
+from vigil.appeals.models import Appeal, AppealStatus
+from vigil.auth.models import StaffUser
+from vigil.auth.permissions import Permission
 from vigil.auth.principal import Principal
-from vigil.cases.models import Case
+from vigil.cases import service as cases
+from vigil.cases.models import Case, CaseEvent, CaseEventKind, CaseStatus, CaseType
+from vigil.communications.models import Message
+from vigil.dsa.models import Statement
+from vigil.enforcement import apply
+from vigil.enforcement.models import Decision
+from vigil.kit import clock
+from vigil.kit.errors import InvalidInput, VigilError
+from vigil.policies import service as policies
+from vigil.policies.actions import ALLOWED_SCOPES, TAKES_END_DATE, ActionType, Scope
+from vigil.web import casepanels as panels
+from vigil.web.auth import ConsolePost
+from vigil.web.common import CaseId, redirect
+from vigil.web.decision_form import (
+    ACTION_LABELS,
+    SCOPE_LABELS,
+    DecisionForm,
+    decision_in,
+)
 
 router = APIRouter(include_in_schema=False)
+
+OUTCOMES = (
+    ("uphold", "Uphold: the decision stands"),
+    ("overturn", "Overturn: reverse the decision"),
+    ("modify", "Modify: replace it with another decision"),
+)
+STATUS_KIND = {
+    AppealStatus.open: "warning",
+    AppealStatus.upheld: "",
+    AppealStatus.overturned: "ok",
+    AppealStatus.modified: "ok",
+    AppealStatus.withdrawn: "",
+}
+ADDITIONS_LIMIT = 20
+MESSAGES_LIMIT = 5
+# Form keys of the modify part (the decision form's names, so ``DecisionForm.parse`` reads them).
+MODIFY_KEYS = ("policy", "action_type", "action_scope", "duration_days", "facts")
+
+
+@dataclass
+class FormState:
+    """What the reviewer sent, when the outcome form comes back refused."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+
+# The refused form, for the case page rendered in the same request (``case_panel`` has the
+# case page's fixed signature).
+_refused: ContextVar[FormState | None] = ContextVar("appeal_form_state", default=None)
+
+
+@contextlib.contextmanager
+def _showing(state: FormState) -> Iterator[None]:
+    token = _refused.set(state)
+    try:
+        yield
+    finally:
+        _refused.reset(token)
+
+
+# --- the panel --------------------------------------------------------------------------------
+
+
+def _names(db: Session, ids: list[int | None]) -> dict[int, str]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = db.execute(select(StaffUser.id, StaffUser.name).where(StaffUser.id.in_(wanted)))
+    return {i: name for i, name in rows}
+
+
+def _days_left(ends: datetime, now: datetime) -> int:
+    """Whole days from today until the window closes (0 on its last day)."""
+    last_day = (clock.as_utc(ends) - timedelta(days=1)).date()
+    return max(0, last_day.toordinal() - now.date().toordinal())
+
+
+def _additions(db: Session, case_id: int) -> list[dict[str, Any]]:
+    rows = db.execute(
+        select(CaseEvent.at, CaseEvent.reason, CaseEvent.data)
+        .where(CaseEvent.case_id == case_id, CaseEvent.kind == CaseEventKind.updated.value)
+        .order_by(CaseEvent.id)
+        .limit(ADDITIONS_LIMIT)
+    )
+    return [
+        {"at": at, "text": reason}
+        for at, reason, data in rows
+        if reason and isinstance(data, dict) and "appeal_addition" in data
+    ]
+
+
+def _original(db: Session, decision: Decision, statement: Statement | None) -> dict[str, Any]:
+    names = _names(db, [decision.decided_by_id, decision.approved_by_id, decision.reversed_by_id])
+    sent = db.execute(
+        select(Message.subject, Message.body, Message.channel, Message.locale, Message.created_at)
+        .where(Message.decision_id == decision.id)
+        .order_by(Message.id)
+        .limit(MESSAGES_LIMIT)
+    ).all()
+    statement_ctx = None
+    if statement is not None:
+        f = statement.fields
+        statement_ctx = {
+            "reference": statement.reference,
+            "id": statement.id,
+            "category": statement.category.removeprefix("STATEMENT_CATEGORY_").replace("_", " "),
+            "ground": f.get("incompatible_content_ground") or f.get("illegal_content_legal_ground"),
+            "facts": f.get("decision_facts", ""),
+            "revision": statement.revision,
+        }
+    return {
+        "id": decision.id,
+        "status": decision.status.value,
+        "policies": [
+            {"code": p.code, "version": p.version, "title": p.title}
+            for p in apply.policies_of(db, decision.id)
+        ],
+        "actions": [
+            {
+                "type": ACTION_LABELS.get(ActionType(a.type), str(a.type)),
+                "scope": SCOPE_LABELS.get(Scope(a.scope), str(a.scope)),
+                "days": a.duration_days,
+                "ends_at": a.ends_at,
+                "status": str(a.status),
+            }
+            for a in apply.actions_of(db, decision.id)
+        ],
+        "decided_by": names.get(decision.decided_by_id or 0, decision.decided_by_label),
+        "approved_by": names.get(decision.approved_by_id) if decision.approved_by_id else None,
+        "decided_at": decision.created_at,
+        "applied_at": decision.applied_at,
+        "reversed_at": decision.reversed_at,
+        "internal_reasoning": decision.internal_reasoning,
+        "departure_reason": decision.departure_reason,
+        "statement": statement_ctx,
+        "messages": [
+            {"subject": s, "body": b, "channel": str(c).replace("_", "-"), "locale": lo, "at": at}
+            for s, b, c, lo, at in sent
+        ],
+    }
+
+
+def _evidence(db: Session, p: Principal, original: Case) -> dict[str, Any]:
+    """The original case's rule hits, flagged texts and reports, as its own page shows them
+    (masked: the appeal view reveals nothing)."""
+    account = db.get(Account, original.account_id) if original.account_id else None
+    events = panels.case_events(db, original.id)
+    why = panels.signals(original, events, panels.text_marker(unmasked=False))
+    return {
+        "rules": why.rules,
+        "opening_rules": why.opening_rules,
+        "flagged": why.flagged,
+        "flagged_total": why.flagged_total,
+        "reports": panels.reports(db, p, original, account, events),
+    }
+
+
+def _modify_options(db: Session) -> dict[str, Any]:
+    return {
+        "catalog": [{"code": v.code, "title": v.title} for v in policies.list_policies(db)],
+        "actions": [(a.value, ACTION_LABELS.get(a, a.value)) for a in ActionType],
+        "scopes": sorted(
+            {(s.value, SCOPE_LABELS.get(s, s.value)) for a in ActionType for s in ALLOWED_SCOPES[a]}
+        ),
+        "takes_end": sorted(a.value for a in TAKES_END_DATE),
+    }
 
 
 def case_panel(db: Session, principal: Principal, case: Case) -> dict[str, Any] | None:
     """What the case page shows of an appeal case (``partials/case_appeal.html``); None for
     any other case."""
+    if case.type != CaseType.appeal:
+        return None
+    appeal = appeals.appeal_for_case(db, case.id)
+    link = (case.attributes or {}).get("appeal") or {}
+    decision_id = appeal.decision_id if appeal is not None else link.get("decision_id")
+    decision = db.get(Decision, decision_id) if isinstance(decision_id, int) else None
+    if decision is None:
+        return None
+    original = db.get(Case, decision.case_id)
+    if original is None:
+        return None
+    statement_id = appeal.statement_id if appeal is not None else link.get("statement_id")
+    statement = db.get(Statement, statement_id) if isinstance(statement_id, int) else None
+    now = clock.now()
+    recused_ids = cases.recused_staff(db, case.id)
+    names = _names(db, [*recused_ids, appeal.decided_by_id if appeal else None])
+    holds = case.status == CaseStatus.assigned and case.assignee_id == principal.staff_id
+    recused = principal.staff_id in recused_ids
+    is_open = appeal is not None and appeal.status == AppealStatus.open
+    state = _refused.get() or FormState()
+    ends = appeal.window_ends_at if appeal is not None else appeals_window(link)
+    out: dict[str, Any] = {
+        "appeal": appeal,
+        "ref": appeal.ref if appeal is not None else f"C-{case.id}",
+        "status": appeal.status.value if appeal is not None else "open",
+        "status_kind": STATUS_KIND.get(appeal.status, "") if appeal is not None else "warning",
+        "text": appeal.text if appeal is not None else case.summary,
+        "additions": _additions(db, case.id),
+        "channel": appeal.channel.value if appeal is not None else "form",
+        "language": appeal.language if appeal is not None else case.language,
+        "contact": (appeal.contact.value if appeal is not None else "email").replace("_", "-"),
+        "submitted_at": appeal.submitted_at if appeal is not None else case.opened_at,
+        "window_ends_at": ends,
+        "days_left": _days_left(ends, now) if ends is not None else None,
+        "last_day": (
+            (clock.as_utc(ends) - timedelta(days=1)).date().isoformat() if ends is not None else ""
+        ),
+        "original_case": {"id": original.id, "title": original.title},
+        "original": _original(db, decision, statement),
+        "evidence": _evidence(db, principal, original),
+        "recused": [names.get(i, f"staff #{i}") for i in recused_ids],
+        "you_are_recused": recused,
+        "decided_by": (
+            names.get(appeal.decided_by_id or 0, appeal.decided_by_label) if appeal else None
+        ),
+        "can_decide": bool(
+            is_open
+            and holds
+            and not recused
+            and principal.can(Permission.appeals_decide)
+            and principal.can(Permission.decisions_reverse)
+        ),
+        "must_take": bool(is_open and not holds and principal.can(Permission.appeals_decide)),
+        "outcomes": OUTCOMES,
+        "form": state.values,
+        "errors": state.errors,
+    }
+    if out["can_decide"]:
+        out.update(_modify_options(db))
+    return out
+
+
+def appeals_window(link: dict[str, Any]) -> datetime | None:
+    raw = link.get("window_ends_at")
+    if not isinstance(raw, str):
+        return None
+    with contextlib.suppress(ValueError):
+        return clock.as_utc(datetime.fromisoformat(raw))
     return None
+
+
+# --- deciding ---------------------------------------------------------------------------------
+
+
+async def _form_data(request: Request) -> FormData:
+    return await request.form()
+
+
+Submitted = Annotated[FormData, Depends(_form_data)]
+
+
+def _text(form: FormData, name: str, limit: int = 20_000) -> str:
+    value = form.get(name)
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _field_key(name: str | None) -> str:
+    """The service's field, as the form's key: ``decision.actions.0.scope`` -> ``action_scope``."""
+    if not name:
+        return "general"
+    name = name.removeprefix("decision.")
+    if name.startswith("actions.0."):
+        rest = name.removeprefix("actions.0.")
+        return {"type": "action_type", "scope": "action_scope"}.get(rest, rest)
+    if name.startswith(("violations", "policy")):
+        return "policy"
+    if name.startswith("statement"):
+        return "facts"
+    return name
+
+
+@router.post("/cases/{case_id}/appeal/decide", response_model=None)
+def decide(
+    request: Request,
+    db: DB,
+    settings: AppSettings,
+    who: ConsolePost,
+    case_id: CaseId,
+    submitted: Submitted,
+) -> Response:
+    """Uphold, overturn or modify the appeal heard on this case. Refused: the case page again,
+    with the problem next to its field, and nothing written."""
+    p = who.principal
+    values = {
+        name: _text(submitted, name)
+        for name in ("outcome", "reason", *MODIFY_KEYS, "departure_reason")
+    }
+    appeal: Appeal | None = None
+    try:
+        case = cases.get_case(db, p, case_id)
+        appeal = appeals.appeal_for_case(db, case.id)
+        if appeal is None:
+            raise InvalidInput("this case hears no appeal", field="outcome", code="not_an_appeal")
+        try:
+            outcome = hearing.Outcome(values["outcome"])
+        except ValueError:
+            raise InvalidInput(
+                "choose uphold, overturn or modify", field="outcome", code="outcome_required"
+            ) from None
+        new_decision = None
+        if outcome is hearing.Outcome.modify:
+            form = DecisionForm.parse(submitted)
+            form.channels = []
+            form.internal_reasoning = form.internal_reasoning or values["reason"]
+            form.content_date = form.content_date or case.opened_at.date().isoformat()
+            new_decision = decision_in(form)
+        hearing.decide_appeal(
+            db, p, appeal.id, outcome=outcome, reason=values["reason"],
+            new_decision=new_decision, settings=settings,
+        )  # fmt: skip
+    except VigilError as exc:
+        if exc.status_code == 404:
+            raise
+        db.rollback()
+        errors: dict[str, list[str]] = {}
+        for detail in [{"field": exc.field, "message": exc.message}, *exc.details]:
+            message = detail.get("message")
+            if message:
+                errors.setdefault(_field_key(detail.get("field")), []).append(str(message))
+        from vigil.web import casepage  # the case page imports this module for its panel
+
+        with _showing(FormState(values, errors)):
+            return casepage.render_case(
+                request, db, who, case_id, error=exc.message, status_code=exc.status_code
+            )
+    return redirect(f"/cases/{case_id}#case-appeal")

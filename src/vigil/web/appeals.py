@@ -6,9 +6,10 @@ Nobody logs in here. A user proves the appeal is theirs with the reference from 
 (``SOR-<id>`` for a statement of reasons, ``C-<id>`` for a case) and the email address that
 message went to. Every way that proof can fail (unknown reference, another email, no decision
 that can be appealed, the window closed) gets the same answer, so the form tells a stranger
-nothing about which accounts or decisions exist. An accepted appeal opens a case of type
-``appeal`` in the specialist tier (an appeal is heard by someone more senior than Tier 1), one
-per decision: a second submission while that case is open is added to it.
+nothing about which accounts or decisions exist (a decision whose appeal was already decided
+included). The rules themselves live in :mod:`vigil.appeals.service`: an accepted appeal is an
+``Appeal`` heard on a case of type ``appeal`` in the specialist tier, one per decision; a
+second submission while it is open is added to it.
 
 The form is protected against cross-site posting by a signed double-submit token (the cookie
 holds a random value, the form an HMAC of it under the secret key), and each client address
@@ -25,45 +26,35 @@ import secrets
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from vigil.accounts.models import Account
 from vigil.accounts.normalize import normalize_email
 from vigil.api.deps import DB, AppSettings
-from vigil.audit import service as audit
-from vigil.auth.permissions import Tier
-from vigil.auth.principal import Principal
-from vigil.cases import service as cases
-from vigil.cases import states
-from vigil.cases.models import Case, CaseEvent, CaseEventKind, CaseType
+from vigil.appeals import service as appeals
+from vigil.appeals.models import AppealChannel, ContactPreference
 from vigil.communications.service import normalize_locale
 from vigil.config import Settings
-from vigil.dsa.models import Statement
-from vigil.enforcement.models import Decision, DecisionPolicy, DecisionStatus
 from vigil.kit import clock
 from vigil.kit.errors import VigilError
-from vigil.policies.actions import ActionType
 from vigil.web.render import templates
 
 log = logging.getLogger("vigil.appeals")
 
 router = APIRouter(include_in_schema=False)
 
-SYSTEM = Principal.system("appeals")
+SYSTEM = appeals.SYSTEM
 
 LANGUAGES = ("en", "es", "pt")
 LANGUAGE_NAMES = {"en": "English", "es": "Español", "pt": "Português"}
 CONTACTS = ("email", "in_app")
 
-MIN_TEXT = 20
-MAX_TEXT = 5_000
+MIN_TEXT = appeals.MIN_TEXT
+MAX_TEXT = appeals.MAX_TEXT
 MAX_REFERENCE = 40
 MAX_EMAIL = 254
 # A form of 5,000 characters percent-encoded as UTF-8 takes up to ~60 KB; nothing honest
@@ -88,9 +79,6 @@ _REFERENCE = re.compile(r"^#?\s*(SOR|C)\s*[-\u2010\u2011\u2013\u2014]?\s*#?\s*(\
 # Control characters other than tab and newlines: never part of what a person typed, and NUL
 # is refused by PostgreSQL.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-# Actions that take something substantial away: their appeals are looked at sooner.
-_URGENT_ACTIONS = {ActionType.suspend, ActionType.remove, ActionType.ban}
 
 
 # --- words -------------------------------------------------------------------------------------
@@ -584,202 +572,6 @@ def check_fields(values: dict[str, str], t: dict[str, str]) -> Checked:
     return out
 
 
-# --- matching the reference and email to a decision -----------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    decision: Decision
-    case: Case
-    account: Account | None
-    statement: Statement | None
-
-
-def find_target(session: Session, kind: str, number: int) -> Target | None:
-    """The decision a reference names: a statement's decision, or a case's latest decision that
-    took effect (applied or since reversed)."""
-    statement: Statement | None = None
-    if kind == "SOR":
-        statement = session.get(Statement, number)
-        if statement is None:
-            return None
-        decision = session.get(Decision, statement.decision_id)
-        account_id: int | None = statement.account_id
-    else:
-        decision = session.scalar(
-            select(Decision)
-            .where(
-                Decision.case_id == number,
-                Decision.status.in_([DecisionStatus.applied, DecisionStatus.reversed]),
-            )
-            .order_by(Decision.id.desc())
-            .limit(1)
-        )
-        account_id = None
-    if decision is None:
-        return None
-    case = session.get(Case, decision.case_id)
-    if case is None:
-        return None
-    if account_id is None:
-        account_id = decision.account_id or case.account_id
-    if statement is None:
-        statement = session.scalar(
-            select(Statement)
-            .where(Statement.decision_id == decision.id)
-            .order_by(Statement.id.desc())
-            .limit(1)
-        )
-    account = session.get(Account, account_id) if account_id is not None else None
-    return Target(decision, case, account, statement)
-
-
-def window_ends(decision: Decision, settings: Settings) -> datetime:
-    """The last day to appeal, inclusive, as the user's message states it: the day the decision
-    took effect plus ``appeal_window_days``; the window closes at the end of that day (UTC)."""
-    took_effect = clock.as_utc(decision.applied_at or decision.created_at)
-    last_day = took_effect.date() + timedelta(days=settings.appeal_window_days)
-    return datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC) + timedelta(days=1)
-
-
-_NO_EMAIL = "\x00no-email-on-record"
-
-
-def _stored_email(account: Account | None) -> str:
-    if account is None or not account.email:
-        return _NO_EMAIL
-    try:
-        return normalize_email(account.email)
-    except ValueError:
-        return account.email.strip().lower()
-
-
-def match(session: Session, settings: Settings, checked: Checked) -> Target | None:
-    """The target when the email is the account's and the decision can still be appealed;
-    ``None`` for every other outcome, without saying which."""
-    target = find_target(session, checked.kind, checked.number)
-    expected = _stored_email(target.account if target else None)
-    # Compared every time, even with nothing to compare against, so that "no such reference"
-    # and "another email" take the same path.
-    same_email = hmac.compare_digest(checked.email.encode(), expected.encode())
-    if target is None or not same_email:
-        return None
-    if target.decision.status != DecisionStatus.applied:
-        return None  # reversed already: nothing left to appeal
-    if clock.now() >= window_ends(target.decision, settings):
-        return None
-    return target
-
-
-# --- opening the appeal -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Opened:
-    case: Case
-    created: bool
-
-
-def dedup_key(decision_id: int) -> str:
-    return f"appeal:decision:{decision_id}"
-
-
-def _lead_policy(session: Session, decision: Decision) -> str | None:
-    return session.scalar(
-        select(DecisionPolicy.policy_code)
-        .where(DecisionPolicy.decision_id == decision.id)
-        .order_by(DecisionPolicy.position)
-        .limit(1)
-    )
-
-
-def open_appeal(
-    session: Session, settings: Settings, target: Target, checked: Checked, language: str
-) -> Opened:
-    """Open (or add to) the appeal case for the target's decision, as the system actor."""
-    decision, original = target.decision, target.case
-    assert target.account is not None  # match() only returns targets with an account
-    action = ActionType(decision.action) if decision.action else None
-    appeal_data: dict[str, Any] = {
-        "reference": checked.reference,
-        "decision_id": decision.id,
-        "decision_action": decision.action.value if decision.action else None,
-        "no_violation": decision.no_violation,
-        # Who decided: the appeal must be heard by someone else.
-        "decided_by_id": decision.decided_by_id,
-        "approved_by_id": decision.approved_by_id,
-        "original_case_id": original.id,
-        "original_case_ref": f"C-{original.id}",
-        "original_case_path": f"/cases/{original.id}",
-        "statement_id": target.statement.id if target.statement else None,
-        "statement_ref": target.statement.reference if target.statement else None,
-        "contact_preference": checked.contact,
-        "language": language,
-        "window_ends_at": window_ends(decision, settings).isoformat(),
-    }
-    spec = cases.NewCase(
-        type=CaseType.appeal,
-        title=f"Appeal against decision {decision.id} on C-{original.id} ({checked.reference})",
-        summary=checked.explanation,
-        priority=2 if action in _URGENT_ACTIONS else 3,
-        severity=original.severity,
-        # A legal-tier matter stays with legal; everything else goes up to the specialists.
-        tier=Tier.legal if original.tier == Tier.legal else Tier.specialist,
-        language=language,
-        policy_code=_lead_policy(session, decision) or original.policy_code,
-        account_id=target.account.id,
-        source="appeal_form",
-        source_ref=checked.reference,
-        dedup_key=dedup_key(decision.id),
-        attributes={"appeal": appeal_data},
-    )
-    result = cases.create_case(session, SYSTEM, spec)
-    case = result.case
-    if not result.created and not _already_said(session, case, checked.explanation):
-        # The repeat was noted on the timeline by create_case; this keeps what the user added.
-        states.record_event(
-            session,
-            case,
-            CaseEventKind.updated,
-            actor=SYSTEM,
-            reason=checked.explanation,
-            data={"appeal_addition": {"reference": checked.reference, "contact": checked.contact}},
-        )
-        session.flush()
-    audit.record(
-        session,
-        SYSTEM,
-        "appeals.appeal.submit",
-        "case",
-        case.id,
-        data={
-            "decision_id": decision.id,
-            "original_case_id": original.id,
-            "reference": checked.reference,
-            "repeat": not result.created,
-            "contact_preference": checked.contact,
-            "language": language,
-        },
-    )
-    return Opened(case, result.created)
-
-
-def _already_said(session: Session, case: Case, text: str) -> bool:
-    """A reload of the confirmation page posts the same text again: keep it once."""
-    if case.summary == text:
-        return True
-    found = session.scalar(
-        select(CaseEvent.id)
-        .where(
-            CaseEvent.case_id == case.id,
-            CaseEvent.kind == CaseEventKind.updated.value,
-            CaseEvent.reason == text,
-        )
-        .limit(1)
-    )
-    return found is not None
-
-
 # --- pages -------------------------------------------------------------------------------------
 
 
@@ -890,14 +682,23 @@ def appeal_submit(request: Request, posted: PostedForm, db: DB, settings: AppSet
             request, settings, language, status_code=422, values=shown, errors=checked.errors,
             problem=t["errors_title"],
         )  # fmt: skip
-    target = match(db, settings, checked)
+    target = appeals.match(db, settings, checked.kind, checked.number, checked.email)
     if target is None:
         log.info("appeal refused: reference and email do not match an appealable decision")
         return _form_page(
             request, settings, language, status_code=422, values=shown, problem=t["err_no_match"]
         )
+    submission = appeals.Submission(
+        text=checked.explanation,
+        language=language,
+        contact=ContactPreference(checked.contact),
+        reference=checked.reference,
+        channel=AppealChannel.form,
+    )
     try:
-        opened = open_appeal(db, settings, target, checked, language)
+        opened = appeals.submit_appeal(
+            db, SYSTEM, target, submission, settings=settings, add_to_open=True
+        )
     except VigilError as exc:
         # Staff-facing reasons (no specialist queue, say) are for the log, not for the user.
         db.rollback()

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from vigil.auth.permissions import Permission
 from vigil.cases import service as cases
 from vigil.cases.models import Case, CaseType
+from vigil.disputes.models import Dispute
 from vigil.identity.models import IdentityVerification
 from vigil.identity.types import VerificationStatus
 from vigil.web.auth import ConsoleUser
@@ -75,9 +76,14 @@ def redirect(url: str) -> RedirectResponse:
 
 def working_url(db: Session, who: ConsoleUser, case: Case) -> str:
     """Where a case is worked: an identity review with a verification still waiting for a
-    person opens on the identity review screen (its documents and checks are there); every
-    other case on its case page."""
+    person opens on the identity review screen (its documents and checks are there); a dispute
+    on its two-sided view (both parties' sides and the mediation forms are there); every other
+    case on its case page."""
     p = who.principal
+    if case.type == CaseType.dispute and p.can(Permission.disputes_read):
+        dispute_id = db.scalar(select(Dispute.id).where(Dispute.case_id == case.id).limit(1))
+        if dispute_id is not None:
+            return f"/disputes/{dispute_id}"
     if case.type == CaseType.identity_review and p.can(Permission.identity_decide):
         verification_id = db.scalar(
             select(IdentityVerification.id)

@@ -232,6 +232,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name=op.f("pk_periodic_runs")),
     )
     op.create_table(
+        "qa_sampler_state",
+        sa.Column("name", sa.String(length=40), nullable=False),
+        sa.Column(
+            "last_decision_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("updated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_qa_sampler_state")),
+    )
+    op.create_table(
         "queues",
         sa.Column("slug", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -295,6 +304,34 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_screening_lists")),
         sa.UniqueConstraint("name", name=op.f("uq_screening_lists_name")),
     )
+    op.create_table(
+        "simulation_truths",
+        sa.Column("run_seed", sa.Integer(), nullable=False),
+        sa.Column("subject_type", sa.String(length=40), nullable=False),
+        sa.Column(
+            "subject_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("label", sa.String(length=60), nullable=False),
+        sa.Column(
+            "details",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_simulation_truths")),
+        sa.UniqueConstraint(
+            "subject_type", "subject_id", name=op.f("uq_simulation_truths_subject_type_subject_id")
+        ),
+    )
+    with op.batch_alter_table("simulation_truths", schema=None) as batch_op:
+        batch_op.create_index("ix_simulation_truths_label", ["subject_type", "label"], unique=False)
+
     op.create_table(
         "staff_users",
         sa.Column("email", sa.String(length=320), nullable=False),
@@ -386,6 +423,29 @@ def upgrade() -> None:
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_api_keys_prefix"), ["prefix"], unique=False)
 
+    op.create_table(
+        "calibration_sets",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column(
+            "created_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_calibration_sets_created_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_calibration_sets")),
+        sa.UniqueConstraint("name", name=op.f("uq_calibration_sets_name")),
+    )
     op.create_table(
         "cases",
         sa.Column(
@@ -602,6 +662,12 @@ def upgrade() -> None:
         sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("exported_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
+            "revision",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("revised_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
             "id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
             autoincrement=True,
@@ -774,6 +840,51 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("policies", schema=None) as batch_op:
         batch_op.create_index("ix_policies_retired_code", ["retired", "code"], unique=False)
+
+    op.create_table(
+        "qa_sampling_rates",
+        sa.Column("scope_key", sa.String(length=40), nullable=False),
+        sa.Column("queue_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("staff_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("rate", sa.Float(), nullable=False),
+        sa.Column("updated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "updated_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "queue_id IS NULL OR staff_id IS NULL", name=op.f("ck_qa_sampling_rates_one_scope")
+        ),
+        sa.CheckConstraint("rate >= 0 AND rate <= 1", name=op.f("ck_qa_sampling_rates_rate")),
+        sa.ForeignKeyConstraint(
+            ["queue_id"],
+            ["queues.id"],
+            name=op.f("fk_qa_sampling_rates_queue_id_queues"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["staff_id"],
+            ["staff_users.id"],
+            name=op.f("fk_qa_sampling_rates_staff_id_staff_users"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["updated_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_qa_sampling_rates_updated_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_qa_sampling_rates")),
+        sa.UniqueConstraint("scope_key", name=op.f("uq_qa_sampling_rates_scope_key")),
+    )
+    with op.batch_alter_table("qa_sampling_rates", schema=None) as batch_op:
+        batch_op.create_index("ix_qa_sampling_rates_queue", ["queue_id"], unique=False)
+        batch_op.create_index("ix_qa_sampling_rates_staff", ["staff_id"], unique=False)
 
     op.create_table(
         "queue_members",
@@ -1060,6 +1171,94 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_staff_sessions_staff_id"), ["staff_id"], unique=False)
 
     op.create_table(
+        "calibration_assignments",
+        sa.Column("set_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("staff_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "assigned_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("assigned_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["assigned_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_calibration_assignments_assigned_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["set_id"],
+            ["calibration_sets.id"],
+            name=op.f("fk_calibration_assignments_set_id_calibration_sets"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["staff_id"],
+            ["staff_users.id"],
+            name=op.f("fk_calibration_assignments_staff_id_staff_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("set_id", "staff_id", name=op.f("pk_calibration_assignments")),
+    )
+    with op.batch_alter_table("calibration_assignments", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_calibration_assignments_staff", ["staff_id", "set_id"], unique=False
+        )
+
+    op.create_table(
+        "calibration_items",
+        sa.Column("set_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("expected_policy_code", sa.String(length=100), nullable=True),
+        sa.Column(
+            "expected_action",
+            sa.Enum(
+                "no_violation",
+                "warn",
+                "restrict",
+                "suspend",
+                "remove",
+                "ban",
+                name="label",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column("rationale", sa.Text(), nullable=False),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "(expected_policy_code IS NULL) = (expected_action = 'no_violation')",
+            name=op.f("ck_calibration_items_expected_policy_iff_violation"),
+        ),
+        sa.CheckConstraint(
+            "expected_action IN ('no_violation', 'warn', 'restrict', 'suspend', 'remove', 'ban')",
+            name=op.f("ck_calibration_items_expected_action"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["case_id"],
+            ["cases.id"],
+            name=op.f("fk_calibration_items_case_id_cases"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["set_id"],
+            ["calibration_sets.id"],
+            name=op.f("fk_calibration_items_set_id_calibration_sets"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_calibration_items")),
+        sa.UniqueConstraint("set_id", "case_id", name=op.f("uq_calibration_items_set_id_case_id")),
+    )
+    with op.batch_alter_table("calibration_items", schema=None) as batch_op:
+        batch_op.create_index("ix_calibration_items_set", ["set_id", "id"], unique=False)
+
+    op.create_table(
         "case_events",
         sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
@@ -1296,6 +1495,197 @@ def upgrade() -> None:
             unique=True,
             postgresql_where=sa.text("status = 'pending_approval'"),
             sqlite_where=sa.text("status = 'pending_approval'"),
+        )
+
+    op.create_table(
+        "disputes",
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "awaiting_response",
+                "in_mediation",
+                "proposed",
+                "resolved",
+                name="disputestatus",
+                native_enum=False,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "subject_type",
+            sa.Enum("contract", "job", "payment", name="subjecttype", native_enum=False, length=16),
+            nullable=False,
+        ),
+        sa.Column("subject_ref", sa.String(length=200), nullable=False),
+        sa.Column(
+            "buyer_account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "seller_account_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "opened_by",
+            sa.Enum("buyer", "seller", name="party", native_enum=False, length=8),
+            nullable=False,
+        ),
+        sa.Column(
+            "reason_code",
+            sa.Enum(
+                "not_delivered",
+                "not_as_described",
+                "quality",
+                "payment_not_received",
+                "cancellation",
+                "other",
+                name="reasoncode",
+                native_enum=False,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("summary", sa.Text(), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=True),
+        sa.Column("opened_via", sa.String(length=200), nullable=False),
+        sa.Column("respondent_defaulted", sa.Boolean(), nullable=False),
+        sa.Column(
+            "outcome",
+            sa.Enum(
+                "full_refund",
+                "partial_refund",
+                "release",
+                "redo",
+                "no_action",
+                "withdrawn",
+                name="outcome",
+                native_enum=False,
+                length=32,
+            ),
+            nullable=True,
+        ),
+        sa.Column(
+            "resolved_by",
+            sa.Enum(
+                "agreement", "ruling", "withdrawn", name="resolvedby", native_enum=False, length=16
+            ),
+            nullable=True,
+        ),
+        sa.Column("resolution_note", sa.Text(), nullable=True),
+        sa.Column("refund_minor", sa.BigInteger(), nullable=True),
+        sa.Column("release_minor", sa.BigInteger(), nullable=True),
+        sa.Column(
+            "payment_status",
+            sa.Enum(
+                "held",
+                "refunded",
+                "released",
+                "partially_refunded",
+                name="paymentstatus",
+                native_enum=False,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "ruled_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("opened_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("response_due_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("reminded_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("responded_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("defaulted_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("mediation_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("first_proposed_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("resolved_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("payment_settled_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("response_seconds", sa.BigInteger(), nullable=True),
+        sa.Column("first_proposal_seconds", sa.BigInteger(), nullable=True),
+        sa.Column("resolution_seconds", sa.BigInteger(), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "(status = 'resolved') = (resolved_at IS NOT NULL AND resolved_by IS NOT NULL AND outcome IS NOT NULL)",
+            name=op.f("ck_disputes_resolved_iff_outcome"),
+        ),
+        sa.CheckConstraint("opened_by IN ('buyer', 'seller')", name=op.f("ck_disputes_opened_by")),
+        sa.CheckConstraint(
+            "outcome IS NULL OR outcome IN ('full_refund', 'partial_refund', 'release', 'redo', 'no_action', 'withdrawn')",
+            name=op.f("ck_disputes_outcome"),
+        ),
+        sa.CheckConstraint(
+            "payment_status IN ('held', 'refunded', 'released', 'partially_refunded')",
+            name=op.f("ck_disputes_payment_status"),
+        ),
+        sa.CheckConstraint(
+            "reason_code IN ('not_delivered', 'not_as_described', 'quality', 'payment_not_received', 'cancellation', 'other')",
+            name=op.f("ck_disputes_reason_code"),
+        ),
+        sa.CheckConstraint(
+            "resolved_by IS NULL OR resolved_by IN ('agreement', 'ruling', 'withdrawn')",
+            name=op.f("ck_disputes_resolved_by"),
+        ),
+        sa.CheckConstraint(
+            "status IN ('awaiting_response', 'in_mediation', 'proposed', 'resolved')",
+            name=op.f("ck_disputes_status"),
+        ),
+        sa.CheckConstraint(
+            "subject_type IN ('contract', 'job', 'payment')", name=op.f("ck_disputes_subject_type")
+        ),
+        sa.CheckConstraint("amount_minor > 0", name=op.f("ck_disputes_amount_positive")),
+        sa.CheckConstraint(
+            "buyer_account_id <> seller_account_id", name=op.f("ck_disputes_two_parties")
+        ),
+        sa.ForeignKeyConstraint(
+            ["buyer_account_id"],
+            ["accounts.id"],
+            name=op.f("fk_disputes_buyer_account_id_accounts"),
+        ),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_disputes_case_id_cases")),
+        sa.ForeignKeyConstraint(
+            ["ruled_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_disputes_ruled_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["seller_account_id"],
+            ["accounts.id"],
+            name=op.f("fk_disputes_seller_account_id_accounts"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_disputes")),
+        sa.UniqueConstraint("case_id", name=op.f("uq_disputes_case_id")),
+        sa.UniqueConstraint("idempotency_key", name=op.f("uq_disputes_idempotency_key")),
+    )
+    with op.batch_alter_table("disputes", schema=None) as batch_op:
+        batch_op.create_index("ix_disputes_buyer", ["buyer_account_id", "id"], unique=False)
+        batch_op.create_index("ix_disputes_opened_at", ["opened_at"], unique=False)
+        batch_op.create_index("ix_disputes_resolved_at", ["resolved_at"], unique=False)
+        batch_op.create_index(
+            "ix_disputes_response_due",
+            ["response_due_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'awaiting_response'"),
+            sqlite_where=sa.text("status = 'awaiting_response'"),
+        )
+        batch_op.create_index("ix_disputes_seller", ["seller_account_id", "id"], unique=False)
+        batch_op.create_index("ix_disputes_status_id", ["status", "id"], unique=False)
+        batch_op.create_index("ix_disputes_subject", ["subject_ref", "id"], unique=False)
+        batch_op.create_index(
+            "uq_disputes_live_subject",
+            ["subject_type", "subject_ref", "buyer_account_id", "seller_account_id"],
+            unique=True,
+            postgresql_where=sa.text("status <> 'resolved'"),
+            sqlite_where=sa.text("status <> 'resolved'"),
         )
 
     op.create_table(
@@ -1927,6 +2317,116 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "appeals",
+        sa.Column(
+            "decision_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "original_case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "statement_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("reference", sa.String(length=40), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("language", sa.String(length=8), nullable=False),
+        sa.Column(
+            "contact",
+            sa.Enum("email", "in_app", name="contactpreference", native_enum=False, length=16),
+            nullable=False,
+        ),
+        sa.Column(
+            "channel",
+            sa.Enum("form", "api", name="appealchannel", native_enum=False, length=16),
+            nullable=False,
+        ),
+        sa.Column("submitted_by_label", sa.String(length=200), nullable=False),
+        sa.Column("submitted_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("window_ends_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "open",
+                "upheld",
+                "overturned",
+                "modified",
+                "withdrawn",
+                name="appealstatus",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column("decided_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "decided_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("decided_by_label", sa.String(length=200), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column(
+            "new_decision_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "statement_ids",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "(decided_at IS NOT NULL) = (status <> 'open') AND (reason IS NOT NULL) = (status <> 'open')",
+            name=op.f("ck_appeals_decided_at"),
+        ),
+        sa.CheckConstraint(
+            "(new_decision_id IS NULL) OR (status = 'modified')",
+            name=op.f("ck_appeals_new_decision_modified"),
+        ),
+        sa.CheckConstraint("channel IN ('form', 'api')", name=op.f("ck_appeals_channel")),
+        sa.CheckConstraint("contact IN ('email', 'in_app')", name=op.f("ck_appeals_contact")),
+        sa.CheckConstraint(
+            "status IN ('open', 'upheld', 'overturned', 'modified', 'withdrawn')",
+            name=op.f("ck_appeals_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_appeals_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_appeals_case_id_cases")),
+        sa.ForeignKeyConstraint(
+            ["decided_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_appeals_decided_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["decision_id"], ["decisions.id"], name=op.f("fk_appeals_decision_id_decisions")
+        ),
+        sa.ForeignKeyConstraint(
+            ["new_decision_id"], ["decisions.id"], name=op.f("fk_appeals_new_decision_id_decisions")
+        ),
+        sa.ForeignKeyConstraint(
+            ["original_case_id"], ["cases.id"], name=op.f("fk_appeals_original_case_id_cases")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_appeals")),
+        sa.UniqueConstraint("decision_id", name="uq_appeals_decision"),
+    )
+    with op.batch_alter_table("appeals", schema=None) as batch_op:
+        batch_op.create_index("ix_appeals_account", ["account_id", "id"], unique=False)
+        batch_op.create_index("ix_appeals_case", ["case_id"], unique=False)
+        batch_op.create_index("ix_appeals_status", ["status", "id"], unique=False)
+
+    op.create_table(
         "approvals",
         sa.Column(
             "decision_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -1997,6 +2497,70 @@ def upgrade() -> None:
             postgresql_where=sa.text("outcome IS NULL"),
             sqlite_where=sa.text("outcome IS NULL"),
         )
+
+    op.create_table(
+        "calibration_answers",
+        sa.Column("set_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("item_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("staff_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("policy_code", sa.String(length=100), nullable=True),
+        sa.Column(
+            "action",
+            sa.Enum(
+                "no_violation",
+                "warn",
+                "restrict",
+                "suspend",
+                "remove",
+                "ban",
+                name="label",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column("right_policy", sa.Boolean(), nullable=False),
+        sa.Column("right_action", sa.Boolean(), nullable=False),
+        sa.Column("answered_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "(policy_code IS NULL) = (action = 'no_violation')",
+            name=op.f("ck_calibration_answers_policy_iff_violation"),
+        ),
+        sa.CheckConstraint(
+            "action IN ('no_violation', 'warn', 'restrict', 'suspend', 'remove', 'ban')",
+            name=op.f("ck_calibration_answers_action"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["item_id"],
+            ["calibration_items.id"],
+            name=op.f("fk_calibration_answers_item_id_calibration_items"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["set_id"],
+            ["calibration_sets.id"],
+            name=op.f("fk_calibration_answers_set_id_calibration_sets"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["staff_id"],
+            ["staff_users.id"],
+            name=op.f("fk_calibration_answers_staff_id_staff_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_calibration_answers")),
+        sa.UniqueConstraint(
+            "item_id", "staff_id", name=op.f("uq_calibration_answers_item_id_staff_id")
+        ),
+    )
+    with op.batch_alter_table("calibration_answers", schema=None) as batch_op:
+        batch_op.create_index("ix_calibration_answers_set", ["set_id", "staff_id"], unique=False)
 
     op.create_table(
         "decision_actions",
@@ -2176,6 +2740,282 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "dispute_events",
+        sa.Column(
+            "dispute_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "kind",
+            sa.Enum(
+                "opened",
+                "submission",
+                "reminder",
+                "responded",
+                "defaulted",
+                "proposed",
+                "answered",
+                "rejected",
+                "lapsed",
+                "agreed",
+                "ruled",
+                "withdrawn",
+                "payment_instruction",
+                "review_opened",
+                "file_viewed",
+                name="disputeeventkind",
+                native_enum=False,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "party",
+            sa.Enum("buyer", "seller", name="party", native_enum=False, length=8),
+            nullable=True,
+        ),
+        sa.Column("actor_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("actor_label", sa.String(length=200), nullable=False),
+        sa.Column("from_status", sa.String(length=32), nullable=True),
+        sa.Column("to_status", sa.String(length=32), nullable=True),
+        sa.Column(
+            "data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "kind IN ('opened', 'submission', 'reminder', 'responded', 'defaulted', 'proposed', 'answered', 'rejected', 'lapsed', 'agreed', 'ruled', 'withdrawn', 'payment_instruction', 'review_opened', 'file_viewed')",
+            name=op.f("ck_dispute_events_kind"),
+        ),
+        sa.CheckConstraint(
+            "party IS NULL OR party IN ('buyer', 'seller')", name=op.f("ck_dispute_events_party")
+        ),
+        sa.ForeignKeyConstraint(
+            ["actor_id"],
+            ["staff_users.id"],
+            name=op.f("fk_dispute_events_actor_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["dispute_id"],
+            ["disputes.id"],
+            name=op.f("fk_dispute_events_dispute_id_disputes"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dispute_events")),
+    )
+    with op.batch_alter_table("dispute_events", schema=None) as batch_op:
+        batch_op.create_index("ix_dispute_events_dispute", ["dispute_id", "id"], unique=False)
+
+    op.create_table(
+        "dispute_proposals",
+        sa.Column(
+            "dispute_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "open",
+                "accepted",
+                "rejected",
+                "lapsed",
+                "superseded",
+                "withdrawn",
+                name="proposalstatus",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "outcome",
+            sa.Enum(
+                "full_refund",
+                "partial_refund",
+                "release",
+                "redo",
+                "no_action",
+                "withdrawn",
+                name="outcome",
+                native_enum=False,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("refund_minor", sa.BigInteger(), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column(
+            "proposed_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("proposed_by_label", sa.String(length=200), nullable=False),
+        sa.Column("proposed_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("due_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "buyer_answer",
+            sa.Enum("accepted", "rejected", name="answer", native_enum=False, length=16),
+            nullable=True,
+        ),
+        sa.Column("buyer_answered_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("buyer_comment", sa.Text(), nullable=True),
+        sa.Column(
+            "seller_answer",
+            sa.Enum("accepted", "rejected", name="answer", native_enum=False, length=16),
+            nullable=True,
+        ),
+        sa.Column("seller_answered_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("seller_comment", sa.Text(), nullable=True),
+        sa.Column("closed_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "buyer_answer IS NULL OR buyer_answer IN ('accepted', 'rejected')",
+            name=op.f("ck_dispute_proposals_buyer_answer"),
+        ),
+        sa.CheckConstraint(
+            "outcome IN ('full_refund', 'partial_refund', 'release', 'redo', 'no_action', 'withdrawn')",
+            name=op.f("ck_dispute_proposals_outcome"),
+        ),
+        sa.CheckConstraint(
+            "seller_answer IS NULL OR seller_answer IN ('accepted', 'rejected')",
+            name=op.f("ck_dispute_proposals_seller_answer"),
+        ),
+        sa.CheckConstraint(
+            "status IN ('open', 'accepted', 'rejected', 'lapsed', 'superseded', 'withdrawn')",
+            name=op.f("ck_dispute_proposals_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["dispute_id"],
+            ["disputes.id"],
+            name=op.f("fk_dispute_proposals_dispute_id_disputes"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["proposed_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_dispute_proposals_proposed_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dispute_proposals")),
+    )
+    with op.batch_alter_table("dispute_proposals", schema=None) as batch_op:
+        batch_op.create_index("ix_dispute_proposals_dispute", ["dispute_id", "id"], unique=False)
+        batch_op.create_index(
+            "ix_dispute_proposals_due",
+            ["due_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'open'"),
+            sqlite_where=sa.text("status = 'open'"),
+        )
+        batch_op.create_index(
+            "uq_dispute_proposals_open",
+            ["dispute_id"],
+            unique=True,
+            postgresql_where=sa.text("status = 'open'"),
+            sqlite_where=sa.text("status = 'open'"),
+        )
+
+    op.create_table(
+        "dispute_reviews",
+        sa.Column(
+            "dispute_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "party",
+            sa.Enum("buyer", "seller", name="party", native_enum=False, length=8),
+            nullable=False,
+        ),
+        sa.Column(
+            "created_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("party IN ('buyer', 'seller')", name=op.f("ck_dispute_reviews_party")),
+        sa.ForeignKeyConstraint(
+            ["case_id"],
+            ["cases.id"],
+            name=op.f("fk_dispute_reviews_case_id_cases"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_dispute_reviews_created_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["dispute_id"],
+            ["disputes.id"],
+            name=op.f("fk_dispute_reviews_dispute_id_disputes"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("dispute_id", "case_id", name=op.f("pk_dispute_reviews")),
+        sa.UniqueConstraint("case_id", name=op.f("uq_dispute_reviews_case_id")),
+    )
+    op.create_table(
+        "dispute_submissions",
+        sa.Column(
+            "dispute_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "party",
+            sa.Enum("buyer", "seller", name="party", native_enum=False, length=8),
+            nullable=False,
+        ),
+        sa.Column(
+            "kind",
+            sa.Enum(
+                "statement", "excerpts", "file", name="submissionkind", native_enum=False, length=16
+            ),
+            nullable=False,
+        ),
+        sa.Column("statement", sa.Text(), nullable=True),
+        sa.Column(
+            "excerpts",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("filename", sa.String(length=255), nullable=True),
+        sa.Column("content_type", sa.String(length=100), nullable=True),
+        sa.Column("size_bytes", sa.BigInteger(), nullable=True),
+        sa.Column("sha256", sa.String(length=64), nullable=True),
+        sa.Column("blob_key", sa.String(length=32), nullable=True),
+        sa.Column("submitted_via", sa.String(length=200), nullable=False),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "kind IN ('statement', 'excerpts', 'file')", name=op.f("ck_dispute_submissions_kind")
+        ),
+        sa.CheckConstraint(
+            "party IN ('buyer', 'seller')", name=op.f("ck_dispute_submissions_party")
+        ),
+        sa.ForeignKeyConstraint(
+            ["dispute_id"],
+            ["disputes.id"],
+            name=op.f("fk_dispute_submissions_dispute_id_disputes"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dispute_submissions")),
+    )
+    with op.batch_alter_table("dispute_submissions", schema=None) as batch_op:
+        batch_op.create_index("ix_dispute_submissions_dispute", ["dispute_id", "id"], unique=False)
+
+    op.create_table(
         "events",
         sa.Column("event_id", sa.String(length=200), nullable=False),
         sa.Column("payload_sha256", sa.String(length=64), nullable=False),
@@ -2340,6 +3180,214 @@ def upgrade() -> None:
         batch_op.create_index("ix_identity_images_sha256", ["sha256", "account_id"], unique=False)
 
     op.create_table(
+        "qa_sampler_pending",
+        sa.Column(
+            "decision_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("parked_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["decision_id"],
+            ["decisions.id"],
+            name=op.f("fk_qa_sampler_pending_decision_id_decisions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("decision_id", name=op.f("pk_qa_sampler_pending")),
+    )
+    op.create_table(
+        "qa_samples",
+        sa.Column(
+            "decision_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("queue_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "source",
+            sa.Enum("sampled", "manual", name="samplesource", native_enum=False, length=16),
+            nullable=False,
+        ),
+        sa.Column("manual_reason", sa.Text(), nullable=True),
+        sa.Column(
+            "picked_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("rate", sa.Float(), nullable=True),
+        sa.Column(
+            "decided_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "approved_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("decided_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "original_label",
+            sa.Enum(
+                "no_violation",
+                "warn",
+                "restrict",
+                "suspend",
+                "remove",
+                "ban",
+                name="label",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column("original_policy_code", sa.String(length=100), nullable=True),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "queued",
+                "assigned",
+                "answered",
+                "revealed",
+                "scored",
+                name="samplestatus",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "reviewer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "blind_label",
+            sa.Enum(
+                "no_violation",
+                "warn",
+                "restrict",
+                "suspend",
+                "remove",
+                "ban",
+                name="label",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=True,
+        ),
+        sa.Column("blind_policy_code", sa.String(length=100), nullable=True),
+        sa.Column("agreed", sa.Boolean(), nullable=True),
+        sa.Column("right_policy", sa.Boolean(), nullable=True),
+        sa.Column("right_action", sa.Boolean(), nullable=True),
+        sa.Column("message_quality", sa.Integer(), nullable=True),
+        sa.Column("comment", sa.Text(), nullable=True),
+        sa.Column("sampled_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("assigned_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("answered_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revealed_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("scored_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "(answered_at IS NOT NULL) = (status IN ('answered', 'revealed', 'scored')) AND (answered_at IS NOT NULL) = (blind_label IS NOT NULL) AND (answered_at IS NOT NULL) = (agreed IS NOT NULL)",
+            name=op.f("ck_qa_samples_answered_at"),
+        ),
+        sa.CheckConstraint(
+            "(assigned_at IS NOT NULL) = (status <> 'queued')",
+            name=op.f("ck_qa_samples_assigned_at"),
+        ),
+        sa.CheckConstraint(
+            "(original_policy_code IS NULL) = (original_label = 'no_violation')",
+            name=op.f("ck_qa_samples_original_policy_iff_violation"),
+        ),
+        sa.CheckConstraint(
+            "(revealed_at IS NOT NULL) = (status IN ('revealed', 'scored'))",
+            name=op.f("ck_qa_samples_revealed_at"),
+        ),
+        sa.CheckConstraint(
+            "(reviewer_id IS NOT NULL) OR status = 'queued'",
+            name=op.f("ck_qa_samples_reviewer_unless_queued"),
+        ),
+        sa.CheckConstraint(
+            "(scored_at IS NOT NULL) = (status = 'scored') AND (scored_at IS NOT NULL) = (right_policy IS NOT NULL) AND (scored_at IS NOT NULL) = (right_action IS NOT NULL)",
+            name=op.f("ck_qa_samples_scored_at"),
+        ),
+        sa.CheckConstraint(
+            "blind_label IS NULL OR (blind_policy_code IS NULL) = (blind_label = 'no_violation')",
+            name=op.f("ck_qa_samples_blind_policy_iff_violation"),
+        ),
+        sa.CheckConstraint(
+            "blind_label IS NULL OR blind_label IN ('no_violation', 'warn', 'restrict', 'suspend', 'remove', 'ban')",
+            name=op.f("ck_qa_samples_blind_label"),
+        ),
+        sa.CheckConstraint(
+            "original_label IN ('no_violation', 'warn', 'restrict', 'suspend', 'remove', 'ban')",
+            name=op.f("ck_qa_samples_original_label"),
+        ),
+        sa.CheckConstraint(
+            "source <> 'manual' OR (manual_reason IS NOT NULL)",
+            name=op.f("ck_qa_samples_manual_reason"),
+        ),
+        sa.CheckConstraint("source IN ('sampled', 'manual')", name=op.f("ck_qa_samples_source")),
+        sa.CheckConstraint(
+            "status IN ('queued', 'assigned', 'answered', 'revealed', 'scored')",
+            name=op.f("ck_qa_samples_status"),
+        ),
+        sa.CheckConstraint(
+            "message_quality IS NULL OR message_quality BETWEEN 1 AND 5",
+            name=op.f("ck_qa_samples_message_quality"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["approved_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_qa_samples_approved_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_qa_samples_case_id_cases"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["decided_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_qa_samples_decided_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["decision_id"],
+            ["decisions.id"],
+            name=op.f("fk_qa_samples_decision_id_decisions"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["picked_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_qa_samples_picked_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["queue_id"],
+            ["queues.id"],
+            name=op.f("fk_qa_samples_queue_id_queues"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["reviewer_id"],
+            ["staff_users.id"],
+            name=op.f("fk_qa_samples_reviewer_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_qa_samples")),
+        sa.UniqueConstraint("decision_id", name=op.f("uq_qa_samples_decision_id")),
+    )
+    with op.batch_alter_table("qa_samples", schema=None) as batch_op:
+        batch_op.create_index("ix_qa_samples_decided_by", ["decided_by_id", "id"], unique=False)
+        batch_op.create_index(
+            "ix_qa_samples_queued",
+            ["id"],
+            unique=False,
+            postgresql_where=sa.text("status = 'queued'"),
+            sqlite_where=sa.text("status = 'queued'"),
+        )
+        batch_op.create_index(
+            "ix_qa_samples_reviewer", ["reviewer_id", "status", "id"], unique=False
+        )
+        batch_op.create_index("ix_qa_samples_scored", ["status", "decided_at"], unique=False)
+
+    op.create_table(
         "strikes",
         sa.Column(
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -2427,11 +3475,43 @@ def upgrade() -> None:
             "ix_identity_hash_bands_lookup", ["kind", "band", "account_id"], unique=False
         )
 
+    op.create_table(
+        "qa_sample_releases",
+        sa.Column(
+            "sample_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("staff_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "released_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("released_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["released_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_qa_sample_releases_released_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["sample_id"],
+            ["qa_samples.id"],
+            name=op.f("fk_qa_sample_releases_sample_id_qa_samples"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["staff_id"],
+            ["staff_users.id"],
+            name=op.f("fk_qa_sample_releases_staff_id_staff_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("sample_id", "staff_id", name=op.f("pk_qa_sample_releases")),
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table("qa_sample_releases")
     with op.batch_alter_table("identity_hash_bands", schema=None) as batch_op:
         batch_op.drop_index("ix_identity_hash_bands_lookup")
         batch_op.drop_index(batch_op.f("ix_identity_hash_bands_image_id"))
@@ -2448,6 +3528,18 @@ def downgrade() -> None:
         batch_op.drop_index("ix_strikes_account")
 
     op.drop_table("strikes")
+    with op.batch_alter_table("qa_samples", schema=None) as batch_op:
+        batch_op.drop_index("ix_qa_samples_scored")
+        batch_op.drop_index("ix_qa_samples_reviewer")
+        batch_op.drop_index(
+            "ix_qa_samples_queued",
+            postgresql_where=sa.text("status = 'queued'"),
+            sqlite_where=sa.text("status = 'queued'"),
+        )
+        batch_op.drop_index("ix_qa_samples_decided_by")
+
+    op.drop_table("qa_samples")
+    op.drop_table("qa_sampler_pending")
     with op.batch_alter_table("identity_images", schema=None) as batch_op:
         batch_op.drop_index("ix_identity_images_sha256")
         batch_op.drop_index("ix_identity_images_account_id")
@@ -2474,6 +3566,29 @@ def downgrade() -> None:
         batch_op.drop_index("ix_events_account_occurred")
 
     op.drop_table("events")
+    with op.batch_alter_table("dispute_submissions", schema=None) as batch_op:
+        batch_op.drop_index("ix_dispute_submissions_dispute")
+
+    op.drop_table("dispute_submissions")
+    op.drop_table("dispute_reviews")
+    with op.batch_alter_table("dispute_proposals", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_dispute_proposals_open",
+            postgresql_where=sa.text("status = 'open'"),
+            sqlite_where=sa.text("status = 'open'"),
+        )
+        batch_op.drop_index(
+            "ix_dispute_proposals_due",
+            postgresql_where=sa.text("status = 'open'"),
+            sqlite_where=sa.text("status = 'open'"),
+        )
+        batch_op.drop_index("ix_dispute_proposals_dispute")
+
+    op.drop_table("dispute_proposals")
+    with op.batch_alter_table("dispute_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_dispute_events_dispute")
+
+    op.drop_table("dispute_events")
     op.drop_table("delivery_attempts")
     with op.batch_alter_table("decision_policies", schema=None) as batch_op:
         batch_op.drop_index("ix_decision_policies_code")
@@ -2488,6 +3603,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_decision_actions_decision")
 
     op.drop_table("decision_actions")
+    with op.batch_alter_table("calibration_answers", schema=None) as batch_op:
+        batch_op.drop_index("ix_calibration_answers_set")
+
+    op.drop_table("calibration_answers")
     with op.batch_alter_table("approvals", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_approvals_waiting",
@@ -2497,6 +3616,12 @@ def downgrade() -> None:
         batch_op.drop_index("ix_approvals_decision")
 
     op.drop_table("approvals")
+    with op.batch_alter_table("appeals", schema=None) as batch_op:
+        batch_op.drop_index("ix_appeals_status")
+        batch_op.drop_index("ix_appeals_case")
+        batch_op.drop_index("ix_appeals_account")
+
+    op.drop_table("appeals")
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_webhook_deliveries_subject")
         batch_op.drop_index("ix_webhook_deliveries_status_id")
@@ -2549,6 +3674,25 @@ def downgrade() -> None:
         batch_op.drop_index("ix_identity_verifications_account_id_id")
 
     op.drop_table("identity_verifications")
+    with op.batch_alter_table("disputes", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_disputes_live_subject",
+            postgresql_where=sa.text("status <> 'resolved'"),
+            sqlite_where=sa.text("status <> 'resolved'"),
+        )
+        batch_op.drop_index("ix_disputes_subject")
+        batch_op.drop_index("ix_disputes_status_id")
+        batch_op.drop_index("ix_disputes_seller")
+        batch_op.drop_index(
+            "ix_disputes_response_due",
+            postgresql_where=sa.text("status = 'awaiting_response'"),
+            sqlite_where=sa.text("status = 'awaiting_response'"),
+        )
+        batch_op.drop_index("ix_disputes_resolved_at")
+        batch_op.drop_index("ix_disputes_opened_at")
+        batch_op.drop_index("ix_disputes_buyer")
+
+    op.drop_table("disputes")
     with op.batch_alter_table("decisions", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_decisions_pending_case",
@@ -2577,6 +3721,14 @@ def downgrade() -> None:
         batch_op.drop_index("ix_case_events_case")
 
     op.drop_table("case_events")
+    with op.batch_alter_table("calibration_items", schema=None) as batch_op:
+        batch_op.drop_index("ix_calibration_items_set")
+
+    op.drop_table("calibration_items")
+    with op.batch_alter_table("calibration_assignments", schema=None) as batch_op:
+        batch_op.drop_index("ix_calibration_assignments_staff")
+
+    op.drop_table("calibration_assignments")
     with op.batch_alter_table("staff_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_staff_sessions_staff_id"))
         batch_op.drop_index(batch_op.f("ix_staff_sessions_expires_at"))
@@ -2606,6 +3758,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_queue_members_staff_id"))
 
     op.drop_table("queue_members")
+    with op.batch_alter_table("qa_sampling_rates", schema=None) as batch_op:
+        batch_op.drop_index("ix_qa_sampling_rates_staff")
+        batch_op.drop_index("ix_qa_sampling_rates_queue")
+
+    op.drop_table("qa_sampling_rates")
     with op.batch_alter_table("policies", schema=None) as batch_op:
         batch_op.drop_index("ix_policies_retired_code")
 
@@ -2663,14 +3820,20 @@ def downgrade() -> None:
         batch_op.drop_index("ix_cases_account")
 
     op.drop_table("cases")
+    op.drop_table("calibration_sets")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_prefix"))
 
     op.drop_table("api_keys")
     op.drop_table("staff_users")
+    with op.batch_alter_table("simulation_truths", schema=None) as batch_op:
+        batch_op.drop_index("ix_simulation_truths_label")
+
+    op.drop_table("simulation_truths")
     op.drop_table("screening_lists")
     op.drop_table("ruleset_revisions")
     op.drop_table("queues")
+    op.drop_table("qa_sampler_state")
     op.drop_table("periodic_runs")
     op.drop_table("leases")
     with op.batch_alter_table("jobs", schema=None) as batch_op:

@@ -1,0 +1,173 @@
+"""The appeal view on an appeal case's page, over HTTP: what the hearer reads, what the
+recused reviewer sees, and the outcome form (refusals next to their field, nothing written)."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.appeals.conftest import WHY, appealable, counts, hearer, hold, submit
+from tests.enforcement.conftest import FACTS
+from tests.factories import login_as
+from vigil.appeals.models import Appeal, AppealStatus
+from vigil.auth.permissions import Role
+from vigil.config import Settings
+from vigil.enforcement.models import Decision, DecisionStatus
+
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _arranged(client: TestClient, db: Session, settings: Settings) -> tuple[Appeal, int]:
+    a = appealable(db, settings)
+    assert submit(client, a).status_code == 201
+    appeal = db.scalars(select(Appeal)).one()
+    db.commit()
+    return appeal, a.agent.id
+
+
+def _written(db: Session) -> dict[str, int]:
+    """Rows per table, without the audit log (viewing a case page is audited)."""
+    out = counts(db)
+    out.pop("AuditRecord")
+    return out
+
+
+def _stored(db: Session, appeal_id: int) -> Appeal:
+    found = db.get(Appeal, appeal_id, populate_existing=True)
+    assert found is not None
+    db.commit()
+    return found
+
+
+def test_the_hearer_reads_the_appeal_next_to_the_decision_and_its_evidence(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    appeal, agent_id = _arranged(client, db, settings)
+    specialist = hearer(db, client)
+    hold(db, appeal.case_id, specialist)
+
+    page = client.get(f"/cases/{appeal.case_id}")
+
+    assert page.status_code == 200
+    text = page.text
+    assert f"Appeal A-{appeal.id}" in text and WHY in text
+    assert f'href="/cases/{appeal.original_case_id}"' in text
+    assert "fee_circumvention</a> v1" in text  # the policy and its version
+    assert "Suspend" in text and "7 days" in text
+    assert f"SOR-{appeal.statement_id}" in text and FACTS in text
+    assert "What the user was told" in text
+    assert 'id="appeal-recused"' in text
+    assert "days left" in text and 'id="appeal-outcome-form"' in text
+    assert "css/appeals.css" in text
+    assert agent_id != specialist.id
+
+
+def test_the_recused_reviewer_sees_the_notice_and_no_form(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    a = appealable(db, settings, decider_role=Role.specialist)
+    assert submit(client, a).status_code == 201
+    appeal = db.scalars(select(Appeal)).one()
+    db.commit()
+    login_as(client, db, a.agent)
+
+    page = client.get(f"/cases/{appeal.case_id}")
+
+    assert page.status_code == 200
+    assert 'id="appeal-you-recused"' in page.text
+    assert 'id="appeal-outcome-form"' not in page.text
+
+
+def test_an_outcome_without_a_reason_comes_back_with_the_field_marked(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    appeal, _ = _arranged(client, db, settings)
+    specialist = hearer(db, client)
+    hold(db, appeal.case_id, specialist)
+    csrf = TOKEN.search(client.get(f"/cases/{appeal.case_id}").text)
+    assert csrf is not None
+    before = _written(db)
+
+    refused = client.post(
+        f"/cases/{appeal.case_id}/appeal/decide",
+        data={"csrf_token": csrf.group(1), "outcome": "overturn", "reason": " "},
+    )
+
+    assert refused.status_code == 422
+    assert 'id="err-reason"' in refused.text
+    assert 'aria-invalid="true" aria-describedby="err-reason"' in refused.text
+    assert 'value="overturn" id="appeal-outcome-overturn" checked' in refused.text
+    assert _written(db) == before
+    assert _stored(db, appeal.id).status == AppealStatus.open
+
+
+def test_overturning_from_the_console_reverses_the_decision(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    appeal, _ = _arranged(client, db, settings)
+    specialist = hearer(db, client)
+    hold(db, appeal.case_id, specialist)
+    csrf = TOKEN.search(client.get(f"/cases/{appeal.case_id}").text)
+    assert csrf is not None
+
+    done = client.post(
+        f"/cases/{appeal.case_id}/appeal/decide",
+        data={
+            "csrf_token": csrf.group(1),
+            "outcome": "overturn",
+            "reason": "The client proposed the outside payment; she declined.",
+        },
+        follow_redirects=False,
+    )
+
+    assert done.status_code == 303, done.text
+    assert _stored(db, appeal.id).status == AppealStatus.overturned
+    decision = db.get(Decision, appeal.decision_id, populate_existing=True)
+    assert decision is not None and decision.status == DecisionStatus.reversed
+    db.commit()
+    shown = client.get(f"/cases/{appeal.case_id}").text
+    assert 'id="appeal-outcome"' in shown and "overturned" in shown
+
+
+def test_modifying_from_the_console_decides_anew_on_the_appeal_case(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    appeal, _ = _arranged(client, db, settings)
+    specialist = hearer(db, client)
+    hold(db, appeal.case_id, specialist)
+    csrf = TOKEN.search(client.get(f"/cases/{appeal.case_id}").text)
+    assert csrf is not None
+    form = {
+        "csrf_token": csrf.group(1),
+        "outcome": "modify",
+        "reason": "A suspension is too much for one request; payouts are restricted instead.",
+        "policy": "fee_circumvention",
+        "action_type": "restrict",
+        "action_scope": "payouts",
+        "duration_days": "14",
+        "facts": "",
+        "departure_reason": "One request, answered at once.",
+    }
+    before = _written(db)
+
+    refused = client.post(f"/cases/{appeal.case_id}/appeal/decide", data=form)
+
+    assert refused.status_code == 422, refused.text
+    assert 'id="err-facts"' in refused.text, re.findall(r'role="alert">(.*?)<', refused.text)
+    assert _written(db) == before
+
+    done = client.post(
+        f"/cases/{appeal.case_id}/appeal/decide",
+        data={**form, "facts": FACTS},
+        follow_redirects=False,
+    )
+
+    assert done.status_code == 303, done.text
+    stored = _stored(db, appeal.id)
+    assert stored.status == AppealStatus.modified and stored.new_decision_id is not None
+    replacement = db.get(Decision, stored.new_decision_id)
+    assert replacement is not None and replacement.case_id == appeal.case_id
+    assert replacement.action == "restrict"
