@@ -250,14 +250,14 @@ def test_release_through_the_api(
     # The holder is away: a QA manager takes it back, with a reason.
     login_as(client, db, lead)
     before = counts(db)
-    _refused(client.post(f"/v1/qa/samples/{sid}/release", json={}), 422, "reason_required",
+    _refused(client.post(f"/v1/qa/samples/{sid}/take-back", json={}), 422, "reason_required",
              "reason")  # fmt: skip
     assert counts(db) == before
-    back = _ok(client.post(f"/v1/qa/samples/{sid}/release", json={"reason": "On leave"}))
+    back = _ok(client.post(f"/v1/qa/samples/{sid}/take-back", json={"reason": "On leave"}))
     assert back["status"] == "queued"
     login_as(client, db, make_staff(db, role=Role.specialist))
     before = counts(db)
-    _refused(client.post(f"/v1/qa/samples/{sid}/release", json={"reason": "x"}), 403,
+    _refused(client.post(f"/v1/qa/samples/{sid}/take-back", json={"reason": "x"}), 403,
              "permission_denied")  # fmt: skip
     assert counts(db) == before
 

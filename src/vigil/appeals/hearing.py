@@ -254,7 +254,9 @@ def _decide_anew(
             code="use_overturn",
         )
     try:
-        return enforcement.decide(session, actor, case.id, body, settings=settings, notify=False)
+        return enforcement.decide(
+            session, actor, case.id, body, settings=settings, notify=False, hearing_appeal=True
+        )
     except InvalidInput as exc:
         exc.field = f"decision.{exc.field}" if exc.field else "decision"
         raise

@@ -89,6 +89,14 @@ class Decision(IdMixin, Base):
         Index("ix_decisions_case", "case_id", "id"),
         Index("ix_decisions_account", "account_id", "id"),
         Index("ix_decisions_status", "status", "id"),
+        # Period figures (appeal and overturn rates, QA, metrics) walk decisions by when they
+        # took effect.
+        Index(
+            "ix_decisions_applied_at",
+            "applied_at",
+            postgresql_where=text("applied_at IS NOT NULL"),
+            sqlite_where=text("applied_at IS NOT NULL"),
+        ),
     )
 
     case_id: Mapped[int] = mapped_column(BigId, ForeignKey("cases.id"))

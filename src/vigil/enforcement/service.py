@@ -23,7 +23,7 @@ from vigil.auth.permissions import Permission, Role
 from vigil.auth.principal import Principal
 from vigil.cases import service as cases_service
 from vigil.cases import states as case_states
-from vigil.cases.models import Case, CaseEventKind, CaseStatus
+from vigil.cases.models import Case, CaseEventKind, CaseStatus, CaseType
 from vigil.config import Settings, get_settings
 from vigil.dsa import service as dsa_service
 from vigil.enforcement import apply, states
@@ -352,6 +352,7 @@ def decide(
     *,
     settings: Settings,
     notify: bool = True,
+    hearing_appeal: bool = False,
 ) -> Decision:
     """Record a decision on a case and, unless one of its actions needs a second approver
     (``settings.four_eyes``), apply it at once: restrictions, strikes, statement of reasons,
@@ -359,12 +360,21 @@ def decide(
     user's message (the caller sends its own: an appeal's outcome).
 
     Refuses (nothing written): 404 case not visible; 403 ``not_assignee``; 409
-    ``case_closed`` / ``decision_pending`` / ``version_conflict``; 422 naming the field at
-    fault (``violations.0.policy``, ``actions.1.scope``, ``departure_reason``,
-    ``statement.facts``, ``message.channels``...).
+    ``case_closed`` / ``decision_pending`` / ``version_conflict`` /
+    ``appeal_outcome_required`` (an appeal case, unless ``hearing_appeal``: the appeals
+    service deciding a modification); 422 naming the field at fault (``violations.0.policy``,
+    ``actions.1.scope``, ``departure_reason``, ``statement.facts``, ``message.channels``...).
     """
     checks = Checks(strict=True)
     plan = make_plan(session, actor, case_id, body, settings, checks=checks, lock=True)
+    if plan.case.type == CaseType.appeal and not hearing_appeal:
+        # An appeal is heard through its outcome (``vigil.appeals``): uphold, overturn or
+        # modify. A decision taken here would leave the appeal open and the contested
+        # decision in force.
+        raise Conflict(
+            "an appeal case is decided by hearing the appeal: uphold, overturn or modify",
+            code="appeal_outcome_required",
+        )
     _draft(session, plan, settings, checks)
 
     now = clock.now()

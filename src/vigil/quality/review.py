@@ -114,7 +114,9 @@ def list_samples(
     cursor: str | None = None,
     limit: int = 50,
 ) -> tuple[list[QASample], str | None]:
-    """Samples newest first (by id), keyset-paginated."""
+    """Samples newest first (by id), keyset-paginated. The filters on the original
+    (``decided_by_id``, ``policy_code``, ``agreed``) match revealed and scored samples only,
+    except for a QA manager (who still cannot probe a sample they hold unrevealed)."""
     require_any(actor, *READERS)
     query = _hide_legal(select(QASample), actor).order_by(QASample.id.desc()).limit(limit + 1)
     f = filters

@@ -1,7 +1,8 @@
 """Jobs and periodic tasks of the quality domain: the QA sampler.
 
 The handler takes no payload and is safe to run twice: the sampler's state row is locked and
-a decision is looked at once (see ``vigil.quality.sampling``).
+a decision is sampled at most once. One run walks until it is caught up or its time budget
+is spent (see ``vigil.quality.sampling``).
 """
 
 from __future__ import annotations

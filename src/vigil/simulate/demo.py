@@ -3,9 +3,10 @@
 The team's casework is replayed together with the marketplace's events, on one clock: the
 events of the last ``feed_days`` days go through the real detection pipeline (rules fire,
 detection cases open, automated decisions are taken), every user report the team works
-arrives as a ``report_filed`` event linked to its case, and most actioned cases are closed by
-a real decision (policy, the ladder's suggested action, a short reasoning), so strikes,
-prior decisions and precedent exist. On the same clock, buyers and sellers of paid contracts
+arrives as a ``report_filed`` event linked to its case, and the cases the plan closes as
+actioned or as no violation are closed by a real decision (the policy and the plan's measure
+or the ladder's, or no violation; a short reasoning), so strikes, prior decisions, precedent
+and appealable restrictions exist. On the same clock, buyers and sellers of paid contracts
 open disputes that the agents mediate (``vigil.simulate.disputes``), users appeal some of the
 restrictive decisions and the specialists hear them, and the QA reviewer and the policy lead
 check the team's decisions (``vigil.simulate.aftercare``). The same seed gives the same demo.

@@ -155,7 +155,9 @@ class DisputePlan:
 
 
 def paid_contracts(stream: EventStream, plan: Plan) -> list[Paid]:
-    """Every paid contract between an ordinary buyer and seller, oldest first."""
+    """Every paid contract between an ordinary buyer and an ordinary seller (or an
+    off-platform solicitor, whose disputes can reveal it), oldest first: the stories are
+    about honest misunderstandings and late work, not about the fraud rings' purchases."""
     accounts = {a.external_id: a for a in plan.accounts}
     out = []
     for e in stream.events:
@@ -163,7 +165,14 @@ def paid_contracts(stream: EventStream, plan: Plan) -> list[Paid]:
         if env["type"] != "payment" or not env.get("counterparty_id"):
             continue
         buyer, seller = accounts.get(env["account_id"]), accounts.get(env["counterparty_id"])
-        if buyer is None or seller is None or buyer.is_seller or not seller.is_seller:
+        if (
+            buyer is None
+            or seller is None
+            or buyer.is_seller
+            or not seller.is_seller
+            or buyer.label is not Label.benign
+            or seller.label not in (Label.benign, Label.off_platform)
+        ):
             continue
         out.append(
             Paid(e.at, buyer, seller, env["data"]["contract_id"], int(env["data"]["amount"]))

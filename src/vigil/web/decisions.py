@@ -29,7 +29,7 @@ from vigil.auth.models import StaffUser
 from vigil.auth.permissions import Permission
 from vigil.auth.principal import Principal
 from vigil.cases import service as cases
-from vigil.cases.models import Case, CaseStatus
+from vigil.cases.models import Case, CaseStatus, CaseType
 from vigil.communications.service import normalize_locale
 from vigil.config import Settings
 from vigil.enforcement import service
@@ -265,7 +265,8 @@ def _panel_context(
         [a.decided_by_id for d in history for a in d.approvals]
         + [d.decision.reversed_by_id for d in history],
     )
-    can_decide = pending is None and _can_decide(p, case)
+    # An appeal case is decided through the appeal's outcome form (``partials/case_appeal``).
+    can_decide = pending is None and case.type != CaseType.appeal and _can_decide(p, case)
     context: dict[str, Any] = {
         **_common(settings),
         "case": case,
@@ -282,6 +283,7 @@ def _panel_context(
         "must_take": (
             pending is None
             and not can_decide
+            and case.type != CaseType.appeal
             and case.status != CaseStatus.closed
             and p.can(Permission.decisions_write)
         ),

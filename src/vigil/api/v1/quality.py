@@ -168,10 +168,19 @@ def blind_answer(sample_id: Id, body: BlindAnswerIn, db: DB, actor: QaReview) ->
 @router.post(
     "/qa/samples/{sample_id}/release",
     response_model=SampleOut,
-    summary="Put an unanswered sample back in the queue (yours; or anyone's, with qa:manage "
-    "and a reason)",
+    summary="Give back an unanswered sample you hold: it returns to the queue, never to you",
 )
-def release(sample_id: Id, db: DB, actor: QaRead, body: ReleaseIn | None = None) -> SampleOut:
+def release(sample_id: Id, db: DB, actor: QaReview, body: ReleaseIn | None = None) -> SampleOut:
+    reason = body.reason if body is not None else None
+    return SampleOut.of(service.release_sample(db, actor, sample_id, reason))
+
+
+@router.post(
+    "/qa/samples/{sample_id}/take-back",
+    response_model=SampleOut,
+    summary="Take an unanswered sample back from its holder (a QA manager, with a reason)",
+)
+def take_back(sample_id: Id, db: DB, actor: QaManage, body: ReleaseIn | None = None) -> SampleOut:
     reason = body.reason if body is not None else None
     return SampleOut.of(service.release_sample(db, actor, sample_id, reason))
 

@@ -1480,6 +1480,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("decisions", schema=None) as batch_op:
         batch_op.create_index("ix_decisions_account", ["account_id", "id"], unique=False)
+        batch_op.create_index(
+            "ix_decisions_applied_at",
+            ["applied_at"],
+            unique=False,
+            postgresql_where=sa.text("applied_at IS NOT NULL"),
+            sqlite_where=sa.text("applied_at IS NOT NULL"),
+        )
         batch_op.create_index("ix_decisions_case", ["case_id", "id"], unique=False)
         batch_op.create_index(
             "ix_decisions_pending",
@@ -3706,6 +3713,11 @@ def downgrade() -> None:
             sqlite_where=sa.text("status = 'pending_approval'"),
         )
         batch_op.drop_index("ix_decisions_case")
+        batch_op.drop_index(
+            "ix_decisions_applied_at",
+            postgresql_where=sa.text("applied_at IS NOT NULL"),
+            sqlite_where=sa.text("applied_at IS NOT NULL"),
+        )
         batch_op.drop_index("ix_decisions_account")
 
     op.drop_table("decisions")
