@@ -339,6 +339,10 @@ def test_modified_a_new_decision_replaces_the_old_one(
     (told,) = _messages(db, a.account.id)[before:]
     assert "cambiamos nuestra decisión" in told.subject
     assert f"SOR-{new_statement.id}" in told.body
+    assert (
+        "Levantamos las restricciones de la decisión anterior; en su lugar se aplica la nueva "
+        "decisión. Su duración se cuenta desde hoy" in " ".join(told.body.split())
+    )
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,10 @@ from tests.enforcement.conftest import (
     make_policy,
     principal,
 )
-from tests.factories import auth_header, make_api_key, make_staff
+from tests.factories import auth_header, login_as, make_api_key, make_staff
 from vigil.appeals import hearing, service
 from vigil.appeals.models import ContactPreference
-from vigil.auth.permissions import Role
+from vigil.auth.permissions import Role, Tier
 from vigil.cases import routing
 from vigil.cases import service as cases
 from vigil.cases.models import CaseType
@@ -134,7 +134,19 @@ def test_rates_in_total_and_per_policy_rule_and_reviewer(
     )
     assert total["appeal_rate"] == 0.75 and total["overturn_rate"] == 0.5
 
-    by_reviewer = {g["label"]: g for g in get(group_by="reviewer")["groups"]}
+    # Per-reviewer rates are staff data: an API key is refused, and gets no names.
+    refused = client.get(
+        "/v1/appeals/metrics", params={"group_by": "reviewer"}, headers=auth_header(secret)
+    )
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "reviewer_metrics_staff_only"
+    assert "Ana" not in refused.text and "Ben" not in refused.text
+    lead = make_staff(db, role=Role.specialist)
+    db.commit()
+    login_as(client, db, lead)
+    staff_view = client.get("/v1/appeals/metrics", params={"group_by": "reviewer"})
+    assert staff_view.status_code == 200, staff_view.text
+    by_reviewer = {g["label"]: g for g in staff_view.json()["groups"]}
     assert by_reviewer["Ana"]["decisions"] == 3 and by_reviewer["Ana"]["appeals"] == 2
     assert by_reviewer["Ana"]["appeal_rate"] == 0.6667
     assert by_reviewer["Ana"]["overturn_rate"] == 0.5
@@ -161,3 +173,47 @@ def test_rates_in_total_and_per_policy_rule_and_reviewer(
         headers=auth_header(secret),
     )
     assert wrong.status_code == 422 and wrong.json()["field"] == "until"
+
+
+def test_legal_tier_and_actionless_decisions_stay_out_of_the_cohort(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    routing.ensure_default_queues(db)
+    make_policy(db)
+    ana = make_staff(db, role=Role.agent, name="Ana")
+    ordinary = make_account(db, external_id="m-ordinary")
+    decide(
+        db, principal(ana), held_case(db, ana, ordinary), settings, actions=SUSPEND_7,
+        departure_reason="Repeated.",
+    )  # fmt: skip
+    legal_staff = make_staff(db, role=Role.legal, name="Lea")
+    secret_account = make_account(db, external_id="m-legal")
+    legal_case = held_case(db, legal_staff, secret_account, tier=Tier.legal)
+    legal = decide(
+        db, principal(legal_staff), legal_case, settings, actions=SUSPEND_7,
+        departure_reason="Court order.",
+    )  # fmt: skip
+    # A violation recorded without any action took nothing away: it cannot be appealed, so
+    # it is not in the denominator either.
+    bare_account = make_account(db, external_id="m-bare")
+    bare = decide(
+        db, principal(ana), held_case(db, ana, bare_account), settings, actions=SUSPEND_7,
+        departure_reason="Repeated.",
+    )  # fmt: skip
+    bare.action = None
+    _appeal(db, settings, legal, "m-legal")
+    _, secret = make_api_key(db, scopes=["appeals:read"])
+    db.commit()
+
+    answer = client.get("/v1/appeals/metrics", headers=auth_header(secret))
+    assert answer.status_code == 200, answer.text
+    total = answer.json()["total"]
+    assert (total["decisions"], total["appeals"]) == (1, 0)
+    by_policy = client.get(
+        "/v1/appeals/metrics", params={"group_by": "policy"}, headers=auth_header(secret)
+    ).json()["groups"]
+    assert [(g["key"], g["decisions"]) for g in by_policy] == [("fee_circumvention", 1)]
+
+    login_as(client, db, legal_staff)
+    seen = client.get("/v1/appeals/metrics").json()["total"]
+    assert (seen["decisions"], seen["appeals"]) == (2, 1)

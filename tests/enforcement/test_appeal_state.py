@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.enforcement.conftest import SUSPEND_7, decide, held_case, make_account, staff
+from tests.enforcement.conftest import SUSPEND_7, body, decide, held_case, make_account, staff
 from vigil.accounts.models import Account
 from vigil.auth.models import StaffUser
 from vigil.auth.permissions import Role, Tier
@@ -19,6 +19,7 @@ from vigil.enforcement import service
 from vigil.enforcement.appeal_state import AppealState, appeal_states
 from vigil.enforcement.models import Decision
 from vigil.enforcement.precedent import similar_decisions
+from vigil.enforcement.schemas import DecisionIn
 
 pytestmark = pytest.mark.usefixtures("fees")
 
@@ -84,7 +85,11 @@ def test_each_state_of_an_appeal(db: Session, settings: Settings) -> None:
     service.reverse_decision(db, senior, modified.id, "A warning is enough.", settings=settings)
     cases.assign(db, SYSTEM, appeal.id, staff_id=senior_user.id)
     db.flush()
-    decide(db, senior, appeal, settings, departure_reason="A warning is enough.")
+    # As the appeals service does when it hears a modification (vigil.appeals.hearing).
+    service.decide(
+        db, senior, appeal.id, DecisionIn(**body(departure_reason="A warning is enough.")),
+        settings=settings, hearing_appeal=True,
+    )  # fmt: skip
 
     ids = [d.id for d in (upheld, withdrawn, open_, duplicate_only, after_duplicate, never,
                           overturned, modified)]  # fmt: skip

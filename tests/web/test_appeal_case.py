@@ -171,3 +171,40 @@ def test_modifying_from_the_console_decides_anew_on_the_appeal_case(
     replacement = db.get(Decision, stored.new_decision_id)
     assert replacement is not None and replacement.case_id == appeal.case_id
     assert replacement.action == "restrict"
+
+
+def test_a_modification_needing_a_second_approver_is_refused_on_the_action(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    appeal, _ = _arranged(client, db, settings)
+    specialist = hearer(db, client)
+    hold(db, appeal.case_id, specialist)
+    page = client.get(f"/cases/{appeal.case_id}").text
+    assert 'id="appeal-modify-hint"' in page
+    csrf = TOKEN.search(page)
+    assert csrf is not None
+    before = _written(db)
+
+    refused = client.post(
+        f"/cases/{appeal.case_id}/appeal/decide",
+        data={
+            "csrf_token": csrf.group(1),
+            "outcome": "modify",
+            "reason": "A longer suspension fits the repeated requests better.",
+            "policy": "fee_circumvention",
+            "action_type": "suspend",
+            "action_scope": "account",
+            "duration_days": "180",
+            "facts": FACTS,
+            "departure_reason": "Repeated requests.",
+        },
+    )
+
+    assert refused.status_code == 409, refused.text
+    assert 'id="err-action_type"' in refused.text
+    assert "open a new case" in refused.text
+    assert _written(db) == before
+    assert _stored(db, appeal.id).status == AppealStatus.open
+    decision = db.get(Decision, appeal.decision_id, populate_existing=True)
+    assert decision is not None and decision.status == DecisionStatus.applied
+    db.commit()

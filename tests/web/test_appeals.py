@@ -166,7 +166,6 @@ def test_a_valid_appeal_opens_one_appeal_case_for_a_specialist(
 
     assert answer.status_code == 200, answer.text
     (case,) = appeal_cases(db)
-    assert f"C-{case.id}" in answer.text
     assert "Recibimos tu apelación" in answer.text  # the confirmation in the form's language
     assert case.tier == Tier.specialist
     queue = db.get(Queue, case.queue_id)
@@ -186,6 +185,8 @@ def test_a_valid_appeal_opens_one_appeal_case_for_a_specialist(
     assert stored.channel == AppealChannel.form and stored.status == AppealStatus.open
     assert stored.statement_id == statement.id and stored.language == "es"
     assert link["appeal_id"] == stored.id
+    # The confirmation names the appeal as every later message and the API do.
+    assert f"A-{stored.id}" in answer.text and f"C-{case.id}" not in answer.text
     # The reviewer who decided is kept off the appeal.
     assert recused_staff(db, case.id) == [decision.decided_by_id]
     audited = db.scalars(
@@ -219,9 +220,10 @@ def test_a_second_submission_adds_to_the_open_appeal(
     again = appeal(client, f"C-{decision.case_id}", explanation=more)
 
     (case,) = appeal_cases(db)
+    (stored,) = db.scalars(select(Appeal)).all()
     for answer in (second, again):
         assert answer.status_code == 200
-        assert f"You already have an open appeal about this decision, C-{case.id}" in answer.text
+        assert f"You already have an open appeal about this decision, A-{stored.id}" in answer.text
     events = db.scalars(
         select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
     ).all()

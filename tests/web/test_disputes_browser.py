@@ -6,7 +6,8 @@ server and the payment instruction at the real webhook receiver:
    screen, proposes a partial refund of USD 40.00; Bruno and Ana accept through the API and
    the marketplace is told to refund 40.00 and release the other 80.00.
 2. A pro opens a dispute and the customer never answers: past the deadline the sweep marks
-   the customer as defaulted, the agent sees it and rules.
+   that the buyer didn't answer in time, the agent sees it and rules, confirming the ruling
+   on a second step that restates what each party gets.
 
 Each screen passes the console's checks (``tests/web/e2e.py``) and is photographed.
 """
@@ -150,10 +151,17 @@ def test_both_sides_on_one_screen_a_partial_refund_agreed_and_the_payment_instru
 
     # The agent opens the disputes list and takes the dispute.
     login(page, agent, "/disputes")
-    row = page.get_by_role("row", name=re.compile(f"#{dispute_id} job job-buyer-1"))
+    row = page.get_by_role(
+        "row", name=re.compile(rf"#{dispute_id} \(D-{dispute_id}\) Job job-buyer-1")
+    )
     expect(row).to_contain_text("in mediation")
     expect(row).to_contain_text("USD 120.00")
-    expect(row).to_contain_text("c-ana · p-bruno")
+    expect(row).to_contain_text("Mediator (unassigned) · SLA due")
+    expect(row.get_by_role("cell", name="c-ana", exact=True)).to_be_visible()
+    expect(row.get_by_role("cell", name="p-bruno", exact=True)).to_be_visible()
+    # One n on screen: the page's button shows it, the header's Next case does not.
+    expect(page.locator("#dispute-next kbd")).to_be_visible()
+    expect(page.locator("header.top [data-key='n'] kbd")).to_be_hidden()
     assert_screen(page, "disputes")
     page.get_by_role("button", name="Take next dispute").click()
     expect(page).to_have_url(re.compile(rf"/disputes/{dispute_id}$"))
@@ -163,16 +171,33 @@ def test_both_sides_on_one_screen_a_partial_refund_agreed_and_the_payment_instru
     expect(buyer).to_contain_text(ANA)
     expect(buyer).to_contain_text("opened the dispute")
     expect(seller).to_contain_text(BRUNO)
-    expect(seller).to_contain_text("Yes, 4 hours, USD 120.")
-    expect(seller).to_contain_text("responded")
+    expect(seller).to_contain_text("answered")
+    # The quoted messages: one conversation under both sides, the seller's line on the right.
+    convo = page.locator("#dispute-conversation")
+    expect(convo).to_contain_text("Yes, 4 hours, USD 120.")
+    expect(convo).to_contain_text("quoted by the seller")
     expect(page.locator("#dispute-holder")).to_have_text("Elena Ruiz")
+    expect(page.locator("#dispute-waiting")).to_contain_text("Mediator (you) · SLA due")
+    expect(page.locator("#dispute-sla")).to_contain_text("SLA due")
     left, right = buyer.bounding_box(), seller.bounding_box()
     assert left is not None and right is not None
     assert left["x"] + left["width"] <= right["x"] and abs(left["y"] - right["y"]) < 2
+    # Row by row: the buyer's Statement and Files headings sit level with the seller's,
+    # although the seller's statement is longer and only the seller quotes messages.
+    for section in ("statement", "files", "messages"):
+        a = page.locator(f"#side-buyer-{section}-title").bounding_box()
+        b = page.locator(f"#side-seller-{section}-title").bounding_box()
+        assert a is not None and b is not None and abs(a["y"] - b["y"]) < 2, section
+    # At 1280x800 the work area is on screen without scrolling: the Mediate panel beside the
+    # sides, the proposal form's button in view; Rule is folded away.
+    expect(
+        page.locator("#propose-form").get_by_role("button", name="Send the proposal")
+    ).to_be_in_viewport()
+    expect(page.locator("#rule-form")).to_be_hidden()
     assert_screen(page, "dispute")
-    # Narrower than 1000 px the sides stack, the buyer's above, still without a sideways
-    # scrollbar.
-    page.set_viewport_size({"width": 900, "height": 800})
+    # Narrower, the Mediate panel goes under the sides; below 760 px the sides stack, the
+    # buyer's above, still without a sideways scrollbar.
+    page.set_viewport_size({"width": 700, "height": 800})
     left, right = buyer.bounding_box(), seller.bounding_box()
     assert left is not None and right is not None
     assert left["y"] + left["height"] <= right["y"]
@@ -229,9 +254,12 @@ def test_both_sides_on_one_screen_a_partial_refund_agreed_and_the_payment_instru
         "Partial refund to the buyer · USD 40.00"
     )
     expect(proposals).to_contain_text("accepted by both")
-    expect(page.locator("#dispute-timeline")).to_contain_text(
-        "refund USD 40.00 · release USD 80.00"
+    timeline = page.locator("#dispute-timeline")
+    expect(timeline).to_contain_text(
+        "Refunded to the buyer: USD 40.00 · released to the seller: USD 80.00"
     )
+    expect(timeline).to_contain_text("Payment held: USD 120.00")
+    expect(timeline).not_to_contain_text("marketplace key")
 
     # The marketplace is told: refund 40.00 to Ana, release the other 80.00 to Bruno.
     Worker(settings, session_factory, name="e2e-disputes").drain()
@@ -268,11 +296,12 @@ def test_a_customer_who_never_answers_is_marked_defaulted_and_the_agent_rules(
 
     login(page, agent, "/disputes")
     row = page.get_by_role("row", name=re.compile(f"#{dispute_id} "))
-    expect(row).to_contain_text("defaulted")
+    expect(row).to_contain_text("didn't answer in time")
     page.get_by_role("link", name=re.compile(f"#{dispute_id} ")).click()
-    expect(page.locator("#dispute-defaulted")).to_be_visible()
-    expect(page.locator("#side-buyer-state")).to_have_text("defaulted: no response")
-    expect(page.locator("#side-buyer")).to_contain_text("did not respond by the deadline")
+    expect(page.locator("#dispute-defaulted")).to_have_text("buyer didn't answer in time")
+    expect(page.locator("#side-buyer-state")).to_have_text("didn't answer in time")
+    expect(page.locator("#side-buyer")).to_contain_text("the buyer didn't answer in time")
+    expect(page.locator("#dispute-timeline")).not_to_contain_text("disputes.sweep")
     page.get_by_role("button", name="Take this dispute").click()
     expect(page.get_by_role("status").first).to_contain_text("You hold this dispute.")
 
@@ -281,13 +310,29 @@ def test_a_customer_who_never_answers_is_marked_defaulted_and_the_agent_rules(
     page.keyboard.press("d")
     expect(page.locator("#propose-outcome")).to_be_focused()
 
+    # Ruling is folded away; its button is red and says what it will do.
+    page.get_by_text("Rule without agreement…").click()
     rule = page.locator("#rule-form")
+    button = rule.locator("#rule-submit")
+    expect(button).to_have_text("Rule and send the payment instruction…")
     rule.get_by_label("Outcome").select_option("release")
+    expect(button).to_have_text("Rule: release USD 120.00 to the seller…")
+    expect(button).to_have_class("danger")
     rule.get_by_label(re.compile("Reason")).fill(
         "Ana did not answer within 72 hours; the work is shown as done."
     )
-    rule.get_by_role("button", name="Rule").click()
+    button.click()
+    # A second step restates what each party gets; nothing is ruled yet.
+    confirm = page.locator("#rule-confirm")
+    expect(confirm).to_contain_text("c-ana · Ana P.: gets USD 0.00 back")
+    expect(confirm).to_contain_text("p-bruno · Bruno Limpezas: gets USD 120.00")
+    expect(page.locator("#dispute-status")).to_have_text("in mediation")
+    confirm_button = confirm.get_by_role("button", name="Rule: release USD 120.00 to the seller")
+    expect(confirm_button).to_be_focused()
+    assert_screen(page, "dispute-rule-confirm")
+    confirm_button.click()
     expect(page.get_by_role("status").first).to_contain_text("Ruling recorded")
+    expect(page.locator("#dispute-holder")).to_contain_text("Elena Ruiz (ruled)")
     expect(page.locator("#dispute-status")).to_have_text("resolved")
     assert_screen(page, "dispute-ruled")
 
@@ -295,7 +340,8 @@ def test_a_customer_who_never_answers_is_marked_defaulted_and_the_agent_rules(
     page.locator(".dsp-holder").get_by_role("link", name=re.compile(r"Case #\d+")).click()
     panel = page.locator("#case-dispute")
     expect(panel).to_contain_text("USD 120.00")
-    expect(panel).to_contain_text("defaulted: no response")
+    expect(panel).to_contain_text("didn't answer in time")
+    expect(panel).to_contain_text(f"(D-{dispute_id})")
     screenshot(page, "case-dispute")
     panel.get_by_role("link", name="Open the two-sided view").click()
     expect(page).to_have_url(re.compile(rf"/disputes/{dispute_id}$"))

@@ -175,13 +175,26 @@ def test_list_puts_the_nearest_deadline_first_and_filters_by_status(
     # Awaiting a response: the sooner deadline first; in mediation (no deadline) after.
     assert order == [earlier.id, world.dispute_id, later.id]
     assert "USD 30.00" in page.text and "USD 75.50" in page.text
-    assert "c-ana · p-bruno" in page.text
-    assert "Response due" in page.text
+    rows = {
+        int(m.group(1)): m.group(0)
+        for m in re.finditer(r'<tr>\s*<td><a href="/disputes/(\d+)".*?</tr>', page.text, re.S)
+    }
+    # Whose move it is: the seller's answer while awaiting one (opened by the buyer), the
+    # mediator's on the case SLA once both sides are in; nobody holds it yet.
+    assert f"(D-{world.dispute_id})" in rows[world.dispute_id]
+    assert (
+        "<td>c-ana</td>" in rows[world.dispute_id] and "<td>p-bruno</td>" in rows[world.dispute_id]
+    )
+    assert "<strong>Seller</strong> · answer due" in rows[world.dispute_id]
+    assert "<strong>Mediator (unassigned)</strong> · SLA due" in rows[later.id]
+    assert "unassigned" in rows[later.id]
+    # One n on the page's button; the header's Next case n is hidden by the disputes CSS.
+    assert page.text.count('data-key="n"') == 2 and 'id="dispute-next"' in page.text
 
     only = client.get("/disputes", params={"status": "in_mediation"})
     assert [int(x) for x in re.findall(r'href="/disputes/(\d+)"', only.text)] == [later.id]
     none = client.get("/disputes", params={"status": "resolved"})
-    assert "No disputes here." in none.text
+    assert "No dispute with this status." in none.text
 
     bad = client.get("/disputes", params={"status": "lost"})
     assert bad.status_code == 422
@@ -242,20 +255,45 @@ def test_the_view_shows_both_sides_the_deadline_and_the_holder(
     assert page.status_code == 200
     html = page.text
     buyer = html[html.index('id="side-buyer"') : html.index('id="side-seller"')]
-    seller = html[html.index('id="side-seller"') : html.index('class="dsp-lower"')]
+    seller = html[html.index('id="side-seller"') : html.index('id="dispute-conversation"')]
+    convo = html[html.index('id="dispute-conversation"') : html.index('id="proposals-title"')]
     assert BUYER_WORDS in buyer and "c-ana" in buyer and "opened the dispute" in buyer
-    assert SELLER_WORDS in seller and "p-bruno" in seller and "responded" in seller
-    assert "Can you come on Tuesday at 9?" in seller
-    assert 'class="dsp-from-buyer"' in seller and 'class="dsp-from-seller"' in seller
+    assert SELLER_WORDS in seller and "p-bruno" in seller and "answered 21 Nov" in seller
+    # Both sides have the same sections in the same order, empty ones included.
+    for side in (buyer, seller):
+        headings = re.findall(r"<h3 [^>]*>([^<]+)</h3>", side)
+        assert headings == ["Statement", "Files", "Messages they quote"]
+    assert "None." in buyer and "in the conversation below" in seller
+    # The quoted messages are one conversation under both sides, buyer left, seller right.
+    assert "Can you come on Tuesday at 9?" in convo and "quoted by the seller" in convo
+    assert 'class="dsp-from-buyer"' in convo and 'class="dsp-from-seller"' in convo
     assert "USD 120.00" in html and "Not as described" in html
     assert "in mediation" in html
+    assert (
+        f'Dispute #{world.dispute_id} <span class="dsp-ref">(D-{world.dispute_id})</span>' in html
+    )
+    assert "by the buyer" in html
     assert "Elena Ruiz" in html  # who holds it
+    # Whose move: the mediator, who is the one reading, on the case's SLA (shown as a chip too).
+    waiting = html[html.index('id="dispute-waiting"') :]
+    assert waiting.startswith(
+        'id="dispute-waiting"><span class="dsp-waiting"><strong>Mediator (you)'
+    )
+    assert "SLA due" in waiting[:300] and 'id="dispute-sla"' in html
+    for word in ("respondent", "opener"):
+        assert word not in html
     assert f'action="/disputes/{world.dispute_id}/propose"' in html
     assert f'action="/disputes/{world.dispute_id}/rule"' in html
-    # The timeline has the opening, both sides and the hold instruction.
+    # Rule is folded away, red and named after what it does.
+    assert '<details id="rule-box" class="dsp-rule">' in html
+    assert 'class="danger" type="submit" id="rule-submit"' in html
+    # The timeline has the opening, both sides and the hold instruction, with who did it in
+    # plain words (the marketplace relays the parties; the message service sends).
     timeline = html[html.index('id="dispute-timeline"') :]
     assert "opened the dispute" in timeline and "gave their side" in timeline
-    assert "payment instruction sent" in timeline and "hold USD 120.00" in timeline
+    assert "payment instruction sent" in timeline and "Payment held: USD 120.00" in timeline
+    assert "<strong>the marketplace</strong>" in timeline
+    assert "marketplace key" not in timeline and "mailer" not in timeline
 
 
 def test_a_respondent_who_has_not_answered_shows_the_time_left(
@@ -266,7 +304,10 @@ def test_a_respondent_who_has_not_answered_shows_the_time_left(
     login_as(client, db, world.agent)
     html = client.get(f"/disputes/{world.dispute_id}").text
     assert "awaiting response" in html
-    assert "12h 00m left" in html  # 72 h to respond, 60 h gone
+    waiting = html[html.index('id="dispute-waiting"') :]
+    # 72 h to respond, 60 h gone: the seller's move, amber within a day.
+    assert "<strong>Seller</strong> · answer due" in waiting[:200]
+    assert 'class="chip warning">24 Nov 09:00 UTC (in 12h 00m)' in waiting[:300]
     assert "waiting for their side" in html
     assert "Take this dispute" in html
     assert f'action="/disputes/{world.dispute_id}/propose"' not in html
@@ -342,7 +383,8 @@ def test_proposing_a_partial_refund_puts_it_to_both_parties(
     proposals = html[html.index('id="dispute-proposals"') :]
     assert "Partial refund to the buyer · USD 40.00" in proposals
     assert "waiting for answers" in proposals and "no answer yet" in proposals
-    assert "Answers due" in html and "3d 0h left" in html
+    waiting = html[html.index('id="dispute-waiting"') :][:300]
+    assert "<strong>Both parties</strong> · answers due" in waiting and "(in 3d 0h)" in waiting
 
 
 def test_ruling_resolves_the_dispute_and_needs_a_reason(
@@ -356,12 +398,23 @@ def test_ruling_resolves_the_dispute_and_needs_a_reason(
     assert _field_error(empty.text, "rule-reason") == "Give the reason for the ruling"
     assert _audits(db, "disputes.dispute.resolve") == 0
 
-    done = client.post(
-        url,
-        data={"csrf_token": csrf, "outcome": "release",
-              "reason": "The photos show the work done as agreed."},
-        follow_redirects=False,
-    )  # fmt: skip
+    ruling = {"csrf_token": csrf, "outcome": "release",
+              "reason": "The photos show the work done as agreed."}  # fmt: skip
+    # The first press checks and restates; nothing is ruled, nothing is sent.
+    check = client.post(url, data=ruling, follow_redirects=False)
+    assert check.status_code == 200
+    confirm = check.text[check.text.index('id="rule-confirm"') :]
+    assert "Confirm the ruling" in confirm
+    assert "c-ana · Ana P.: gets USD 0.00 back" in html_lib.unescape(confirm)
+    assert "p-bruno · Bruno&#39;s Cleaning: gets USD 120.00" in confirm
+    assert ">Rule: release USD 120.00 to the seller</button>" in confirm
+    assert '<details id="rule-box" class="dsp-rule" open>' in check.text
+    assert _audits(db, "disputes.dispute.resolve") == 0
+    dispute = db.get(Dispute, world.dispute_id)
+    assert dispute is not None and dispute.status == DisputeStatus.in_mediation
+    db.rollback()
+
+    done = client.post(url, data={**ruling, "confirm": "1"}, follow_redirects=False)
     assert done.status_code == 303
     dispute = db.get(Dispute, world.dispute_id)
     db.refresh(dispute)
@@ -372,8 +425,45 @@ def test_ruling_resolves_the_dispute_and_needs_a_reason(
     assert "Ruling recorded" in html
     assert "resolved by ruling" in html
     assert "The photos show the work done as agreed." in html
-    assert "released to the seller" in html
+    assert "Released to the seller: USD 120.00" in html  # the payment instruction
+    assert 'Elena Ruiz <span class="muted">(ruled)</span>' in html
+    assert 'id="dispute-sla"' not in html  # the case is closed: no SLA runs
     assert 'id="propose-form"' not in html and 'id="rule-form"' not in html
+
+
+def test_a_partial_refund_ruling_restates_both_shares_before_it_is_confirmed(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    world = _world(db, settings)
+    csrf = login_as(client, db, world.agent)
+    url = f"/disputes/{world.dispute_id}/rule"
+    ruling = {"csrf_token": csrf, "outcome": "partial_refund", "amount": "40.00",
+              "reason": "The bathroom was cleaned, the kitchen was not."}  # fmt: skip
+    too_much = client.post(url, data={**ruling, "amount": "150.00"})
+    assert too_much.status_code == 422
+    assert 'id="rule-confirm"' not in too_much.text
+    assert _field_error(too_much.text, "rule-amount") == (
+        "The refund can't be more than the amount in dispute (USD 120.00)"
+    )
+    check = client.post(url, data=ruling)
+    assert check.status_code == 200
+    confirm = html_lib.unescape(check.text[check.text.index('id="rule-confirm"') :])
+    assert "gets USD 40.00 back" in confirm and "gets USD 80.00" in confirm
+    assert "Rule: refund USD 40.00 to the buyer, release USD 80.00 to the seller" in confirm
+    # The confirming form carries what was checked.
+    assert 'name="amount" value="40.00"' in confirm and 'name="confirm" value="1"' in confirm
+    dispute = db.get(Dispute, world.dispute_id)
+    assert dispute is not None and dispute.status == DisputeStatus.in_mediation
+    assert dispute.refund_minor in (None, 0)
+    db.rollback()
+    assert _audits(db, "disputes.dispute.resolve") == 0
+    done = client.post(url, data={**ruling, "confirm": "1"}, follow_redirects=False)
+    assert done.status_code == 303
+    db.expire_all()
+    dispute = db.get(Dispute, world.dispute_id)
+    assert dispute is not None and dispute.refund_minor == 4000
+    assert dispute.status == DisputeStatus.resolved
+    db.rollback()
 
 
 def test_only_the_mediator_holding_the_dispute_may_act(
@@ -509,7 +599,11 @@ def test_the_case_page_of_a_dispute_links_to_the_two_sided_view(
     panel = html[html.index('id="case-dispute"') :]
     assert f'href="/disputes/{world.dispute_id}"' in panel
     assert "USD 120.00" in panel and "in mediation" in panel
-    assert "opened the dispute" in panel and "responded" in panel
+    assert f"(D-{world.dispute_id})" in panel
+    assert "opened the dispute" in panel and "answered 21 Nov" in panel
+    # Buyer first, then seller, as on the two-sided view; whose move it is.
+    assert panel.index("<dt>Buyer</dt>") < panel.index("<dt>Seller</dt>")
+    assert "Mediator (you)" in panel and "SLA due" in panel
 
 
 def test_files_download_for_staff_as_attachments(

@@ -76,6 +76,7 @@ def test_a_qa_reviewer_disagrees_blind_and_the_scorecard_shows_it(
     login(page, seeded["qa"], "/qa")
     expect(page.get_by_role("heading", name="Quality assurance")).to_be_visible()
     expect(page.locator("[data-count=samples]")).to_have_text("1")
+    assert_screen(page, "qa-home")
 
     # n: the next sample, blind.
     page.keyboard.press("n")
@@ -89,13 +90,25 @@ def test_a_qa_reviewer_disagrees_blind_and_the_scorecard_shows_it(
     # d: the policy picker; the answer differs from the original warning.
     page.keyboard.press("d")
     expect(page.get_by_label("Policy violated")).to_be_focused()
+    # The form keeps policy and action from contradicting each other: "No violation" as the
+    # policy takes the action "No violation" and locks the others, and back again.
+    picker = page.get_by_label("Policy violated")
+    picker.select_option("no_violation")
+    expect(page.get_by_role("radio", name="No violation")).to_be_checked()
+    expect(page.get_by_role("radio", name="Suspend")).to_be_disabled()
+    picker.select_option("fee_circumvention")
+    expect(page.get_by_role("radio", name="Suspend")).to_be_enabled()
+    expect(page.get_by_role("radio", name="No violation")).not_to_be_checked()
+    page.get_by_role("radio", name="No violation").check()
+    expect(picker).to_have_value("no_violation")
+
     page.get_by_label("Policy violated").select_option("fee_circumvention")
     # The policy's guidance and grey areas come with the choice.
     expect(page.locator("#qa-guidance")).to_contain_text("Sharing a portfolio link")
     page.get_by_role("radio", name="Suspend").check()
     page.get_by_role("button", name="Record my answer and show the original").click()
 
-    expect(page.locator("#qa-agreement")).to_have_text("you disagree")
+    expect(page.locator("#qa-agreement")).to_have_text("you differ on the action")
     compare = page.locator("#qa-compare")
     expect(compare.locator("#compare-action")).to_contain_text("differs")
     expect(compare.locator("#compare-action")).to_contain_text("Suspend")
@@ -103,6 +116,16 @@ def test_a_qa_reviewer_disagrees_blind_and_the_scorecard_shows_it(
     expect(compare.locator("#compare-policy")).to_contain_text("same")
     expect(compare.locator("#compare-who")).to_contain_text("Elena Ruiz")
     assert_screen(page, "qa-reveal")
+    # The score form is within reach at 1280x800 without scrolling, next to the comparison;
+    # on a narrow screen it comes first.
+    page.evaluate("window.scrollTo(0, 0)")
+    expect(page.get_by_role("button", name="Record score")).to_be_in_viewport(ratio=1)
+    page.set_viewport_size({"width": 900, "height": 800})
+    form_top = page.locator("#qa-score-form").bounding_box()
+    reveal_top = page.locator("#reveal").bounding_box()
+    assert form_top is not None and reveal_top is not None
+    assert form_top["y"] < reveal_top["y"]
+    page.set_viewport_size({"width": 1280, "height": 800})
 
     form = page.locator("#qa-score-form")
     form.get_by_role("group", name="Right policy?").get_by_label("Yes").check()
@@ -118,7 +141,16 @@ def test_a_qa_reviewer_disagrees_blind_and_the_scorecard_shows_it(
     row = page.locator("#scorecard-reviewer tr", has_text="Elena Ruiz")
     expect(row.locator(".qa-agreement")).to_have_text("75%")
     expect(row.locator(".qa-kappa")).to_have_text("0.50")
+    expect(row.locator(".qa-kappa-note")).to_have_text("few samples")
+    expect(row).to_contain_text("4.0 / 5")
+    # The days show only for "these dates…"; a fixed period applies as soon as it is chosen.
+    expect(page.get_by_label("From")).to_be_hidden()
     assert_screen(page, "qa-scorecards")
+    page.get_by_label("Decisions made in").select_option("dates")
+    expect(page.get_by_label("From")).to_be_visible()
+    page.get_by_label("Decisions made in").select_option("7")
+    expect(page).to_have_url(re.compile(r"period=7"))
+    expect(page.locator("#scorecard-reviewer")).to_contain_text("Elena Ruiz")
     logout(page)
 
     # The policy lead reads the calibration results: Rita's miss links to the grey areas.
@@ -127,6 +159,7 @@ def test_a_qa_reviewer_disagrees_blind_and_the_scorecard_shows_it(
     expect(items).to_contain_text("Rita Reviewer")
     expect(items).to_contain_text("0 of 1 agree")
     expect(page.locator("#qa-results-reviewers")).to_contain_text("50%")
+    expect(items.get_by_text("wrong policy")).to_be_visible()
     assert_screen(page, "qa-calibration")
     logout(page)
 

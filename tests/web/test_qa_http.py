@@ -175,7 +175,18 @@ def test_answering_blind_reveals_the_original_side_by_side(
     assert "differs" in action_row.group(0) and "Warn" in action_row.group(0)
     assert "Suspend" in action_row.group(0) and "7 days" in action_row.group(0)
     assert "same" in policy_row.group(0) and "differs" not in policy_row.group(0)
-    assert "you disagree" in html
+    # The policy once, with the version applied; the action with its scope and length.
+    assert "Fee circumvention and off-platform payment v1" in policy_row.group(0)
+    assert "(fee_circumvention)" not in policy_row.group(0)
+    assert "Suspend · account · 7 days" in action_row.group(0)
+    # The finding is neutral: it says what differs, in no alarm colour.
+    verdict = re.search(r'<span class="chip qa-verdict (\w+)" id="qa-agreement">([^<]*)<', html)
+    assert verdict is not None and verdict.groups() == ("differs", "you differ on the action")
+    reveal = re.search(r'id="reveal".*?</section>', html, re.S)
+    assert reveal is not None and "chip bad" not in reveal.group(0)
+    # The comparison heads the left column, next to the score form (not above both).
+    assert html.index('class="case-main"') < html.index('id="reveal"')
+    assert html.index('id="reveal"') < html.index('id="qa-score-form"')
     assert "Pagos fuera de la plataforma" in html  # the message the user got
     assert 'id="qa-score-form"' in html
     row = fresh(db, QASample, sample)
@@ -215,11 +226,23 @@ def test_a_blind_answer_out_of_shape_is_refused_on_its_field(
     mixed = client.post(url, data={"csrf_token": csrf, "policy": "no_violation", "action": "ban"})
     assert mixed.status_code == 422
     assert "takes no action" in field_error(mixed.text, "action")
+    assert 'aria-invalid="true"' in mixed.text
+    violation_without_action = client.post(
+        url, data={"csrf_token": csrf, "policy": "fee_circumvention", "action": "no_violation"}
+    )
+    assert violation_without_action.status_code == 422
+    assert "A violation needs an action" in field_error(violation_without_action.text, "action")
+    action_without_policy = client.post(
+        url, data={"csrf_token": csrf, "policy": "", "action": "warn"}
+    )
+    assert action_without_policy.status_code == 422
+    assert "Choose the policy violated" in field_error(action_without_policy.text, "policy")
+    assert field_error(action_without_policy.text, "action") == ""
     unknown = client.post(url, data={"csrf_token": csrf, "policy": "nope", "action": "warn"})
     assert unknown.status_code == 422
     assert "no policy &#39;nope&#39;" in field_error(unknown.text, "policy")
     # Still blind: nothing was recorded, nothing revealed.
-    for response in (missing, mixed, unknown):
+    for response in (missing, mixed, violation_without_action, action_without_policy, unknown):
         assert "Elena Ruiz" not in response.text and REASONING not in response.text
     row = fresh(db, QASample, sample)
     assert row.status == SampleStatus.assigned and row.blind_label is None
@@ -356,14 +379,29 @@ def test_scorecards_show_agreement_and_kappa_of_a_known_set(
     assert re.search(r'class="num">4</td>\s*<td class="num">3</td>', cells)
     assert '<span class="qa-agreement">75%</span>' in cells
     assert '<span class="qa-kappa">0.50</span>' in cells
+    # Four samples: the kappa carries a caution, and the figures are greyed.
+    assert '<span class="hint qa-kappa-note">few samples</span>' in cells
+    assert "qa-few" in cells
+    # Message quality with its scale.
+    assert '<td class="num">4.0 / 5</td>' in cells
+    assert "Agent reviewed" in table.group(0)
     policy_table = re.search(r'id="scorecard-policy".*?</table>', html, re.S)
-    assert policy_table is not None and "fee_circumvention" in policy_table.group(0)
-    # A period before any decision: nothing to show, and no made-up figures.
-    empty = client.get("/qa/scorecards?period=dates&since=2020-01-01&until=2020-01-31").text
+    assert policy_table is not None
+    assert (
+        '<a href="/policies/fee_circumvention">Fee circumvention and off-platform payment</a>'
+        in policy_table.group(0)
+    )
+    # A period before any decision: nothing to show, and no made-up figures. Days are
+    # written as the console writes them (ISO is accepted too) and shown back that way.
+    empty = client.get("/qa/scorecards?period=dates&since=1 Jan 2020&until=2020-01-31").text
     assert "No scored sample in this period." in empty and "75%" not in empty
-    bad = client.get("/qa/scorecards?period=dates&since=2026-11-30&until=2026-11-01")
+    assert 'value="1 Jan 2020"' in empty and 'value="31 Jan 2020"' in empty
+    bad = client.get("/qa/scorecards?period=dates&since=30 Nov 2026&until=1 Nov 2026")
     assert bad.status_code == 422
-    assert "before the start date" in field_error(bad.text, "until")
+    assert "before the start day" in field_error(bad.text, "until")
+    unreadable = client.get("/qa/scorecards?period=dates&since=11/01/2026")
+    assert unreadable.status_code == 422
+    assert "like 1 Nov 2026" in field_error(unreadable.text, "since")
 
 
 def test_kappa_is_a_dash_with_its_reason_when_undefined(
@@ -512,6 +550,18 @@ def test_calibration_from_creation_to_results_with_grey_area_guidance(
     assert per_item is not None
     assert "Rita Reviewer</strong> answered" in per_item.group(0)
     assert "0 of 1 agree" in per_item.group(0) and "1 of 1 agree" in per_item.group(0)
+    # A miss says what was wrong, in words; each gold case links to its case.
+    assert '<span class="chip warning">wrong policy</span>' in per_item.group(0)
+    assert '<span class="chip warning">wrong action</span>' in per_item.group(0)
+    assert f'<a href="/cases/{gold_none.case_id}">Case #{gold_none.case_id}</a>' in per_item.group(
+        0
+    )
+    # One reviewers table: progress and accuracy together.
+    reviewers = re.search(r'id="qa-results-reviewers".*?</table>', overview, re.S)
+    assert reviewers is not None
+    row = re.search(r"Rita Reviewer.*?</tr>", reviewers.group(0), re.S)
+    assert row is not None and "2 of 2" in row.group(0) and "50%" in row.group(0)
+    assert overview.count("2 of 2") == 1
 
 
 # --- who may open what -----------------------------------------------------------------------

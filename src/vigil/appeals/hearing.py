@@ -4,13 +4,19 @@ involved in the decision; and the user's withdrawal.
 Each outcome closes the appeal case (a modification closes it by the new decision), tells the
 user once in the appeal's language (``appeal_upheld``, ``appeal_overturned``,
 ``appeal_modified``: no generic ``reinstate`` message besides it), writes the statement of
-reasons' revision, and sends ``appeal.decided``. Every refusal comes before the first write;
-a modification's new decision is checked after the reversal (the ladder must not count the
-strikes being voided), inside a savepoint that a refusal rolls back.
+reasons' revision, and sends ``appeal.decided``. Every refusal comes before the first write.
+A modification whose new decision would wait for a second approver (four-eyes) is refused
+before anything is reversed (``modification_needs_approval``: uphold or overturn, then open a
+new case). The rest of the new decision is checked after the reversal (the ladder must not
+count the strikes being voided), inside a savepoint that a refusal rolls back.
+
+The appeal case is closed only here (its outcome, or the user's withdrawal): the close guard
+of :mod:`vigil.appeals.service` refuses every other close while the appeal is open.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -18,7 +24,13 @@ from sqlalchemy.orm import Session
 
 from vigil.accounts.models import Account
 from vigil.appeals.models import Appeal, AppealStatus, ContactPreference
-from vigil.appeals.service import MAX_REASON, SYSTEM, latest_statement, load_appeal
+from vigil.appeals.service import (
+    MAX_REASON,
+    SYSTEM,
+    closing_by_outcome,
+    latest_statement,
+    load_appeal,
+)
 from vigil.audit import service as audit
 from vigil.auth.permissions import Permission
 from vigil.auth.principal import Principal
@@ -32,6 +44,7 @@ from vigil.dsa.models import Statement
 from vigil.enforcement import apply
 from vigil.enforcement import service as enforcement
 from vigil.enforcement.models import Decision, DecisionStatus
+from vigil.enforcement.plan import Checks, make_plan
 from vigil.enforcement.schemas import DecisionIn, MessageIn
 from vigil.integrations import service as integrations
 from vigil.kit import clock
@@ -105,7 +118,8 @@ def decide_appeal(
     """Uphold, overturn or modify. Refuses (nothing written): 404 ``appeal_not_found``;
     403 ``recused`` / ``not_assignee``; 409 ``appeal_decided``, ``decision_not_applied``;
     422 ``reason_required``, ``decision_required`` (modify without the new decision) or
-    ``decision_not_expected``, and whatever ``enforcement.decide`` refuses in the new
+    ``decision_not_expected``, 409 ``modification_needs_approval`` (the new decision would
+    wait for a second approver), and whatever ``enforcement.decide`` refuses in the new
     decision (its field prefixed ``decision.``)."""
     actor.require(Permission.appeals_decide)
     appeal = load_appeal(session, actor, appeal_id)
@@ -142,19 +156,23 @@ def decide_appeal(
     account = session.get(Account, appeal.account_id)
     if account is None:
         raise NotFound("the account is gone", code="account_not_found")
+    if new_decision is not None:
+        _refuse_four_eyes(session, actor, case, new_decision, settings)
+        new_decision = _with_content_date(session, appeal, new_decision)
 
     status = _STATUS_OF[outcome]
     now = clock.now()
     replacement: Decision | None = None
     if outcome is Outcome.uphold:
-        cases.close(
-            session, actor, case.id, resolution=Resolution.other,
-            note=f"Appeal {appeal.ref} not granted: decision {decision.id} stands. {reason}",
-        )  # fmt: skip
+        with closing_by_outcome(case.id):
+            cases.close(
+                session, actor, case.id, resolution=Resolution.other,
+                note=f"Appeal {appeal.ref} not granted: decision {decision.id} stands. {reason}",
+            )  # fmt: skip
     elif new_decision is not None:
         # The new decision is checked only once the old one is undone (its strikes no longer
         # count on the ladder); a refusal takes the reversal back with it.
-        with session.begin_nested():
+        with session.begin_nested(), closing_by_outcome(case.id):
             if in_force:
                 enforcement.reverse_decision(
                     session, actor, decision.id, f"appeal {appeal.ref}: {reason}",
@@ -164,16 +182,21 @@ def decide_appeal(
                 session, actor, case, new_decision, settings,
                 channels=_channels(account, appeal), locale=appeal.language,
             )  # fmt: skip
+            if replacement.status != DecisionStatus.applied:
+                # Checked above before any write; this keeps the savepoint from ever ending
+                # with the old decision reversed and nothing in force in its place.
+                raise _needs_approval([str(replacement.action)] if replacement.action else [])
     else:
         if in_force:
             enforcement.reverse_decision(
                 session, actor, decision.id, f"appeal {appeal.ref}: {reason}",
                 settings=settings, notify=False,
             )  # fmt: skip
-        cases.close(
-            session, actor, case.id, resolution=Resolution.actioned,
-            note=f"Appeal {appeal.ref} granted: decision {decision.id} reversed. {reason}",
-        )  # fmt: skip
+        with closing_by_outcome(case.id):
+            cases.close(
+                session, actor, case.id, resolution=Resolution.actioned,
+                note=f"Appeal {appeal.ref} granted: decision {decision.id} reversed. {reason}",
+            )  # fmt: skip
 
     old_statement = session.get(Statement, appeal.statement_id) if appeal.statement_id else None
     new_statement = latest_statement(session, replacement.id) if replacement else None
@@ -182,6 +205,7 @@ def decide_appeal(
         dsa.revise(
             session,
             old_statement,
+            actor=actor,
             outcome=_REVISION_OF[status],
             reason=reason,
             appeal_id=appeal.id,
@@ -229,6 +253,47 @@ def _reason(value: str | None) -> str:
             f"keep the reason to {MAX_REASON} characters", field="reason", code="too_long"
         )
     return reason
+
+
+def _needs_approval(actions: list[str]) -> Conflict:
+    return Conflict(
+        "on appeal, a modification must take effect at once, and "
+        f"{', '.join(actions) or 'this decision'} would wait for a second approver: "
+        "uphold or overturn the appeal, then open a new case for the stricter decision",
+        field="decision.actions",
+        code="modification_needs_approval",
+        details=[{"four_eyes": actions}],
+    )
+
+
+def _refuse_four_eyes(
+    session: Session, actor: Principal, case: Case, body: DecisionIn, settings: Settings
+) -> None:
+    """Whether the new decision would wait for a second approver (``settings.four_eyes``),
+    asked before anything is reversed. The hearing already is the second look at the
+    decision, and an outcome that takes effect only on approval would tell the user about a
+    restriction that may never happen. Other problems with the new decision are left to
+    ``enforcement.decide`` (the plan here is read leniently, without locks)."""
+    plan = make_plan(
+        session, actor, case.id, body, settings, checks=Checks(strict=False), lock=False
+    )
+    if plan.four_eyes:
+        raise _needs_approval(list(plan.four_eyes))
+
+
+def _with_content_date(session: Session, appeal: Appeal, body: DecisionIn) -> DecisionIn:
+    """The content under the new decision is the content of the appealed one: its statement
+    of reasons states the date of the content, never the day of the appeal."""
+    original = session.get(Statement, appeal.statement_id) if appeal.statement_id else None
+    raw = (original.fields or {}).get("content_date") if original is not None else None
+    if not raw or body.statement is None:
+        return body
+    try:
+        content_date = date.fromisoformat(str(raw)[:10])
+    except ValueError:
+        return body
+    statement = body.statement.model_copy(update={"content_date": content_date})
+    return body.model_copy(update={"statement": statement})
 
 
 def _decide_anew(
@@ -390,10 +455,11 @@ def withdraw_appeal(
     _check_open(appeal)
     note = (reason or "").strip()[:MAX_REASON] or "Withdrawn by the user."
     if case.status != CaseStatus.closed:
-        cases.close(
-            session, SYSTEM, case.id, resolution=Resolution.withdrawn,
-            note=f"Appeal {appeal.ref} withdrawn. {note}",
-        )  # fmt: skip
+        with closing_by_outcome(case.id):
+            cases.close(
+                session, SYSTEM, case.id, resolution=Resolution.withdrawn,
+                note=f"Appeal {appeal.ref} withdrawn. {note}",
+            )  # fmt: skip
     appeal.status = AppealStatus.withdrawn
     appeal.decided_at = clock.now()
     appeal.decided_by_label = actor.label[:200]

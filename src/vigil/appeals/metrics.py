@@ -1,8 +1,10 @@
 """Appeal and overturn rates, in total and per policy, rule or reviewer.
 
 The cohort is the decisions that could be appealed (applied, or applied and since reversed;
-a violation with an action beyond a warning) whose ``applied_at`` falls in the period; each
-is followed to its appeal, whenever that was made. So:
+a violation whose action is more than a warning: ``service.restrictive_clause``, the same
+rule the submission applies) whose ``applied_at`` falls in the period; each is followed to its
+appeal, whenever that was made. Decisions on legal-tier cases count only for callers with
+``cases:legal``. So:
 
 - ``appeal_rate`` = appealed decisions / decisions;
 - ``overturn_rate`` = (overturned + modified) / decided appeals (upheld, overturned or
@@ -12,9 +14,12 @@ A decision's *policy* is the first it cites; its *reviewer* is who decided it (n
 approver); its *rules* are the live rules whose hits opened the detection case it was taken
 on (the hits of the event the case names as ``source_ref``). A decision on a case that no
 rule opened has no rule and is left out of the per-rule rows (it still counts in the total).
+Per-reviewer rows are staff performance data: only staff may ask for them
+(``reviewer_metrics_staff_only``).
 
-The queries read ``decisions`` through ``ix_decisions_status`` and join appeals by their
-unique decision id, policies by primary key, events by their unique ``event_id``.
+The queries read ``decisions`` through ``ix_decisions_applied_at`` and join appeals by their
+unique decision id, cases and policies by primary key, events by their unique ``event_id``;
+the rule hits are expanded and counted in SQL (``jsonb_array_elements`` / ``json_each``).
 """
 
 from __future__ import annotations
@@ -24,20 +29,20 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, String, and_, case, cast, func, select, true
 from sqlalchemy.orm import Session
 
 from vigil.appeals.models import Appeal, AppealStatus
+from vigil.appeals.service import restrictive_clause
 from vigil.auth.models import StaffUser
-from vigil.auth.permissions import Permission
+from vigil.auth.permissions import Permission, Tier
 from vigil.auth.principal import Principal
 from vigil.cases.models import Case, CaseType
 from vigil.detection.models import Event
 from vigil.dsa.service import window
 from vigil.enforcement.models import Decision, DecisionPolicy, DecisionStatus
 from vigil.kit import clock
-from vigil.kit.errors import InvalidInput
-from vigil.policies.actions import ActionType
+from vigil.kit.errors import InvalidInput, PermissionDenied
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -102,14 +107,16 @@ def _counts() -> list[Any]:
     ]
 
 
-def _cohort(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
-    return [
+def _cohort(start: datetime, end: datetime, legal: bool) -> list[ColumnElement[bool]]:
+    where = [
         Decision.status.in_([DecisionStatus.applied, DecisionStatus.reversed]),
-        Decision.no_violation.is_(False),
-        or_(Decision.action.is_(None), Decision.action != ActionType.warn),
+        restrictive_clause(),
         Decision.applied_at >= start,
         Decision.applied_at < end,
     ]
+    if not legal:
+        where.append(Case.tier != Tier.legal)
+    return where
 
 
 def _row(key: str | None, r: Any, label: str | None = None) -> Row:
@@ -148,13 +155,22 @@ def appeal_metrics(
     until: date | None = None,
     group_by: GroupBy | None = None,
 ) -> Metrics:
+    """Refuses 403 ``reviewer_metrics_staff_only`` (``group_by=reviewer`` for an API key)."""
     actor.require(Permission.appeals_read)
+    if group_by is GroupBy.reviewer and not actor.is_staff:
+        raise PermissionDenied(
+            "per-reviewer rates are internal to the moderation team",
+            field="group_by",
+            code="reviewer_metrics_staff_only",
+        )
     start, end = period(since, until)
+    cohort = _cohort(start, end, actor.can(Permission.legal_cases))
     joined = (
         select(*_counts())
         .select_from(Decision)
+        .join(Case, Case.id == Decision.case_id)
         .outerjoin(Appeal, Appeal.decision_id == Decision.id)
-        .where(*_cohort(start, end))
+        .where(*cohort)
     )
     total = _row(None, session.execute(joined).one())
     groups: list[Row] = []
@@ -198,45 +214,52 @@ def appeal_metrics(
             for r in rows
         ]
     elif group_by is GroupBy.rule:
-        groups = _by_rule(session, start, end)
+        groups = _by_rule(session, cohort)
     return Metrics(start, end, group_by, total, groups)
 
 
-def _by_rule(session: Session, start: datetime, end: datetime) -> list[Row]:
-    """One row per rule, from the hits of the event that opened each detection case. The
-    hits are JSON, so they are read per decision and counted here: one event per decision,
-    on its unique ``event_id``."""
+def _by_rule(session: Session, cohort: list[ColumnElement[bool]]) -> list[Row]:
+    """One row per rule, from the hits of the event that opened each detection case (one
+    event per decision, on its unique ``event_id``), expanded and counted in the database.
+    A rule that fired twice on one event counts its decision once."""
+    dialect = session.get_bind().dialect.name
+    rule: ColumnElement[Any]
+    name: ColumnElement[Any]
+    if dialect == "postgresql":
+        hit = func.jsonb_array_elements(Event.hits).table_valued("value").alias("hit")
+        rule = hit.c.value.op("->>")("rule_id")
+        name = hit.c.value.op("->>")("name")
+        live = func.coalesce(hit.c.value.op("->>")("shadow"), "false") == "false"
+    else:
+        hit = func.json_each(Event.hits).table_valued("value").alias("hit")
+        rule = cast(func.json_extract(hit.c.value, "$.rule_id"), String)
+        name = func.json_extract(hit.c.value, "$.name")
+        live = func.coalesce(func.json_extract(hit.c.value, "$.shadow"), 0) == 0
+
+    def distinct_when(condition: ColumnElement[bool]) -> Any:
+        return func.count(func.distinct(case((condition, Decision.id), else_=None)))
+
     stmt = (
-        select(Decision.id, Appeal.status, Event.hits)
+        select(
+            rule.label("key"),
+            func.max(name).label("label"),
+            func.count(func.distinct(Decision.id)).label("decisions"),
+            distinct_when(Appeal.id.is_not(None)).label("appeals"),
+            distinct_when(Appeal.status.in_(_DECIDED)).label("decided"),
+            distinct_when(Appeal.status.in_(_OVERTURNED)).label("overturned"),
+            distinct_when(Appeal.status == AppealStatus.modified).label("modified"),
+        )
         .select_from(Decision)
         .join(Case, Case.id == Decision.case_id)
         .join(Event, Event.event_id == Case.source_ref)
+        .join(hit, true())
         .outerjoin(Appeal, Appeal.decision_id == Decision.id)
-        .where(*_cohort(start, end), Case.type == CaseType.detection)
+        .where(*cohort, Case.type == CaseType.detection, rule.is_not(None), live)
+        .group_by(rule)
+        .order_by(func.count(func.distinct(Decision.id)).desc(), rule)
+        .limit(MAX_GROUPS)
     )
-    rows: dict[str, Row] = {}
-    labels: dict[str, str] = {}
-    for _, status, hits in session.execute(stmt):
-        seen: set[str] = set()
-        for hit in hits or []:
-            if not isinstance(hit, dict) or hit.get("shadow") or hit.get("rule_id") is None:
-                continue
-            key = str(hit["rule_id"])
-            if key in seen:
-                continue
-            seen.add(key)
-            labels.setdefault(key, str(hit.get("name") or key))
-            one = Row(key=key, decisions=1)
-            if status is not None:
-                one.appeals = 1
-                one.decided = int(status in _DECIDED)
-                one.overturned = int(status in _OVERTURNED)
-                one.modified = int(status == AppealStatus.modified)
-            rows.setdefault(key, Row(key=key)).add(one)
-    out = sorted(rows.values(), key=lambda r: (-r.decisions, r.key or ""))[:MAX_GROUPS]
-    for r in out:
-        r.label = labels.get(r.key or "")
-    return out
+    return [_row(str(r.key), r, str(r.label or r.key)) for r in session.execute(stmt)]
 
 
 def as_dict(m: Metrics) -> dict[str, Any]:

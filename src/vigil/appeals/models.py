@@ -9,7 +9,8 @@ An ``Appeal`` is the user's request that a decision be looked at again. Invarian
   ``attributes["appeal"]`` names the decision too, so the case page and
   ``enforcement.appeal_state`` read it without this table.
 - ``status`` moves ``open -> upheld | overturned | modified | withdrawn`` and never back
-  (``vigil.appeals.service.transition``); ``decided_at`` is set exactly when it left ``open``
+  (the transitions are in ``vigil.appeals.hearing``: ``decide_appeal``, ``withdraw_appeal``);
+  ``decided_at`` is set exactly when it left ``open``
   (a withdrawal included), and ``reason`` with it.
 - ``new_decision_id`` is set only for ``modified``: the decision taken on the appeal case in
   place of the one appealed.

@@ -9,11 +9,15 @@ Rules that hold whatever the channel:
 - One appeal per decision (``appeal_exists``). The public form, which cannot tell the user
   about other people's appeals, adds a repeat to the open appeal instead.
 - The appeal is heard on a case of type ``appeal`` in the specialist tier (legal for a legal
-  case), from which the reviewer and the approver of the appealed decision are recused: they
+  case), from which the reviewer and the approver of the appealed decision are recused (and,
+  for a decision that replaced another on appeal, everyone recused from that appeal): they
   never pull it, are never assigned it, and cannot decide it (``recused``).
 - Hearing it needs ``appeals:decide`` and holding the appeal case. Upholding closes the case
   and tells the user; overturning reverses the decision (restrictions lifted, the marketplace
-  told by ``action.reversed``); modifying reverses it and decides anew on the appeal case.
+  told by ``action.reversed``); modifying reverses it and decides anew on the appeal case
+  (a new decision that would wait for a second approver is refused: uphold or overturn, then
+  open a new case). The appeal case closes only by the outcome or a withdrawal (the close
+  guard below).
   The user is told once, by the appeal's own message (``appeal_upheld``,
   ``appeal_overturned``, ``appeal_modified``), the statement of reasons gets its revision,
   and ``appeal.decided`` goes to the marketplace.
@@ -25,11 +29,14 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -143,6 +150,16 @@ def restrictive(decision: Decision) -> bool:
     return (ActionType(decision.action) if decision.action else None) not in _NOT_RESTRICTIVE
 
 
+def restrictive_clause() -> ColumnElement[bool]:
+    """:func:`restrictive` in SQL (the metrics' cohort): a violation whose most severe
+    action is more than a warning."""
+    return and_(
+        Decision.no_violation.is_(False),
+        Decision.action.is_not(None),
+        Decision.action.not_in([a for a in _NOT_RESTRICTIVE if a is not None]),
+    )
+
+
 def refusal(session: Session, settings: Settings, decision: Decision) -> InvalidInput | None:
     """Why ``decision`` cannot be appealed now, or None."""
     if decision.status != DecisionStatus.applied or not restrictive(decision):
@@ -187,7 +204,10 @@ def match(
     target = find_target(session, kind, number)
     expected = _stored_email(target.account if target else None)
     # Compared every time, even with nothing to compare against, so that "no such reference"
-    # and "another email" take the same path.
+    # and "another email" give the same answer. The work behind the answer differs (a known
+    # reference is followed to its case, statement and account; the right email adds the
+    # appeal's lookup): the rate limit on the form, not equal timing, keeps references from
+    # being probed.
     same_email = hmac.compare_digest(email.encode(), expected.encode())
     if target is None or not same_email:
         return None
@@ -349,12 +369,8 @@ def submit_appeal(
             "this decision was already appealed", field="decision_id", code="appeal_exists"
         ) from None
     case.attributes = {**case.attributes, "appeal": {**link, "appeal_id": appeal.id}}
-    cases.recuse(
-        session,
-        case,
-        [decision.decided_by_id, decision.approved_by_id],
-        f"decided the appealed decision {decision.id}",
-    )
+    recused = _recused_for(session, decision, original)
+    cases.recuse(session, case, recused, f"decided the appealed decision {decision.id}")
     session.flush()
     audit.record(
         session,
@@ -370,12 +386,20 @@ def submit_appeal(
             "channel": submission.channel.value,
             "contact_preference": submission.contact.value,
             "language": submission.language,
-            "recused": sorted(
-                {s for s in (decision.decided_by_id, decision.approved_by_id) if s is not None}
-            ),
+            "recused": recused,
         },
     )
     return Submitted(appeal, case, True)
+
+
+def _recused_for(session: Session, decision: Decision, original: Case) -> list[int]:
+    """Who may not hear the appeal: the decision's reviewer and approver and, when the
+    decision replaced an earlier one on appeal, everyone recused from that appeal (the
+    earlier decision's reviewers), and so on down the chain."""
+    staff = {s for s in (decision.decided_by_id, decision.approved_by_id) if s is not None}
+    if original.type == CaseType.appeal:
+        staff.update(cases.recused_staff(session, original.id))
+    return sorted(staff)
 
 
 def _add_to(
@@ -491,7 +515,16 @@ def submit_for_account(
 
 
 def _visible(actor: Principal, case: Case | None) -> bool:
-    return case is not None and (case.tier != Tier.legal or actor.can(Permission.legal_cases))
+    """Staff see a legal-tier appeal with ``cases:legal``. The marketplace (an API key with
+    ``appeals:write``, acting for the user) sees every appeal it can submit: the appeal is
+    the user's own, and the API key's view of it carries no internal fields."""
+    return case is not None and (case.tier != Tier.legal or parties_view(actor))
+
+
+def parties_view(actor: Principal) -> bool:
+    """Whether ``actor`` reads appeals as a party (the marketplace for its user): no
+    internal fields, legal-tier appeals included."""
+    return not actor.is_staff and actor.can(Permission.appeals_write)
 
 
 def get_appeal(session: Session, actor: Principal, appeal_id: int, *, lock: bool = False) -> Appeal:
@@ -519,6 +552,44 @@ def appeal_for_case(session: Session, case_id: int) -> Appeal | None:
     return session.scalar(select(Appeal).where(Appeal.case_id == case_id).limit(1))
 
 
+# --- the appeal case closes by the appeal's outcome -----------------------------------------
+
+# Appeal cases being closed by their appeal's outcome (hearing or withdrawal), for the guard.
+_CLOSING: ContextVar[frozenset[int]] = ContextVar("appeal_cases_closing", default=frozenset())
+
+
+@contextmanager
+def closing_by_outcome(case_id: int) -> Iterator[None]:
+    """Within this block, the hearing (or the withdrawal) may close ``case_id``."""
+    token = _CLOSING.set(_CLOSING.get() | {case_id})
+    try:
+        yield
+    finally:
+        _CLOSING.reset(token)
+
+
+def _refuse_close_while_open(session: Session, case: Case) -> None:
+    """The close guard registered with ``cases``: an appeal case closes by its appeal's
+    outcome (uphold, overturn, modify) or the user's withdrawal, never by hand while the
+    appeal is open. Closed another way, the appeal would stay open and the user never be
+    told."""
+    if case.type != CaseType.appeal or case.id in _CLOSING.get():
+        return
+    open_id = session.scalar(
+        select(Appeal.id).where(Appeal.case_id == case.id, Appeal.status == AppealStatus.open)
+    )
+    if open_id is not None:
+        raise Conflict(
+            f"appeal A-{open_id} on this case is open: decide it with the appeal's outcome "
+            "form (uphold, overturn or modify), or the user withdraws it; that closes the case",
+            code="appeal_open",
+            details=[{"appeal_id": open_id, "outcome_form": f"/cases/{case.id}#case-appeal"}],
+        )
+
+
+cases.register_close_guard(_refuse_close_while_open)
+
+
 def list_appeals(
     session: Session,
     actor: Principal,
@@ -542,7 +613,7 @@ def list_appeals(
         query = query.where(Appeal.account_id == account_id)
     if cursor:
         query = query.where(Appeal.id < decode_id_cursor(cursor))
-    if not actor.can(Permission.legal_cases):
+    if not actor.can(Permission.legal_cases) and not parties_view(actor):
         query = query.join(Case, Case.id == Appeal.case_id).where(Case.tier != Tier.legal)
     rows = list(session.scalars(query))
     more = len(rows) > limit

@@ -368,11 +368,12 @@ def revise(
     appeal_id: int | None,
     replaced_by_statement_id: int | None = None,
     replaced_by_decision_id: int | None = None,
+    actor: Principal | None = None,
 ) -> Statement:
     """Record what an appeal made of the decision the statement explains. ``fields`` (what
     was submitted to the Transparency Database) is left untouched; the revision sits next to
     it and is shown with the statement. A later revision replaces an earlier one (the audit
-    log keeps both)."""
+    log keeps both). The audit record names ``actor`` (who heard the appeal), or Vigil."""
     now = clock.now()
     revision: dict[str, Any] = {
         "outcome": outcome.value,
@@ -387,7 +388,7 @@ def revise(
     session.flush()
     audit.record(
         session,
-        ACTOR,
+        actor or ACTOR,
         "dsa.statement.revise",
         "statement",
         statement.id,

@@ -21,6 +21,7 @@ from vigil.accounts.models import Account
 from vigil.audit import service as audit
 from vigil.auth.permissions import Permission, Role
 from vigil.auth.principal import Principal
+from vigil.cases import repository as cases_repository
 from vigil.cases import service as cases_service
 from vigil.cases import states as case_states
 from vigil.cases.models import Case, CaseEventKind, CaseStatus, CaseType
@@ -563,6 +564,14 @@ def _may_approve(actor: Principal, decision: Decision) -> None:
         )
 
 
+def _refuse_recused(session: Session, actor: Principal, case: Case) -> None:
+    """Someone recused from the case (an appeal's original reviewer) approves nothing on it."""
+    if actor.staff_id is not None and cases_repository.is_recused(session, case.id, actor.staff_id):
+        raise PermissionDenied(
+            "you are recused from this case: someone else must approve", code="recused"
+        )
+
+
 def _waiting_approval(session: Session, decision_id: int) -> Approval:
     approval = session.scalar(
         select(Approval)
@@ -584,12 +593,13 @@ def approve(
     settings: Settings,
 ) -> Decision:
     """Second approval of a decision waiting for one: it is applied at once, by
-    ``actor``. Refuses 403 ``approver_tier_required`` / ``own_decision``, 409
+    ``actor``. Refuses 403 ``approver_tier_required`` / ``own_decision`` / ``recused``, 409
     ``decision_not_pending`` / ``case_closed`` / ``ends_at_passed``."""
     actor.require(Permission.decisions_approve)
     case, decision = _lock_case_and_decision(session, actor, decision_id)
     states.check_decision(decision, DecisionStatus.applied)
     _may_approve(actor, decision)
+    _refuse_recused(session, actor, case)
     if case.status == CaseStatus.closed:
         raise Conflict(
             "the case was closed while the decision waited; reject it", code="case_closed"

@@ -300,6 +300,8 @@ def _field_key(name: str | None) -> str:
     if not name:
         return "general"
     name = name.removeprefix("decision.")
+    if name == "actions":  # the whole action (one that would wait for a second approver)
+        return "action_type"
     if name.startswith("actions.0."):
         rest = name.removeprefix("actions.0.")
         return {"type": "action_type", "scope": "action_scope"}.get(rest, rest)
@@ -343,7 +345,11 @@ def decide(
             form = DecisionForm.parse(submitted)
             form.channels = []
             form.internal_reasoning = form.internal_reasoning or values["reason"]
-            form.content_date = form.content_date or case.opened_at.date().isoformat()
+            # The content is the appealed decision's: the hearing states the original
+            # statement's content date; without one, the day the original case opened.
+            original = db.get(Case, appeal.original_case_id)
+            opened = original.opened_at if original is not None else case.opened_at
+            form.content_date = form.content_date or opened.date().isoformat()
             new_decision = decision_in(form)
         hearing.decide_appeal(
             db, p, appeal.id, outcome=outcome, reason=values["reason"],

@@ -40,7 +40,7 @@ from vigil.appeals.models import AppealChannel, ContactPreference
 from vigil.communications.service import normalize_locale
 from vigil.config import Settings
 from vigil.kit import clock
-from vigil.kit.errors import VigilError
+from vigil.kit.errors import InvalidInput, VigilError
 from vigil.web.render import templates
 
 log = logging.getLogger("vigil.appeals")
@@ -76,9 +76,6 @@ _COOKIE_VALUE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 # "SOR-42", "sor 42", "#C-123", with the dashes word processors and phones put in.
 _REFERENCE = re.compile(r"^#?\s*(SOR|C)\s*[-\u2010\u2011\u2013\u2014]?\s*#?\s*(\d{1,18})$")
-# Control characters other than tab and newlines: never part of what a person typed, and NUL
-# is refused by PostgreSQL.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 # --- words -------------------------------------------------------------------------------------
@@ -559,12 +556,15 @@ def check_fields(values: dict[str, str], t: dict[str, str]) -> Checked:
         out.email = normalize_email(raw_email)
     except ValueError:
         out.errors["email"] = t["err_email"]
-    text = _CONTROL.sub("", values.get("explanation", "").replace("\r\n", "\n")).strip()
-    if len(text) < MIN_TEXT:
-        out.errors["explanation"] = t["err_text_short"]
-    elif len(text) > MAX_TEXT:
-        out.errors["explanation"] = t["err_text_long"]
-    out.explanation = text
+    raw_text = values.get("explanation", "")
+    try:
+        out.explanation = appeals.clean_text(raw_text, "explanation")
+    except InvalidInput as exc:
+        # The service's rule (the API's too), in the user's language.
+        out.errors["explanation"] = (
+            t["err_text_short"] if exc.code == "statement_too_short" else t["err_text_long"]
+        )
+        out.explanation = raw_text.strip()
     contact = values.get("contact", "") or "email"
     if contact not in CONTACTS:
         out.errors["contact"] = t["err_contact"]
@@ -707,7 +707,8 @@ def appeal_submit(request: Request, posted: PostedForm, db: DB, settings: AppSet
             request, settings, language, status_code=503, values=shown,
             problem=t["err_unavailable"],
         )  # fmt: skip
-    reference = f"C-{opened.case.id}"
+    # The appeal's own reference, as every later message and the API name it.
+    reference = opened.appeal.ref
     return _render(
         request,
         settings,

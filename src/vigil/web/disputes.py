@@ -37,6 +37,7 @@ from vigil.auth.principal import Principal
 from vigil.cases import repository as case_repository
 from vigil.cases import service as cases
 from vigil.cases.models import Case, CaseStatus, CaseType
+from vigil.cases.sla import sla_state
 from vigil.config import Settings
 from vigil.disputes import money
 from vigil.disputes import service as disputes
@@ -60,7 +61,7 @@ from vigil.kit.pagination import decode_cursor, encode_cursor
 from vigil.policies import service as policies
 from vigil.web.auth import Console, ConsolePost, ConsoleUser
 from vigil.web.common import notice_of, page, redirect
-from vigil.web.render import human_delta
+from vigil.web.render import human_delta, when
 
 router = APIRouter(include_in_schema=False)
 
@@ -102,7 +103,7 @@ OUTCOME_LABELS = {
     Outcome.release: "Release the payment to the seller",
     Outcome.redo: "The seller redoes the work (payment stays held)",
     Outcome.no_action: "No action (the payment is released)",
-    Outcome.withdrawn: "Withdrawn by the opener",
+    Outcome.withdrawn: "Withdrawn by the party who opened it",
 }
 RESOLVED_BY_LABELS = {
     "agreement": "resolved by agreement",
@@ -127,10 +128,10 @@ PAYMENT_LABELS = {
 PARTY_TITLES = {Party.buyer: "Buyer", Party.seller: "Seller"}
 EVENT_LABELS = {
     DisputeEventKind.opened: "opened the dispute",
-    DisputeEventKind.submission: "added to their side",
-    DisputeEventKind.reminder: "reminded the respondent of the deadline",
+    DisputeEventKind.submission: "added a file or quoted messages",
+    DisputeEventKind.reminder: "sent a reminder of the deadline",
     DisputeEventKind.responded: "gave their side",
-    DisputeEventKind.defaulted: "the respondent did not respond by the deadline",
+    DisputeEventKind.defaulted: "did not answer in time",
     DisputeEventKind.proposed: "proposed a resolution",
     DisputeEventKind.answered: "answered the proposal",
     DisputeEventKind.rejected: "the proposal was rejected",
@@ -158,7 +159,7 @@ REVIEWER_WORDS = {
     "invalid_party": "Choose the party",
     "not_mediator": "Only the mediator who holds this dispute can do that: take it first",
     "awaiting_response": (
-        "The respondent still has time to give their side: wait for it or for the deadline"
+        "The other party still has time to give their side: wait for it or for the deadline"
     ),
 }
 # Service field -> the form control it names.
@@ -173,42 +174,82 @@ SOON = timedelta(hours=24)
 
 
 def _subject(d: Dispute) -> str:
-    return f"{d.subject_type.value} {d.subject_ref}"
+    """'Job job-77': the kind of thing once, then the marketplace's reference."""
+    kind = d.subject_type.value.replace("_", " ")
+    return f"{kind[:1].upper()}{kind[1:]} {d.subject_ref}"
 
 
-def _deadline(label: str, at: datetime) -> dict[str, Any]:
-    at = clock.as_utc(at)
-    left = at - clock.now()
-    if left.total_seconds() <= 0:
-        return {
-            "label": label,
-            "at": at,
-            "left": f"overdue {human_delta(left)}",
-            "kind": "breached",
-        }
-    kind = "warning" if left <= SOON else "ok"
-    return {"label": label, "at": at, "left": f"{human_delta(left)} left", "kind": kind}
+def reference(d: Dispute) -> str:
+    """The public reference the parties read in their messages (and quote back)."""
+    return f"D-{d.id}"
 
 
-def _deadlines(d: Dispute, open_proposal: DisputeProposal | None) -> list[dict[str, Any]]:
-    if d.status == DisputeStatus.awaiting_response:
-        return [_deadline("Response due", d.response_due_at)]
-    if d.status == DisputeStatus.proposed and open_proposal is not None:
-        return [_deadline("Answers due", open_proposal.due_at)]
-    return []
+def _actor(label: str | None) -> str:
+    """Who did something, in the console's words rather than the principal's internal name:
+    the marketplace's API key, the deadline sweep and the message service are not people."""
+    raw = (label or "").strip()
+    if not raw or raw == "system":
+        return "Vigil"
+    if raw.startswith("marketplace"):
+        return "the marketplace"
+    if raw.endswith(".sweep"):
+        return "deadline check"
+    if raw.endswith(".messages") or raw == "mailer":
+        return "message service"
+    return raw
 
 
 def _response_state(d: Dispute, party: Party) -> tuple[str, str]:
     """(label, chip kind) of whether ``party`` gave their side."""
     if party == d.opened_by:
-        return "opened the dispute", "ok"
+        return "opened the dispute", "party"
     if d.responded_at is not None:
-        return f"responded {clock.as_utc(d.responded_at):%d %b %H:%M}", "ok"
+        return f"answered {when(clock.as_utc(d.responded_at))}", "party"
     if d.respondent_defaulted:
-        return "defaulted: no response", "bad"
+        return "didn't answer in time", "bad"
     if d.status == DisputeStatus.resolved:
-        return "did not respond", ""
+        return "did not answer", ""
     return "waiting for their side", "warning"
+
+
+def _waiting_on(
+    d: Dispute,
+    open_proposal: DisputeProposal | None,
+    case: Case | None,
+    *,
+    holder: str | None = None,
+    mine: bool = False,
+) -> dict[str, Any]:
+    """Whose move it is: who, what is due and when (``at``), and the chip's colour. While a
+    party's deadline runs it is theirs; in mediation it is the mediator's, on the case SLA."""
+    status = DisputeStatus(d.status)
+    if status == DisputeStatus.resolved:
+        return {"who": "Nobody", "what": "resolved", "at": None, "kind": ""}
+    if status == DisputeStatus.awaiting_response:
+        who = PARTY_TITLES[d.respondent]
+        return {"who": who, "what": "answer due", **_due(d.response_due_at)}
+    if status == DisputeStatus.proposed and open_proposal is not None:
+        pending = [
+            PARTY_TITLES[party]
+            for party in (Party.buyer, Party.seller)
+            if open_proposal.answer_of(party) is None
+        ]
+        who = "Both parties" if len(pending) != 1 else pending[0]
+        what = "answers due" if len(pending) != 1 else "answer due"
+        return {"who": who, "what": what, **_due(open_proposal.due_at)}
+    who = "Mediator (you)" if mine else f"Mediator ({holder or 'unassigned'})"
+    if case is None or case.status == CaseStatus.closed:
+        return {"who": who, "what": "", "at": None, "kind": ""}
+    if case.sla_breached_at is not None:
+        return {"who": who, "what": "SLA breached", "at": case.sla_due_at, "kind": "breached"}
+    return {"who": who, "what": "SLA due", "at": case.sla_due_at, "kind": sla_state(case)}
+
+
+def _due(at: datetime) -> dict[str, Any]:
+    at = clock.as_utc(at)
+    left = at - clock.now()
+    kind = "breached" if left.total_seconds() <= 0 else ("warning" if left <= SOON else "ok")
+    return {"at": at, "kind": kind}
 
 
 # --- the two-sided view -----------------------------------------------------------------------
@@ -237,7 +278,6 @@ def _side(d: Dispute, side: disputes.PartySide) -> dict[str, Any]:
     return {
         "role": party.value,
         "title": PARTY_TITLES[party],
-        "part": "opener" if side.is_opener else "respondent",
         "response_label": label,
         "response_kind": kind,
         "defaulted": not side.is_opener and d.respondent_defaulted,
@@ -264,6 +304,26 @@ def _side(d: Dispute, side: disputes.PartySide) -> dict[str, Any]:
             for s in side.files
         ],
     }
+
+
+def _conversation(sides: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages either party quotes, as one conversation in the order it happened (a line
+    quoted by both shows once, saying so); undated lines last, as submitted."""
+    lines: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for side in sides:
+        for e in side["excerpts"]:
+            key = (e["sent_at"], e["author"], e["text"])
+            line = lines.setdefault(key, {**e, "quoted_by": []})
+            if side["title"] not in line["quoted_by"]:
+                line["quoted_by"].append(side["title"])
+    out = list(lines.values())
+    out.sort(key=lambda e: (e["sent_at"] is None, e["sent_at"] or clock.now()))
+    for line in out:
+        quoted = line["quoted_by"]
+        line["quoted_label"] = (
+            "quoted by both" if len(quoted) > 1 else f"quoted by the {quoted[0].lower()}"
+        )
+    return out
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -335,16 +395,19 @@ def _proposals(d: Dispute, views: list[disputes.ProposalView]) -> list[dict[str,
 
 
 def _instruction(d: Dispute, data: dict[str, Any]) -> str:
-    """'refund USD 40.00 · release USD 80.00': what the marketplace was told to do."""
+    """'Refunded to the buyer: USD 40.00 · released to the seller: USD 80.00': what the
+    marketplace was told to do."""
     instruction = str(data["instruction"])
     if instruction == "hold":
-        return f"hold {money.display(d.amount_minor, d.currency)}"
+        return f"Payment held: {money.display(d.amount_minor, d.currency)}"
+    words = {"refund": "refunded to the buyer", "release": "released to the seller"}
     parts = []
     for name in ("refund", "release"):
         minor = data.get(f"{name}_minor")
         if isinstance(minor, int) and minor > 0:
-            parts.append(f"{name} {money.display(minor, d.currency)}")
-    return " · ".join(parts) or instruction.replace("_", " ")
+            parts.append(f"{words[name]}: {money.display(minor, d.currency)}")
+    text = " · ".join(parts) or instruction.replace("_", " ")
+    return text[:1].upper() + text[1:]
 
 
 def _timeline(d: Dispute, rows: list[DisputeEvent]) -> list[dict[str, Any]]:
@@ -365,7 +428,12 @@ def _timeline(d: Dispute, rows: list[DisputeEvent]) -> list[dict[str, Any]]:
             label = "accepted the proposal" if data["accept"] else "rejected the proposal"
         elif kind == DisputeEventKind.payment_instruction and data.get("instruction"):
             detail = _instruction(d, data)
-        actor = PARTY_TITLES[Party(e.party)] if e.party else (e.actor_label or "system")
+        if kind == DisputeEventKind.defaulted:
+            actor = PARTY_TITLES[d.respondent]
+        elif e.party:
+            actor = PARTY_TITLES[Party(e.party)]
+        else:
+            actor = _actor(e.actor_label)
         items.append({"at": e.at, "actor": actor, "label": label, "detail": detail})
     return items
 
@@ -382,6 +450,14 @@ def _reviews(rows: list[disputes.LinkedReview]) -> list[dict[str, Any]]:
     ]
 
 
+def _ruled_by(rows: list[DisputeEvent]) -> str | None:
+    """The staff member who ruled (the holder is gone once the case closes)."""
+    for e in reversed(rows):
+        if e.kind == DisputeEventKind.ruled:
+            return _actor(e.actor_label)
+    return None
+
+
 def _holder(db: Session, case: Case) -> str | None:
     if case.assignee_id is None or case.status != CaseStatus.assigned:
         return None
@@ -389,11 +465,21 @@ def _holder(db: Session, case: Case) -> str | None:
     return staff.name if staff else f"staff #{case.assignee_id}"
 
 
-def header(d: Dispute, open_proposal: DisputeProposal | None) -> dict[str, Any]:
+def header(
+    d: Dispute,
+    open_proposal: DisputeProposal | None,
+    case: Case | None = None,
+    *,
+    holder: str | None = None,
+    mine: bool = False,
+) -> dict[str, Any]:
     """What the two-sided view's header and the case page's panel show of a dispute."""
     status = DisputeStatus(d.status)
     return {
         "id": d.id,
+        "ref": reference(d),
+        "waiting": _waiting_on(d, open_proposal, case, holder=holder, mine=mine),
+        "answering_label": PARTY_TITLES[d.respondent].lower(),
         "subject_label": _subject(d),
         "amount": money.display(d.amount_minor, d.currency),
         "currency": d.currency,
@@ -402,7 +488,7 @@ def header(d: Dispute, open_proposal: DisputeProposal | None) -> dict[str, Any]:
         "status_label": STATUS_LABELS[status],
         "status_kind": STATUS_KINDS[status],
         "defaulted": d.respondent_defaulted,
-        "opener_label": PARTY_TITLES[Party(d.opened_by)],
+        "opener_label": PARTY_TITLES[Party(d.opened_by)].lower(),
         "opened_at": d.opened_at,
         "resolved_at": d.resolved_at,
         "resolved_by": d.resolved_by.value if d.resolved_by else None,
@@ -417,7 +503,7 @@ def header(d: Dispute, open_proposal: DisputeProposal | None) -> dict[str, Any]:
         ),
         "resolution_note": d.resolution_note,
         "payment_label": PAYMENT_LABELS.get(d.payment_status.value, d.payment_status.value),
-        "deadlines": _deadlines(d, open_proposal),
+        "payment_differs": d.outcome in (Outcome.redo, Outcome.partial_refund),
         "live": status != DisputeStatus.resolved,
         "case_id": d.case_id,
     }
@@ -433,15 +519,25 @@ def _render(
     errors: dict[str, list[str]] | None = None,
     values: dict[str, str] | None = None,
     status_code: int = 200,
+    confirm: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     p = who.principal
     v = disputes.view(db, p, dispute_id)
     d, case = v.dispute, v.case
-    head = header(d, v.open_proposal.proposal if v.open_proposal else None)
+    sides = [_side(d, v.buyer), _side(d, v.seller)]
     mine = case.status == CaseStatus.assigned and case.assignee_id == who.user.id
+    holder = _holder(db, case)
+    head = header(
+        d, v.open_proposal.proposal if v.open_proposal else None, case, holder=holder, mine=mine
+    )
     head.update(
-        holder=_holder(db, case),
+        holder=holder,
         mine=mine,
+        ruled_by=_ruled_by(v.timeline),
+        case_status=CaseStatus(case.status).value,
+        sla_state=sla_state(case),
+        sla_due_at=case.sla_due_at,
+        sla_breached=case.sla_breached_at is not None,
         can_take=(
             head["live"]
             and case.status == CaseStatus.open
@@ -463,7 +559,9 @@ def _render(
         "disputes_detail.html",
         status_code=status_code,
         d=head,
-        sides=[_side(d, v.buyer), _side(d, v.seller)],
+        sides=sides,
+        conversation=_conversation(sides),
+        confirm=confirm,
         proposals=_proposals(d, v.proposals),
         timeline=_timeline(d, v.timeline),
         reviews=_reviews(v.linked_reviews),
@@ -635,9 +733,12 @@ def propose(
 def rule(
     request: Request, db: DB, settings: AppSettings, who: ConsolePost, dispute_id: DisputeId,
     outcome: Annotated[str, Form()] = "", amount: Annotated[str, Form()] = "",
-    reason: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "", confirm: Annotated[str, Form()] = "",
 ) -> Response:  # fmt: skip
+    """A ruling moves money without the parties' agreement, so it takes two presses: the
+    first checks everything and restates what will happen; only ``confirm=1`` rules."""
     values = {"rule-outcome": outcome, "rule-amount": amount, "rule-reason": reason}
+    confirmed = confirm == "1"
 
     def run() -> str:
         if not reason.strip():
@@ -649,10 +750,55 @@ def rule(
         )
         if body.outcome == Outcome.withdrawn:
             raise InvalidInput("Choose an outcome", field="outcome", code="invalid_outcome")
-        disputes.rule(db, who.principal, dispute_id, body, settings=settings)
-        return f"/disputes/{dispute_id}?notice=ruled"
+        d = disputes.rule(db, who.principal, dispute_id, body, settings=settings)
+        if confirmed:
+            return f"/disputes/{dispute_id}?notice=ruled"
+        # The first press only checks: the service ran the whole ruling (every refusal is
+        # shown at its field as usual); what it would do is kept, then all of it is rolled
+        # back and the mediator is asked to confirm. Nothing left the database meanwhile
+        # (messages and webhooks are jobs in the same transaction).
+        held["ruling"] = _consequence(d, body.outcome, values)
+        raise _Unconfirmed
 
-    return _act(request, db, who, settings, dispute_id, "rule", values, run)
+    held: dict[str, dict[str, Any]] = {}
+    try:
+        return _act(request, db, who, settings, dispute_id, "rule", values, run)
+    except _Unconfirmed:
+        db.rollback()
+        return _render(
+            request, db, who, settings, dispute_id, values=values, confirm=held["ruling"]
+        )
+
+
+class _Unconfirmed(Exception):
+    """A ruling that passed every check but was not confirmed yet (see ``rule``)."""
+
+
+def _consequence(d: Dispute, outcome: Outcome, values: dict[str, str]) -> dict[str, Any]:
+    """What a ruling does with the money, in words: the button's label and the restatement
+    of the confirmation step. Read from the dispute as the service left it."""
+    refund = d.refund_minor or 0
+    release = 0 if outcome == Outcome.redo else d.amount_minor - refund
+
+    def show(minor: int) -> str:
+        return money.display(minor, d.currency)
+
+    if outcome == Outcome.redo:
+        action = f"hold {show(d.amount_minor)} while the seller redoes the work"
+    elif refund and release:
+        action = f"refund {show(refund)} to the buyer, release {show(release)} to the seller"
+    elif refund:
+        action = f"refund {show(refund)} to the buyer"
+    else:
+        action = f"release {show(release)} to the seller"
+    return {
+        "label": f"Rule: {action}",
+        "outcome_label": OUTCOME_LABELS[outcome],
+        "buyer_gets": show(refund),
+        "seller_gets": show(release),
+        "held": outcome == Outcome.redo,
+        "values": values,
+    }
 
 
 @router.post("/disputes/{dispute_id}/review")
@@ -849,6 +995,8 @@ def dispute_list(
         external = {account_id: ext for account_id, ext in pairs}
     case_ids = [d.case_id for d, _ in found]
     holders: dict[int, str] = {}
+    case_rows: dict[int, Case] = {}
+    proposals: dict[int, DisputeProposal] = {}
     if case_ids:
         held = db.execute(
             select(Case.id, StaffUser.name)
@@ -856,10 +1004,28 @@ def dispute_list(
             .where(Case.id.in_(case_ids), Case.status == CaseStatus.assigned)
         )
         holders = {case_id: name for case_id, name in held}
+        case_rows = {c.id: c for c in db.scalars(select(Case).where(Case.id.in_(case_ids)))}
+        proposed = [d.id for d, _ in found if d.status == DisputeStatus.proposed]
+        if proposed:
+            proposals = {
+                pr.dispute_id: pr
+                for pr in db.scalars(
+                    select(DisputeProposal).where(
+                        DisputeProposal.dispute_id.in_(proposed),
+                        DisputeProposal.status == ProposalStatus.open,
+                    )
+                )
+            }
     rows = []
-    for d, due in found:
+    for d, _due_at in found:
         st = DisputeStatus(d.status)
-        label = "Response due" if st == DisputeStatus.awaiting_response else "Answers due"
+        case_row = case_rows.get(d.case_id)
+        holder = holders.get(d.case_id)
+        mine = (
+            case_row is not None
+            and case_row.status == CaseStatus.assigned
+            and case_row.assignee_id == p.staff_id
+        )
         rows.append(
             {
                 "id": d.id,
@@ -868,11 +1034,12 @@ def dispute_list(
                 "status_label": STATUS_LABELS[st],
                 "status_kind": STATUS_KINDS[st],
                 "defaulted": d.respondent_defaulted,
-                "deadline": _deadline(label, due) if due and st in _LIVE else None,
                 "amount": money.display(d.amount_minor, d.currency),
                 "buyer": external.get(d.buyer_account_id),
                 "seller": external.get(d.seller_account_id),
-                "holder": holders.get(d.case_id),
+                "holder": holder,
+                "ref": reference(d),
+                "waiting": _waiting_on(d, proposals.get(d.id), case_row, holder=holder, mine=mine),
             }
         )
     next_url = (
@@ -944,7 +1111,8 @@ def case_panel(db: Session, principal: Principal, case: Case) -> dict[str, Any] 
     d = disputes.dispute_for_case(db, principal, case.id)
     if d is None:
         return None
-    panel = header(d, disputes.open_proposal_of(db, d))
+    mine = case.status == CaseStatus.assigned and case.assignee_id == principal.staff_id
+    panel = header(d, disputes.open_proposal_of(db, d), case, holder=_holder(db, case), mine=mine)
     panel["sides"] = []
     for party in (Party.buyer, Party.seller):
         label, kind = _response_state(d, party)

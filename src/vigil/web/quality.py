@@ -81,6 +81,11 @@ QUALITY_CHOICES = [
     ("1", "1 · wrong or harmful"),
 ]
 PERIODS = {"7": 7, "30": 30, "90": 90}
+# Below this many scored samples a row's rates and kappa are shown with a caution: with a
+# handful of samples one answer moves agreement by tens of points.
+FEW_SAMPLES = 20
+# Bars turn amber below this share (the scorecard's hint says so).
+LOW_SHARE = 0.8
 GROUPS = {"reviewer": "Per reviewer", "queue": "Per queue", "policy": "Per policy"}
 COUNT_CAP = 100
 
@@ -148,6 +153,16 @@ def _staff_names(db: Session, ids: set[int | None]) -> dict[int, str]:
     return {int(i): str(name) for i, name in rows}
 
 
+FORMER_STAFF = "a former staff member"
+
+
+def _person(names: dict[int, str], staff_id: int | None) -> str:
+    """A staff member's name; never a bare id (an account removed since is said so)."""
+    if staff_id is None:
+        return "—"
+    return names.get(staff_id) or FORMER_STAFF
+
+
 def _pairs(rows: Any) -> dict[Any, Any]:
     """``{first column: second column}`` of a two-column result."""
     return {key: value for key, value in rows}
@@ -158,16 +173,17 @@ def _policy_titles(db: Session) -> dict[str, str]:
 
 
 def _decision_text(titles: dict[str, str], code: str | None, action: str) -> str:
-    """ "Fee circumvention (fee_circumvention) · Warn", or just "No violation"."""
+    """ "Fee circumvention · Warn", or just "No violation"."""
     if action == NO_VIOLATION:
         return "No violation"
-    return f"{_policy_label(titles, code)} · {action_label(action)}"
+    return f"{_policy_title(titles, code)} · {action_label(action)}"
 
 
-def _policy_label(titles: dict[str, str], code: str | None) -> str:
+def _policy_title(titles: dict[str, str], code: str | None) -> str:
+    """The policy's title alone (the reveal prints the version next to it)."""
     if code is None:
         return "No violation"
-    return f"{titles[code]} ({code})" if code in titles else code
+    return titles.get(code, code)
 
 
 # --- blind evidence --------------------------------------------------------------------------
@@ -453,7 +469,7 @@ def _rates_view(db: Session, p: Principal) -> dict[str, Any] | None:
         if r.queue_id is not None:
             scope = f"Queue: {queue_names.get(r.queue_id, r.queue_id)}"
         elif r.staff_id is not None:
-            scope = f"Reviewer: {names.get(r.staff_id, r.staff_id)}"
+            scope = f"Reviewer: {_person(names, r.staff_id)}"
         else:
             scope = "Default"
         listed.append({"scope": scope, "rate": r.rate, "updated_at": r.updated_at})
@@ -595,7 +611,15 @@ def next_sample(db: DB, who: ConsolePost) -> Response:
     return redirect(f"/qa/samples/{sample.id}")
 
 
-def _original(db: Session, sample: QASample) -> dict[str, Any]:
+def _action_text(a: DecisionAction) -> str:
+    """ "Suspend · account · 7 days": the kind, what it applies to, how long."""
+    parts = [action_label(a.type.value), a.scope.value.replace("_", " ")]
+    if a.duration_days:
+        parts.append(f"{a.duration_days} day{'s' if a.duration_days != 1 else ''}")
+    return " · ".join(parts)
+
+
+def _original(db: Session, sample: QASample, titles: dict[str, str]) -> dict[str, Any]:
     """The decision under review, for the reveal: policies, actions, the message the user
     got, who decided and when. Read only once the blind answer is in."""
     decision = db.get(Decision, sample.decision_id)
@@ -621,18 +645,19 @@ def _original(db: Session, sample: QASample) -> dict[str, Any]:
             .limit(panels.MESSAGES_LIMIT)
         )
     )
+    reviewer = "—"
+    if decision is not None:
+        # The name as it is now; the label kept on the decision if the account is gone.
+        names = _staff_names(db, {decision.decided_by_id})
+        reviewer = names.get(decision.decided_by_id or 0) or decision.decided_by_label
     return {
         "decision": decision,
-        "policies": [f"{p.policy_code} v{p.policy_version}" for p in policies_cited],
-        "actions": [
-            {
-                "type": a.type.value,
-                "scope": a.scope.value,
-                "days": a.duration_days,
-                "status": a.status.value,
-            }
-            for a in actions
+        # One line per policy cited: its title and the version applied.
+        "policies": [
+            f"{titles.get(p.policy_code, p.policy_code)} v{p.policy_version}"
+            for p in policies_cited
         ],
+        "actions": [{"text": _action_text(a), "status": a.status.value} for a in actions],
         "messages": [
             {
                 "channel": m.channel.value.replace("_", "-"),
@@ -643,10 +668,22 @@ def _original(db: Session, sample: QASample) -> dict[str, Any]:
             }
             for m in messages
         ],
-        "reviewer": decision.decided_by_label if decision is not None else "—",
+        "reviewer": reviewer,
         "reasoning": decision.internal_reasoning if decision is not None else "",
         "at": (decision.applied_at or decision.created_at) if decision is not None else None,
     }
+
+
+def verdict(same_policy: bool, same_action: bool) -> str:
+    """The reveal's finding, in neutral words: a difference is something to look at, not a
+    fault of either reviewer."""
+    if same_policy and same_action:
+        return "you agree"
+    if same_policy:
+        return "you differ on the action"
+    if same_action:
+        return "you differ on the policy"
+    return "you differ on the policy and the action"
 
 
 def _sample_view(db: Session, sample: QASample) -> dict[str, Any]:
@@ -656,7 +693,7 @@ def _sample_view(db: Session, sample: QASample) -> dict[str, Any]:
         "status": sample.status.value,
         "source": sample.source.value,
         "sampled_at": sample.sampled_at,
-        "reviewer": names.get(sample.reviewer_id) if sample.reviewer_id else None,
+        "reviewer": _person(names, sample.reviewer_id) if sample.reviewer_id else None,
         "queue": db.get(Queue, sample.queue_id) if sample.queue_id else None,
     }
 
@@ -688,22 +725,25 @@ def _render_sample(
     }
     if not blind:
         titles = _policy_titles(db)
-        original = _original(db, sample)
+        original = _original(db, sample, titles)
         mine_label = sample.blind_label.value if sample.blind_label else None
+        same_policy = sample.blind_policy_code == sample.original_policy_code
+        same_action = mine_label == sample.original_label.value
         context.update(
             answer={
-                "policy": _policy_label(titles, sample.blind_policy_code),
+                "policy": _policy_title(titles, sample.blind_policy_code),
                 "action": action_label(mine_label),
                 "by": context["sample"]["reviewer"],
                 "at": sample.answered_at,
             },
             original=original,
             original_label={
-                "policy": _policy_label(titles, sample.original_policy_code),
+                "policy": _policy_title(titles, sample.original_policy_code),
                 "action": action_label(sample.original_label.value),
             },
-            same_policy=sample.blind_policy_code == sample.original_policy_code,
-            same_action=mine_label == sample.original_label.value,
+            same_policy=same_policy,
+            same_action=same_action,
+            verdict=verdict(same_policy, same_action),
             agreed=sample.agreed,
             revealed=sample.status in (SampleStatus.revealed, SampleStatus.scored),
             scored=sample.status == SampleStatus.scored,
@@ -843,55 +883,82 @@ def score_sample(
 # --- scorecards --------------------------------------------------------------------------------
 
 
+def parse_day(text: str) -> date:
+    """A day as the console writes it ("21 Nov 2026"), or ISO ("2026-11-21")."""
+    value = " ".join(text.split())
+    for fmt in ("%d %b %Y", "%d %B %Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(text)
+
+
+def _day_text(value: date) -> str:
+    return f"{value.day} {value:%b %Y}"
+
+
 def _period(
     period: str, since: str, until: str
 ) -> tuple[datetime | None, datetime | None, dict[str, str], Errors]:
-    """The period filter: last 7/30/90 days, or from/to dates (inclusive, UTC days)."""
+    """The period filter: last 7/30/90 days, or from/to days (inclusive, UTC days)."""
     errors: Errors = {}
     form = {"period": period, "since": since, "until": until}
     now = clock.now()
     if period in PERIODS:
         return now - timedelta(days=PERIODS[period]), None, form, errors
     start = end = None
-    try:
-        if since:
-            start = datetime.combine(date.fromisoformat(since), time.min, tzinfo=UTC)
-    except ValueError:
-        errors["since"] = ["A date, like 2026-11-01."]
-    try:
-        if until:
-            end = datetime.combine(date.fromisoformat(until), time.min, tzinfo=UTC) + timedelta(
-                days=1
-            )
-    except ValueError:
-        errors["until"] = ["A date, like 2026-11-30."]
+    if since.strip():
+        try:
+            day = parse_day(since)
+        except ValueError:
+            errors["since"] = ["A day, like 1 Nov 2026."]
+        else:
+            start = datetime.combine(day, time.min, tzinfo=UTC)
+            form["since"] = _day_text(day)
+    if until.strip():
+        try:
+            day = parse_day(until)
+        except ValueError:
+            errors["until"] = ["A day, like 30 Nov 2026."]
+        else:
+            end = datetime.combine(day, time.min, tzinfo=UTC) + timedelta(days=1)
+            form["until"] = _day_text(day)
     if start is not None and end is not None and end <= start:
-        errors["until"] = ["The end date is before the start date."]
+        errors["until"] = ["The end day is before the start day."]
     if period not in ("dates", ""):
         errors["period"] = ["Choose a period."]
     form["period"] = "dates"
     return start, end, form, errors
 
 
-def _score_row(row: Any) -> dict[str, Any]:
+def _score_row(row: Any, group: str, titles: dict[str, str]) -> dict[str, Any]:
     rate = row.agreement_rate
+    label = row.label
+    if group == "policy":
+        label = "No violation" if row.key == "none" else titles.get(row.key, row.key)
+    elif row.key == "none" or label.startswith("#"):
+        label = FORMER_STAFF.capitalize() if group == "reviewer" else "No queue"
+    few = row.samples < FEW_SAMPLES
     return {
         "key": row.key,
-        "label": row.label,
+        "label": label,
         "samples": row.samples,
         "agreed": row.agreed,
+        "few": few,
         "agreement": _pct(rate),
         "agreement_value": rate,
         "kappa": "—" if row.kappa is None else f"{row.kappa:.2f}",
         "kappa_value": row.kappa,
-        "kappa_note": row.kappa_note,
+        # Why kappa is undefined, or else the caution a small sample needs.
+        "kappa_note": row.kappa_note or ("few samples" if few else None),
         "right_policy": _pct(row.right_policy_rate),
         "right_policy_value": row.right_policy_rate,
         "right_action": _pct(row.right_action_rate),
         "right_action_value": row.right_action_rate,
         "message_quality": "—"
         if row.message_quality_mean is None
-        else f"{row.message_quality_mean:.1f}",
+        else f"{row.message_quality_mean:.1f} / 5",
     }
 
 
@@ -905,9 +972,12 @@ def scorecards(
     start, end, form, errors = _period(period, since, until)
     tables = []
     if not errors:
+        titles = _policy_titles(db)
         for key, title in GROUPS.items():
             rows = qa.scorecards(db, p, group_by=key, since=start, until=end)
-            tables.append({"key": key, "title": title, "rows": [_score_row(r) for r in rows]})
+            tables.append(
+                {"key": key, "title": title, "rows": [_score_row(r, key, titles) for r in rows]}
+            )
     return _page(
         request,
         who,
@@ -919,6 +989,8 @@ def scorecards(
         periods=PERIODS,
         since=start,
         until=end,
+        few_samples=FEW_SAMPLES,
+        low_share=LOW_SHARE,
     )
 
 
@@ -1056,10 +1128,12 @@ def _results_context(db: Session, p: Principal, set_id: int, titles: dict[str, s
     """Set results for the templates: per reviewer and per item, every miss and every
     disagreement with the grey-area guidance of the policy that settles it."""
     found = qa.set_results(db, p, set_id)
+    # The service names a removed account by its id; the console never shows a bare id.
+    gone = {f"#{r.staff_id}" for r in found.reviewers}
     reviewers = [
         {
             "staff_id": r.staff_id,
-            "name": r.name,
+            "name": FORMER_STAFF.capitalize() if r.name in gone else r.name,
             "answered": r.answered,
             "items": r.items,
             "completed_at": r.completed_at,
@@ -1102,7 +1176,7 @@ def _results_context(db: Session, p: Principal, set_id: int, titles: dict[str, s
                 "agreed": i.agreed,
                 "disagreements": [
                     {
-                        "name": d.name,
+                        "name": FORMER_STAFF.capitalize() if d.name.startswith("#") else d.name,
                         "answer": _decision_text(titles, d.policy_code, d.action),
                         "right_policy": d.right_policy,
                         "right_action": d.right_action,
@@ -1165,21 +1239,25 @@ def _render_set(
     }
     if not answering_mode:
         names = _staff_names(db, {a.staff_id for a in view.assignments})
+        results = _results_context(db, p, set_id, titles)
+        # One table per reviewer: how far they are and how they did.
+        scored = {r["staff_id"]: r for r in results["reviewers"]}
         context.update(
             items=[_item_row(i, titles) for i in view.items],
             assignments=[
                 {
                     "staff_id": a.staff_id,
-                    "name": names.get(a.staff_id, f"#{a.staff_id}"),
+                    "name": _person(names, a.staff_id),
                     "assigned_at": a.assigned_at,
                     "completed_at": a.completed_at,
                     "answered": view.answered.get(a.staff_id, 0),
+                    "result": scored.get(a.staff_id),
                 }
                 for a in view.assignments
             ],
             started=any(view.answered.values()),
             titles=titles,
-            results=_results_context(db, p, set_id, titles),
+            results=results,
             item_form=item_form or {"case_id": "", "policy": "", "action": "", "rationale": ""},
             item_errors=item_errors or {},
             assign_errors=assign_errors or {},

@@ -4,9 +4,13 @@ The marketplace submits its user's appeal (``appeals:write``) naming the account
 external id and the decision by id or by the statement of reasons' reference. Staff who hold
 the appeal case decide it (``appeals:decide``). A refused request changes nothing: 404
 ``decision_not_found`` (also for a decision about another account) / ``appeal_not_found``;
-403 ``recused`` / ``not_assignee``; 409 ``appeal_exists`` / ``appeal_decided`` /
-``decision_not_applied``; 422 ``appeal_window_closed`` / ``decision_not_appealable`` /
-``reason_required`` / ``decision_required``, with the field at fault.
+403 ``recused`` / ``not_assignee`` / ``reviewer_metrics_staff_only``; 409 ``appeal_exists`` /
+``appeal_decided`` / ``decision_not_applied`` / ``modification_needs_approval``; 422
+``appeal_window_closed`` / ``decision_not_appealable`` / ``reason_required`` /
+``decision_required``, with the field at fault.
+
+An API key reads the parties' view (no ``decided_by``), and sees the appeals it can submit,
+legal-tier ones included; per-reviewer metrics are for staff only.
 """
 
 from __future__ import annotations
