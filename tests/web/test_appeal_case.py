@@ -4,6 +4,7 @@ recused reviewer sees, and the outcome form (refusals next to their field, nothi
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -61,8 +62,17 @@ def test_the_hearer_reads_the_appeal_next_to_the_decision_and_its_evidence(
     assert "What the user was told" in text
     assert 'id="appeal-recused"' in text
     assert "days left" in text and 'id="appeal-outcome-form"' in text
-    assert "css/appeals.css" in text
+    last_day = appeal.window_ends_at - timedelta(days=1)
+    assert f"last day {last_day:%d %b %Y} (UTC)" in text
+    assert "css/appeals.css" in text and "js/appeals.js" in text
     assert agent_id != specialist.id
+    # Without scripts the whole form shows, the button names no outcome yet, and each
+    # outcome carries the label the button takes when it is chosen.
+    assert 'id="appeal-modify"' in text and 'id="appeal-modify" hidden' not in text
+    assert ">Record the outcome</button>" in text
+    assert 'data-button-label="Uphold the decision"' in text
+    assert 'data-button-label="Overturn: lift the 7-day suspension…"' in text
+    assert 'data-button-label="Modify the decision…"' in text
 
 
 def test_the_recused_reviewer_sees_the_notice_and_no_form(
@@ -99,12 +109,14 @@ def test_an_outcome_without_a_reason_comes_back_with_the_field_marked(
     assert refused.status_code == 422
     assert 'id="err-reason"' in refused.text
     assert 'aria-invalid="true" aria-describedby="err-reason"' in refused.text
-    assert 'value="overturn" id="appeal-outcome-overturn" checked' in refused.text
+    assert re.search(r'id="appeal-outcome-overturn"[^>]* checked', refused.text)
+    assert ">Overturn: lift the 7-day suspension…</button>" in refused.text
+    assert 'id="appeal-confirm"' not in refused.text
     assert _written(db) == before
     assert _stored(db, appeal.id).status == AppealStatus.open
 
 
-def test_overturning_from_the_console_reverses_the_decision(
+def test_overturning_from_the_console_reverses_the_decision_once_confirmed(
     client: TestClient, db: Session, settings: Settings
 ) -> None:
     appeal, _ = _arranged(client, db, settings)
@@ -112,14 +124,28 @@ def test_overturning_from_the_console_reverses_the_decision(
     hold(db, appeal.case_id, specialist)
     csrf = TOKEN.search(client.get(f"/cases/{appeal.case_id}").text)
     assert csrf is not None
+    form = {
+        "csrf_token": csrf.group(1),
+        "outcome": "overturn",
+        "reason": "The client proposed the outside payment; she declined.",
+    }
+    before = _written(db)
+
+    asked = client.post(f"/cases/{appeal.case_id}/appeal/decide", data=form)
+
+    # The first press checks and restates; nothing is written.
+    assert asked.status_code == 200, asked.text
+    assert 'id="appeal-confirm"' in asked.text
+    assert "Overturning reverses decision" in asked.text
+    assert ": <strong>lift the 7-day suspension</strong>." in asked.text
+    assert ">Confirm: lift the 7-day suspension</button>" in asked.text
+    assert 'name="confirm" value="1"' in asked.text
+    assert _written(db) == before
+    assert _stored(db, appeal.id).status == AppealStatus.open
 
     done = client.post(
         f"/cases/{appeal.case_id}/appeal/decide",
-        data={
-            "csrf_token": csrf.group(1),
-            "outcome": "overturn",
-            "reason": "The client proposed the outside payment; she declined.",
-        },
+        data={**form, "confirm": "1"},
         follow_redirects=False,
     )
 
@@ -159,9 +185,16 @@ def test_modifying_from_the_console_decides_anew_on_the_appeal_case(
     assert 'id="err-facts"' in refused.text, re.findall(r'role="alert">(.*?)<', refused.text)
     assert _written(db) == before
 
+    asked = client.post(f"/cases/{appeal.case_id}/appeal/decide", data={**form, "facts": FACTS})
+
+    assert asked.status_code == 200, asked.text
+    assert "Confirm the new decision" in asked.text
+    assert "with <strong>Restrict · payouts · 14 days</strong> under Fee" in asked.text
+    assert _written(db) == before
+
     done = client.post(
         f"/cases/{appeal.case_id}/appeal/decide",
-        data={**form, "facts": FACTS},
+        data={**form, "facts": FACTS, "confirm": "1"},
         follow_redirects=False,
     )
 
@@ -205,6 +238,32 @@ def test_a_modification_needing_a_second_approver_is_refused_on_the_action(
     assert "open a new case" in refused.text
     assert _written(db) == before
     assert _stored(db, appeal.id).status == AppealStatus.open
+    decision = db.get(Decision, appeal.decision_id, populate_existing=True)
+    assert decision is not None and decision.status == DecisionStatus.applied
+    db.commit()
+
+
+def test_upholding_from_the_console_needs_no_confirmation(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    appeal, _ = _arranged(client, db, settings)
+    specialist = hearer(db, client)
+    hold(db, appeal.case_id, specialist)
+    csrf = TOKEN.search(client.get(f"/cases/{appeal.case_id}").text)
+    assert csrf is not None
+
+    done = client.post(
+        f"/cases/{appeal.case_id}/appeal/decide",
+        data={
+            "csrf_token": csrf.group(1),
+            "outcome": "uphold",
+            "reason": "The messages show the request for an outside payment.",
+        },
+        follow_redirects=False,
+    )
+
+    assert done.status_code == 303, done.text
+    assert _stored(db, appeal.id).status == AppealStatus.upheld
     decision = db.get(Decision, appeal.decision_id, populate_existing=True)
     assert decision is not None and decision.status == DecisionStatus.applied
     db.commit()

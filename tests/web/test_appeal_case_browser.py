@@ -5,9 +5,9 @@ Agent Ana suspends Lucía for 7 days (the user is emailed, in Spanish). The mark
 Lucía's appeal through the API. Ana asks for her next case and does not get the appeal (she
 took the decision); specialist Sofía does, reads the appeal view (Lucía's words, the
 decision, its statement and message, the flagged message that fired the rule), and
-overturns it with a reason. The marketplace receives ``action.reversed`` (the suspension is
-lifted) and ``appeal.decided``; Lucía receives one email, in Spanish, saying so; the
-statement of reasons shows the revision."""
+overturns it with a reason, confirming what it lifts. The marketplace receives
+``action.reversed`` (the suspension is lifted) and ``appeal.decided``; Lucía receives one
+email, in Spanish, saying so; the statement of reasons shows the revision."""
 
 from __future__ import annotations
 
@@ -186,12 +186,33 @@ def test_an_appeal_overturns_a_suspension(
     expect(view.locator("#appeal-evidence")).to_contain_text("descuento")
     expect(view.locator("#appeal-recused")).to_contain_text("Ana Torres")
     expect(view.locator("#appeal-window")).to_contain_text("days left")
+    # The new decision's fields wait until Modify is chosen; the button names no outcome yet.
+    expect(view.locator("#appeal-modify")).to_be_hidden()
+    expect(view.locator("#appeal-submit")).to_have_text("Record the outcome")
     assert_screen(page, "appeal")
 
-    # Overturn, with a reason the user reads.
-    view.get_by_label("Overturn: reverse the decision").check()
-    view.get_by_label("Reason (the user reads it in the outcome message)").fill(REASON)
-    view.get_by_role("button", name="Record the outcome").click()
+    # d goes to the first outcome; the button follows the choice.
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    page.keyboard.press("d")
+    expect(view.get_by_label("Uphold: the decision stands")).to_be_focused()
+    view.get_by_label("Uphold: the decision stands").check()
+    expect(view.locator("#appeal-submit")).to_have_text("Uphold the decision")
+    view.get_by_label("Modify: replace it with a different decision").check()
+    expect(view.locator("#appeal-modify")).to_be_visible()
+    expect(view.get_by_label("Policy")).to_be_visible()
+    expect(view.locator("#appeal-submit")).to_have_text("Modify the decision…")
+
+    # Overturn, with a reason the user reads: restated, and recorded only once confirmed.
+    view.get_by_label("Overturn: the decision was wrong, lift it").check()
+    expect(view.locator("#appeal-modify")).to_be_hidden()
+    view.get_by_label("Reason (sent to the user with the outcome)").fill(REASON)
+    view.get_by_role("button", name="Overturn: lift the 7-day suspension").click()
+    confirm = page.locator("#appeal-confirm")
+    expect(confirm).to_contain_text("on u-lucia (Lucía): lift the 7-day suspension.")
+    expect(confirm).to_contain_text(REASON)
+    expect(page.locator("#appeal-status")).to_have_text("open")
+    assert_screen(page, "appeal-confirm")
+    confirm.get_by_role("button", name="Confirm: lift the 7-day suspension").click()
     expect(page.locator("#appeal-status")).to_have_text("overturned")
     expect(page.locator("#appeal-outcome")).to_contain_text(REASON)
     assert_clean(page)

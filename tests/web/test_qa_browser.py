@@ -12,7 +12,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Response, expect
 from sqlalchemy.orm import Session
 
 from tests.factories import make_staff
@@ -69,6 +69,10 @@ def _seed(db: Session, settings: Settings) -> dict[str, str]:
     return emails
 
 
+def guidance(response: Response) -> bool:
+    return "/qa/guidance" in response.url
+
+
 def test_a_qa_reviewer_disagrees_blind_and_the_scorecard_shows_it(
     page: Page, db: Session, settings: Settings
 ) -> None:
@@ -92,14 +96,18 @@ def test_a_qa_reviewer_disagrees_blind_and_the_scorecard_shows_it(
     expect(page.get_by_label("Policy violated")).to_be_focused()
     # The form keeps policy and action from contradicting each other: "No violation" as the
     # policy takes the action "No violation" and locks the others, and back again.
+    # (Each change fetches the policy's guidance: let it arrive before the next.)
     picker = page.get_by_label("Policy violated")
-    picker.select_option("no_violation")
+    with page.expect_response(guidance):
+        picker.select_option("no_violation")
     expect(page.get_by_role("radio", name="No violation")).to_be_checked()
     expect(page.get_by_role("radio", name="Suspend")).to_be_disabled()
-    picker.select_option("fee_circumvention")
+    with page.expect_response(guidance):
+        picker.select_option("fee_circumvention")
     expect(page.get_by_role("radio", name="Suspend")).to_be_enabled()
     expect(page.get_by_role("radio", name="No violation")).not_to_be_checked()
-    page.get_by_role("radio", name="No violation").check()
+    with page.expect_response(guidance):
+        page.get_by_role("radio", name="No violation").check()
     expect(picker).to_have_value("no_violation")
 
     page.get_by_label("Policy violated").select_option("fee_circumvention")

@@ -30,6 +30,8 @@ from vigil.quality.models import (
     QASamplingRate,
     SampleStatus,
 )
+from vigil.quality.scores import ScoreRow
+from vigil.web.quality import FEW_SAMPLES, _score_row, verdict
 
 SYSTEM = Principal.system("test")
 REASONING = "Bank details sent twice in one thread; the client was pushed to pay by transfer."
@@ -502,11 +504,15 @@ def test_calibration_from_creation_to_results_with_grey_area_guidance(
     )
     assert assigned.status_code == 303
     assert count(db, CalibrationAssignment) == 1
+    listed = client.get("/qa/calibration").text
+    assert "Off-platform links" in listed and "built-in method" not in listed
+    assert re.search(r'<td class="num">\s*2\s*</td>', listed)  # the set's two gold cases
     logout(client)
 
     # The reviewer answers blind, item by item.
     csrf = login_as(client, db, answerer)
-    assert "Off-platform links" in client.get("/qa").text
+    mine = client.get("/qa").text
+    assert "Off-platform links" in mine and "0 of 2" in mine and "built-in method" not in mine
     first = client.get(set_url).text
     assert "case 1 of 2" in first
     assert "Prices on the linked page" not in first  # the expected decision stays hidden
@@ -666,3 +672,36 @@ def test_choosing_a_policy_shows_its_grey_areas(client: TestClient, db: Session)
     assert "Grey areas" in html and "Sharing a portfolio link" in html
     assert "Grey areas" not in client.get("/qa/guidance", params={"policy": "no_violation"}).text
     assert client.get("/qa/guidance", params={"policy": "nope"}).status_code == 200
+
+
+# --- how figures and findings are worded -----------------------------------------------------
+
+
+def _row(samples: int, kappa: float | None, note: str | None) -> ScoreRow:
+    return ScoreRow(
+        key="7", label="Elena Ruiz", samples=samples, agreed=samples - 1,
+        agreement_rate=(samples - 1) / samples, kappa=kappa, kappa_note=note,
+        right_policy_rate=1.0, right_action_rate=0.5, message_quality_mean=3.25,
+        confusion={},
+    )  # fmt: skip
+
+
+def test_a_scorecard_row_cautions_below_twenty_samples_and_rates_quality_out_of_five() -> None:
+    few = _score_row(_row(19, 0.4, None), "reviewer", {})
+    assert few["few"] is True and few["kappa_note"] == "few samples"
+    assert few["message_quality"] == "3.2 / 5"
+    enough = _score_row(_row(FEW_SAMPLES, 0.4, None), "reviewer", {})
+    assert enough["few"] is False and enough["kappa_note"] is None
+    # An undefined kappa keeps its own reason.
+    undefined = _score_row(_row(30, None, "both raters used a single label"), "reviewer", {})
+    assert undefined["kappa_note"] == "both raters used a single label"
+    # A reviewer removed since is named as such, never by a number.
+    gone = _score_row(ScoreRow(**{**_row(3, None, None).__dict__, "label": "#7"}), "reviewer", {})
+    assert gone["label"] == "A former staff member"
+
+
+def test_the_reveal_finding_is_worded_neutrally() -> None:
+    assert verdict(True, True) == "you agree"
+    assert verdict(True, False) == "you differ on the action"
+    assert verdict(False, True) == "you differ on the policy"
+    assert verdict(False, False) == "you differ on the policy and the action"

@@ -538,3 +538,30 @@ def test_an_agent_cannot_filter_by_the_legal_queue(
     assert _case_ids(client.get("/search/cases", params={"queue": str(queue_id)}).text) == [
         world.legal
     ]
+
+
+def test_a_quoted_reference_opens_what_it_names(
+    client: TestClient, db: Session, world: World, settings: Settings
+) -> None:
+    from tests.disputes.conftest import MARKETPLACE, spec
+    from tests.disputes.conftest import make_account as party
+    from vigil.disputes import service as disputes
+
+    dispute = disputes.open_dispute(
+        db, MARKETPLACE, spec(party(db, "client"), party(db, "freelancer")), settings=settings
+    )
+    db.commit()
+    login_as(client, db, world.agent)
+    for q, where in (
+        (f"C-{world.report}", f"/cases/{world.report}"),
+        (f"c-{world.report}", f"/cases/{world.report}"),
+        (f"D-{dispute.id}", f"/disputes/{dispute.id}"),
+    ):
+        response = client.get("/search", params={"q": q}, follow_redirects=False)
+        assert (response.status_code, response.headers.get("location")) == (303, where), q
+    # What the agent may not see, or what does not exist, is not admitted to exist.
+    for q in (f"C-{world.legal}", "A-999999", "D-999999", "SOR-999999"):
+        page = client.get("/search", params={"q": q})
+        assert page.status_code == 200, q
+        assert f"There is no {q.upper()} that you can see." in page.text
+        assert "Court order" not in page.text

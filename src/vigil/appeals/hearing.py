@@ -16,13 +16,15 @@ of :mod:`vigil.appeals.service` refuses every other close while the appeal is op
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vigil.accounts.models import Account
+from vigil.accounts import service as accounts
+from vigil.accounts.models import Account, AccountStatus
 from vigil.appeals.models import Appeal, AppealStatus, ContactPreference
 from vigil.appeals.service import (
     MAX_REASON,
@@ -43,7 +45,7 @@ from vigil.dsa import service as dsa
 from vigil.dsa.models import Statement
 from vigil.enforcement import apply
 from vigil.enforcement import service as enforcement
-from vigil.enforcement.models import Decision, DecisionStatus
+from vigil.enforcement.models import ActionStatus, Decision, DecisionAction, DecisionStatus
 from vigil.enforcement.plan import Checks, make_plan
 from vigil.enforcement.schemas import DecisionIn, MessageIn
 from vigil.integrations import service as integrations
@@ -162,6 +164,9 @@ def decide_appeal(
 
     status = _STATUS_OF[outcome]
     now = clock.now()
+    # What the decision still did when it was heard, read before any reversal: the message
+    # says what was lifted and what had already ended.
+    measures = _measures(session, decision, now)
     replacement: Decision | None = None
     if outcome is Outcome.uphold:
         with closing_by_outcome(case.id):
@@ -224,7 +229,10 @@ def decide_appeal(
     appeal.new_decision_id = replacement.id if replacement else None
     appeal.statement_ids = touched
     session.flush()
-    _tell_user(session, actor, appeal, decision, account, replacement, new_statement, settings)
+    _tell_user(
+        session, actor, appeal, decision, account, replacement, new_statement, settings,
+        measures=measures,
+    )  # fmt: skip
     _emit_decided(session, appeal, account)
     audit.record(
         session,
@@ -334,6 +342,79 @@ def _channels(account: Account, appeal: Appeal) -> list[str]:
     return ["in_app"]
 
 
+def _ended_at(action: DecisionAction, now: datetime) -> datetime | None:
+    """When the action stopped holding, or None while it still holds. An action whose end
+    date passed before the expiry sweep reached it has ended all the same."""
+    if action.status == ActionStatus.active:
+        if action.ends_at is not None and clock.as_utc(action.ends_at) <= now:
+            return action.ends_at
+        return None
+    if action.status == ActionStatus.reversed:
+        return action.reversed_at or now
+    return action.expired_at or action.ends_at or now
+
+
+def _measures(session: Session, decision: Decision, now: datetime) -> dict[str, Any]:
+    """The decision's actions split by whether they still held when the appeal was heard:
+    ``in_force`` (an overturn or a modification lifts them) and ``ended`` (expired, or lifted
+    by an earlier reversal: nothing left to lift)."""
+    in_force: list[dict[str, Any]] = []
+    ended: list[dict[str, Any]] = []
+    for action in apply.actions_of(session, decision.id):
+        if action.status == ActionStatus.pending:
+            continue
+        row: dict[str, Any] = {
+            "action": ActionType(action.type).value,
+            "scope": Scope(action.scope).value,
+            "ends_at": action.ends_at,
+        }
+        stopped = _ended_at(action, now)
+        if stopped is None:
+            in_force.append(row)
+        else:
+            how = "lifted" if action.status == ActionStatus.reversed else "expired"
+            ended.append({**row, "ended_at": stopped, "how": how})
+    return {"in_force": in_force, "ended": ended}
+
+
+def _other_measures(session: Session, account: Account, decision_id: int) -> bool:
+    """Whether anything else still restricts the account once the appealed decision is
+    undone: a restriction in force, a removal of the account, or an action in force of
+    another decision (content still down). Only whether: the message never describes
+    other decisions."""
+    if account.status == AccountStatus.removed:
+        return True
+    if accounts.restrictions_in_force(session, account):
+        return True
+    other = session.scalar(
+        select(DecisionAction.id)
+        .join(Decision, Decision.id == DecisionAction.decision_id)
+        .where(
+            Decision.account_id == account.id,
+            Decision.id != decision_id,
+            Decision.status == DecisionStatus.applied,
+            DecisionAction.status == ActionStatus.active,
+            DecisionAction.type != ActionType.warn,
+            (DecisionAction.ends_at.is_(None)) | (DecisionAction.ends_at > clock.now()),
+        )
+        .limit(1)
+    )
+    return other is not None
+
+
+def _told(rows: list[dict[str, Any]], locale: str, at: str) -> list[dict[str, Any]]:
+    """Actions for the template, their dates as the user's language writes them."""
+    return [
+        {
+            "action": r["action"],
+            "scope": r["scope"],
+            "ends_at": format_date(r["ends_at"], locale) if r.get("ends_at") else "",
+            **({"ended_on": format_date(r[at], locale), "how": r["how"]} if at in r else {}),
+        }
+        for r in rows
+    ]
+
+
 def _tell_user(
     session: Session,
     actor: Principal,
@@ -343,8 +424,12 @@ def _tell_user(
     replacement: Decision | None,
     new_statement: Statement | None,
     settings: Settings,
+    *,
+    measures: dict[str, Any],
 ) -> None:
-    """The outcome, in the language of the appeal, once (no ``reinstate`` besides it)."""
+    """The outcome, in the language of the appeal, once (no ``reinstate`` besides it). It
+    says what the outcome lifted, what had already ended, and whether other measures still
+    hold on the account (never that the account is back to normal while they do)."""
     locale = appeal.language
     policies = apply.policies_of(session, decision.id)
     original = apply.headline(apply.actions_of(session, decision.id))
@@ -390,6 +475,11 @@ def _tell_user(
             format_date(new_top.ends_at, locale)
             if new_top is not None and new_top.ends_at is not None
             else ""
+        ),
+        "in_force": _told(measures["in_force"], locale, "ended_at"),
+        "ended": _told(measures["ended"], locale, "ended_at"),
+        "other_measures": (
+            _other_measures(session, account, decision.id) if replacement is None else False
         ),
     }
     rendered = communications.render(

@@ -369,6 +369,8 @@ def submit_appeal(
             "this decision was already appealed", field="decision_id", code="appeal_exists"
         ) from None
     case.attributes = {**case.attributes, "appeal": {**link, "appeal_id": appeal.id}}
+    # Named by the appeal's own reference, the one the user quotes, now that it exists.
+    case.title = f"Appeal A-{appeal.id} · decision #{decision.id} on case #{original.id}"
     recused = _recused_for(session, decision, original)
     cases.recuse(session, case, recused, f"decided the appealed decision {decision.id}")
     session.flush()

@@ -137,7 +137,9 @@ DEFAULT_QUEUES: list[QueueSpec] = [
         "disputes",
         "Disputes",
         Tier.tier1,
-        48,
+        # The other party has 72 hours to answer (dispute_response_hours) before a mediator
+        # can do much: the queue's clock allows for that and two days of mediation.
+        120,
         "Disputes between two users.",
         (RuleSpec(case_types=(T.dispute,), tiers=(Tier.tier1,)),),
     ),

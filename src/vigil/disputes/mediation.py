@@ -4,7 +4,6 @@ closed, the payment instruction, both parties told)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -61,7 +60,7 @@ from vigil.kit.errors import (
 
 
 def _check_refund(
-    dispute: Dispute, outcome: Outcome, amount: Decimal | None, field_name: str = "amount"
+    dispute: Dispute, outcome: Outcome, amount: object, field_name: str = "amount"
 ) -> int:
     """Refund in minor units for a proposal or ruling; 0 for outcomes without one."""
     if outcome not in PROPOSABLE:

@@ -8,6 +8,7 @@ mis-scaled by a factor of 100 or 1,000, which is worse than refusing it.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, DecimalException, InvalidOperation
 
 from vigil.kit.errors import InvalidInput
@@ -38,10 +39,39 @@ def check_currency(currency: str, field: str = "currency") -> str:
     return code
 
 
-def to_minor(amount: Decimal | str | int, currency: str, field: str = "amount") -> int:
+# A plain decimal: digits, at most one "." and digits after it. No exponent ("1e3"), no
+# thousands separators ("2,500.00", "2.500,00"), no comma for the decimals: each of those has
+# been read as a different amount by someone, so none is guessed at.
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+PLAIN_HINT = 'write it as a plain decimal such as "2500.50": no exponent, no thousands separators'
+
+
+def parse_amount(raw: object, field: str = "amount") -> Decimal:
+    """The decimal an API amount stands for: a string or JSON number written as a plain
+    decimal (``"120.50"``, ``120.5``, ``120``), else 422 ``invalid_amount`` on ``field``. A
+    ``Decimal`` was already parsed by our own code and is taken as it is."""
+    if isinstance(raw, Decimal):
+        return raw
+    text: str | None = None
+    if isinstance(raw, str):
+        text = raw.strip()
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        text = str(raw)
+    elif isinstance(raw, float):
+        text = repr(raw)  # the shortest text that reads back as this float; "1e+16" stays
+    if text is None or not _PLAIN_DECIMAL.fullmatch(text):
+        raise InvalidInput(
+            f"amount is not a plain decimal number: {PLAIN_HINT}",
+            field=field,
+            code="invalid_amount",
+        )
+    return Decimal(text)
+
+
+def to_minor(amount: object, currency: str, field: str = "amount") -> int:
     """Exact minor units of a positive ``amount`` in ``currency`` (already checked)."""
     try:
-        value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+        value = parse_amount(amount, field)
     except InvalidOperation:
         raise InvalidInput("amount is not a number", field=field, code="invalid_amount") from None
     if not value.is_finite():

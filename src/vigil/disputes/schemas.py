@@ -12,10 +12,9 @@ parties' view, with nothing internal (no case, no mediator, no linked reviews); 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from vigil.disputes import money
 from vigil.disputes.models import (
@@ -47,11 +46,25 @@ class _Body(BaseModel):
 
 # --- requests ---------------------------------------------------------------------------------
 
+# An amount as sent: checked by ``money.parse_amount`` (422 ``invalid_amount`` on the field)
+# rather than by the model, so that "1e3", "2.500,00" or ``true`` are refused with the
+# amount's own code, never read as some other number.
+AmountIn = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}, {"type": "number"}],
+            "description": 'A plain decimal in major units, e.g. "120.50": no exponent, no '
+            "thousands separators.",
+        }
+    ),
+]
+
 
 class MoneyIn(_Body):
-    amount: Decimal = Field(
-        description='A decimal string in major units, e.g. "120.50"; no more decimals than '
-        "the currency has, more than zero.",
+    amount: AmountIn = Field(
+        description='A plain decimal string in major units, e.g. "120.50" (no exponent, no '
+        "thousands separators); no more decimals than the currency has, more than zero.",
         examples=["120.50"],
     )
     currency: str = Field(
@@ -112,7 +125,7 @@ class SubmissionIn(_Body):
 
 class ProposalIn(_Body):
     outcome: Outcome
-    amount: Decimal | None = Field(
+    amount: AmountIn = Field(
         default=None,
         description="The refund for partial_refund, in major units of the dispute's currency.",
     )
@@ -123,7 +136,7 @@ class ProposalIn(_Body):
 
 class RulingIn(_Body):
     outcome: Outcome
-    amount: Decimal | None = Field(default=None, description="The refund for partial_refund.")
+    amount: AmountIn = Field(default=None, description="The refund for partial_refund.")
     reason: str = Field(max_length=MAX_NOTE_CHARS, description="Why; told to both parties.")
 
 

@@ -11,6 +11,10 @@ with the problem next to its field (422) and writes nothing.
 
 Modify takes the new decision in the same form: policy, action and the facts for its
 statement of reasons, as the decision panel takes them (``web.decision_form``).
+
+Overturn and modify change what the user lives with, so they take two presses: the first
+runs the whole hearing (every refusal shows at its field), rolls it back and restates what
+will happen; only ``confirm=1`` records it. Upholding changes nothing and is recorded at once.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from vigil.cases.models import Case, CaseEvent, CaseEventKind, CaseStatus, CaseT
 from vigil.communications.models import Message
 from vigil.dsa.models import Statement
 from vigil.enforcement import apply
-from vigil.enforcement.models import Decision
+from vigil.enforcement.models import ActionStatus, Decision
 from vigil.kit import clock
 from vigil.kit.errors import InvalidInput, VigilError
 from vigil.policies import service as policies
@@ -60,9 +64,13 @@ router = APIRouter(include_in_schema=False)
 
 OUTCOMES = (
     ("uphold", "Uphold: the decision stands"),
-    ("overturn", "Overturn: reverse the decision"),
-    ("modify", "Modify: replace it with another decision"),
+    ("overturn", "Overturn: the decision was wrong, lift it"),
+    ("modify", "Modify: replace it with a different decision"),
 )
+# The submit button before an outcome is chosen (and without scripts, until the page comes back).
+SUBMIT_FALLBACK = "Record the outcome"
+# Outcomes recorded only after the confirming step (see ``decide``).
+CONFIRMED = frozenset({"overturn", "modify"})
 STATUS_KIND = {
     AppealStatus.open: "warning",
     AppealStatus.upheld: "",
@@ -82,6 +90,8 @@ class FormState:
 
     values: dict[str, str] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)
+    # Everything passed: the outcome waits for the reviewer's confirmation.
+    confirm: bool = False
 
 
 # The refused form, for the case page rendered in the same request (``case_panel`` has the
@@ -157,6 +167,7 @@ def _original(db: Session, decision: Decision, statement: Statement | None) -> d
         ],
         "actions": [
             {
+                "kind": ActionType(a.type),
                 "type": ACTION_LABELS.get(ActionType(a.type), str(a.type)),
                 "scope": SCOPE_LABELS.get(Scope(a.scope), str(a.scope)),
                 "days": a.duration_days,
@@ -206,6 +217,65 @@ def _modify_options(db: Session) -> dict[str, Any]:
     }
 
 
+def _undo(action: dict[str, Any]) -> str:
+    """What overturning does to one action in force, in words: 'lift the 7-day suspension'."""
+    kind = action["kind"]
+    days = f"{action['days']}-day " if action["days"] else ""
+    scope = str(action["scope"]).lower()
+    if kind == ActionType.warn:
+        return "withdraw the warning"
+    if kind == ActionType.restrict:
+        return f"lift the {days}restriction on {scope}"
+    if kind == ActionType.suspend:
+        return f"lift the {days}suspension"
+    if kind == ActionType.remove:
+        return f"put the {scope} back"
+    return "lift the ban"
+
+
+def _labels(original: dict[str, Any]) -> dict[str, str]:
+    """The submit button's label per outcome (``appeals.js`` follows the chosen one)."""
+    undo = [_undo(a) for a in original["actions"] if a["status"] == ActionStatus.active]
+    overturn = f"Overturn: {' and '.join(undo)}…" if undo else "Overturn the decision…"
+    return {"uphold": "Uphold the decision", "overturn": overturn, "modify": "Modify the decision…"}
+
+
+def _confirmation(
+    db: Session, appeal: Appeal, original: dict[str, Any], values: dict[str, str]
+) -> dict[str, Any]:
+    """The confirming step's restatement of an overturn or a modification."""
+    account = db.get(Account, appeal.account_id)
+    who = account.external_id if account is not None else f"account #{appeal.account_id}"
+    if account is not None and account.display_name:
+        who = f"{who} ({account.display_name})"
+    undo = [_undo(a) for a in original["actions"] if a["status"] == ActionStatus.active]
+    outcome = values.get("outcome", "")
+    out: dict[str, Any] = {
+        "outcome": outcome,
+        "account": who,
+        "undo": " and ".join(undo),
+        "values": values,
+    }
+    if outcome == "modify":
+        titles = {v.code: v.title for v in policies.list_policies(db)}
+        action = values.get("action_type", "")
+        scope = values.get("action_scope", "")
+        with contextlib.suppress(ValueError):
+            action = ACTION_LABELS.get(ActionType(action), action)
+        with contextlib.suppress(ValueError):
+            scope = SCOPE_LABELS.get(Scope(scope), scope)
+        days = values.get("duration_days", "").strip()
+        parts = [action, scope.lower(), f"{days} days" if days else ""]
+        out["new"] = " · ".join(p for p in parts if p)
+        out["policy"] = titles.get(values.get("policy", ""), values.get("policy", ""))
+        out["title"] = "Confirm the new decision"
+        out["button"] = "Confirm: replace the decision"
+    else:
+        out["title"] = "Confirm the overturn"
+        out["button"] = f"Confirm: {out['undo']}" if undo else "Confirm: overturn the decision"
+    return out
+
+
 def case_panel(db: Session, principal: Principal, case: Case) -> dict[str, Any] | None:
     """What the case page shows of an appeal case (``partials/case_appeal.html``); None for
     any other case."""
@@ -230,6 +300,8 @@ def case_panel(db: Session, principal: Principal, case: Case) -> dict[str, Any] 
     is_open = appeal is not None and appeal.status == AppealStatus.open
     state = _refused.get() or FormState()
     ends = appeal.window_ends_at if appeal is not None else appeals_window(link)
+    told = _original(db, decision, statement)
+    labels = _labels(told)
     out: dict[str, Any] = {
         "appeal": appeal,
         "ref": appeal.ref if appeal is not None else f"C-{case.id}",
@@ -244,10 +316,10 @@ def case_panel(db: Session, principal: Principal, case: Case) -> dict[str, Any] 
         "window_ends_at": ends,
         "days_left": _days_left(ends, now) if ends is not None else None,
         "last_day": (
-            (clock.as_utc(ends) - timedelta(days=1)).date().isoformat() if ends is not None else ""
+            f"{clock.as_utc(ends) - timedelta(days=1):%d %b %Y}" if ends is not None else ""
         ),
         "original_case": {"id": original.id, "title": original.title},
-        "original": _original(db, decision, statement),
+        "original": told,
         "evidence": _evidence(db, principal, original),
         "recused": [names.get(i, f"staff #{i}") for i in recused_ids],
         "you_are_recused": recused,
@@ -262,12 +334,17 @@ def case_panel(db: Session, principal: Principal, case: Case) -> dict[str, Any] 
             and principal.can(Permission.decisions_reverse)
         ),
         "must_take": bool(is_open and not holds and principal.can(Permission.appeals_decide)),
-        "outcomes": OUTCOMES,
+        "outcomes": [{"value": v, "label": label, "button": labels[v]} for v, label in OUTCOMES],
+        "submit_label": labels.get(state.values.get("outcome", ""), SUBMIT_FALLBACK),
+        "submit_fallback": SUBMIT_FALLBACK,
         "form": state.values,
         "errors": state.errors,
+        "confirm": None,
     }
     if out["can_decide"]:
         out.update(_modify_options(db))
+        if state.confirm and appeal is not None:
+            out["confirm"] = _confirmation(db, appeal, told, state.values)
     return out
 
 
@@ -322,8 +399,10 @@ def decide(
     submitted: Submitted,
 ) -> Response:
     """Uphold, overturn or modify the appeal heard on this case. Refused: the case page again,
-    with the problem next to its field, and nothing written."""
+    with the problem next to its field, and nothing written. An overturn or a modification
+    without ``confirm=1`` is checked in full, rolled back, and restated for confirmation."""
     p = who.principal
+    confirmed = _text(submitted, "confirm") == "1"
     values = {
         name: _text(submitted, name)
         for name in ("outcome", "reason", *MODIFY_KEYS, "departure_reason")
@@ -355,6 +434,16 @@ def decide(
             db, p, appeal.id, outcome=outcome, reason=values["reason"],
             new_decision=new_decision, settings=settings,
         )  # fmt: skip
+        if outcome.value in CONFIRMED and not confirmed:
+            # Nothing left the database meanwhile: messages and webhooks are jobs in the
+            # same transaction, rolled back with it.
+            raise _Unconfirmed
+    except _Unconfirmed:
+        db.rollback()
+        from vigil.web import casepage
+
+        with _showing(FormState(values, {}, confirm=True)):
+            return casepage.render_case(request, db, who, case_id)
     except VigilError as exc:
         if exc.status_code == 404:
             raise
@@ -371,3 +460,7 @@ def decide(
                 request, db, who, case_id, error=exc.message, status_code=exc.status_code
             )
     return redirect(f"/cases/{case_id}#case-appeal")
+
+
+class _Unconfirmed(Exception):
+    """An overturn or a modification that passed every check but is not confirmed yet."""

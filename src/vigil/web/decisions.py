@@ -265,8 +265,10 @@ def _panel_context(
         [a.decided_by_id for d in history for a in d.approvals]
         + [d.decision.reversed_by_id for d in history],
     )
-    # An appeal case is decided through the appeal's outcome form (``partials/case_appeal``).
-    can_decide = pending is None and case.type != CaseType.appeal and _can_decide(p, case)
+    # An appeal case is decided through the appeal's outcome form (``partials/case_appeal``),
+    # a dispute through the two-sided view (a proposal, a ruling or a linked account review).
+    hearing_elsewhere = case.type in (CaseType.appeal, CaseType.dispute)
+    can_decide = pending is None and not hearing_elsewhere and _can_decide(p, case)
     context: dict[str, Any] = {
         **_common(settings),
         "case": case,
@@ -283,7 +285,7 @@ def _panel_context(
         "must_take": (
             pending is None
             and not can_decide
-            and case.type != CaseType.appeal
+            and not hearing_elsewhere
             and case.status != CaseStatus.closed
             and p.can(Permission.decisions_write)
         ),

@@ -17,8 +17,9 @@ with the problem under its field (422) and what was typed kept.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -55,6 +56,7 @@ from vigil.disputes.models import (
     ProposalStatus,
 )
 from vigil.disputes.schemas import ProposalIn, RulingIn
+from vigil.integrations.models import DeliveryStatus, WebhookDelivery
 from vigil.kit import clock
 from vigil.kit.errors import InvalidInput, VigilError
 from vigil.kit.pagination import decode_cursor, encode_cursor
@@ -123,7 +125,20 @@ PAYMENT_LABELS = {
     "held": "held",
     "refunded": "refunded to the buyer",
     "released": "released to the seller",
-    "split": "part refunded, the rest released",
+    "partially_refunded": "split: part refunded to the buyer, the rest released to the seller",
+}
+ACCOUNT_STATUS_LABELS = {
+    "active": "active",
+    "restricted": "restricted",
+    "suspended": "suspended",
+    "removed": "removed",
+    "closed": "closed by the user",
+}
+CASE_STATUS_LABELS = {
+    "open": "open",
+    "assigned": "in review",
+    "on_hold": "on hold",
+    "closed": "closed",
 }
 PARTY_TITLES = {Party.buyer: "Buyer", Party.seller: "Seller"}
 EVENT_LABELS = {
@@ -139,7 +154,7 @@ EVENT_LABELS = {
     DisputeEventKind.agreed: "both parties accepted: resolved by agreement",
     DisputeEventKind.ruled: "ruled",
     DisputeEventKind.withdrawn: "withdrew the dispute",
-    DisputeEventKind.payment_instruction: "payment instruction sent to the marketplace",
+    DisputeEventKind.payment_instruction: "payment instruction issued",
     DisputeEventKind.review_opened: "opened an account review",
     DisputeEventKind.file_viewed: "opened a file",
 }
@@ -149,7 +164,10 @@ REVIEWER_WORDS = {
     "amount_required": "Give the refund amount for a partial refund",
     "amount_not_positive": "The refund must be more than zero",
     "too_many_decimals": "{currency} has {decimals} decimal places",
-    "invalid_amount": "Give the amount as a number, e.g. 40.00",
+    "invalid_amount": (
+        "Write the amount with digits and at most one decimal separator, “.” or “,”: "
+        "write {example}, without thousands separators"
+    ),
     "use_full_refund": "That is the whole amount in dispute: choose “Full refund” instead",
     "amount_too_large": "The refund can't be more than the amount in dispute ({amount})",
     "note_required": "Write a note to the parties",
@@ -184,18 +202,19 @@ def reference(d: Dispute) -> str:
     return f"D-{d.id}"
 
 
-def _actor(label: str | None) -> str:
+def _actor(label: str | None, *, staff: bool = True) -> str:
     """Who did something, in the console's words rather than the principal's internal name:
-    the marketplace's API key, the deadline sweep and the message service are not people."""
+    the marketplace's API key (whatever it is called), the deadline sweep and the message
+    service are not people. ``staff`` is False for an entry no staff member made."""
     raw = (label or "").strip()
     if not raw or raw == "system":
         return "Vigil"
-    if raw.startswith("marketplace"):
-        return "the marketplace"
     if raw.endswith(".sweep"):
         return "deadline check"
     if raw.endswith(".messages") or raw == "mailer":
         return "message service"
+    if raw.startswith("marketplace") or not staff:
+        return "the marketplace"
     return raw
 
 
@@ -240,8 +259,8 @@ def _waiting_on(
     who = "Mediator (you)" if mine else f"Mediator ({holder or 'unassigned'})"
     if case is None or case.status == CaseStatus.closed:
         return {"who": who, "what": "", "at": None, "kind": ""}
-    if case.sla_breached_at is not None:
-        return {"who": who, "what": "SLA breached", "at": case.sla_due_at, "kind": "breached"}
+    if case.sla_breached_at is not None or clock.as_utc(case.sla_due_at) <= clock.now():
+        return {"who": who, "what": "SLA overdue", "at": case.sla_due_at, "kind": "breached"}
     return {"who": who, "what": "SLA due", "at": case.sla_due_at, "kind": sla_state(case)}
 
 
@@ -282,6 +301,7 @@ def _side(d: Dispute, side: disputes.PartySide) -> dict[str, Any]:
         "response_kind": kind,
         "defaulted": not side.is_opener and d.respondent_defaulted,
         "account": account,
+        "account_status_label": _label(ACCOUNT_STATUS_LABELS, str(account.status)),
         "account_url": "/search/accounts?" + urlencode({"by": "external_id", "value": ext}),
         "cases_url": "/search?" + urlencode({"q": ext}),
         "age": (
@@ -410,7 +430,42 @@ def _instruction(d: Dispute, data: dict[str, Any]) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _timeline(d: Dispute, rows: list[DisputeEvent]) -> list[dict[str, Any]]:
+DELIVERY_WORDS = {
+    DeliveryStatus.pending: "queued",
+    DeliveryStatus.delivered: "delivered",
+    DeliveryStatus.failed: "failed",
+}
+
+
+def _deliveries(db: Session, d: Dispute) -> dict[str, list[str]]:
+    """The state of each webhook delivery of the dispute's events, by idempotency key (an
+    event reaches each subscribed endpoint through one delivery)."""
+    rows = db.execute(
+        select(WebhookDelivery.idempotency_key, WebhookDelivery.status)
+        .where(WebhookDelivery.subject_type == "dispute", WebhookDelivery.subject_id == d.id)
+        .order_by(WebhookDelivery.id)
+    )
+    out: dict[str, list[str]] = {}
+    for key, status in rows:
+        out.setdefault(key, []).append(DELIVERY_WORDS.get(DeliveryStatus(status), str(status)))
+    return out
+
+
+def _delivery_state(states: list[str]) -> str:
+    """'no webhook endpoint subscribed', 'delivered', 'queued for 2 endpoints',
+    '1 delivered, 1 failed': what became of an instruction, not what was meant to."""
+    if not states:
+        return "no webhook endpoint subscribed"
+    counts = {w: states.count(w) for w in DELIVERY_WORDS.values() if w in states}
+    if len(counts) == 1:
+        word = next(iter(counts))
+        return word if len(states) == 1 else f"{word} to {len(states)} endpoints"
+    return ", ".join(f"{n} {word}" for word, n in counts.items())
+
+
+def _timeline(
+    d: Dispute, rows: list[DisputeEvent], deliveries: dict[str, list[str]] | None = None
+) -> list[dict[str, Any]]:
     items = []
     for e in rows:
         kind = DisputeEventKind(e.kind)
@@ -426,16 +481,38 @@ def _timeline(d: Dispute, rows: list[DisputeEvent]) -> list[dict[str, Any]]:
             )
         elif kind == DisputeEventKind.answered and "accept" in data:
             label = "accepted the proposal" if data["accept"] else "rejected the proposal"
+        elif kind == DisputeEventKind.submission:
+            label = _submission_label(data)
         elif kind == DisputeEventKind.payment_instruction and data.get("instruction"):
-            detail = _instruction(d, data)
-        if kind == DisputeEventKind.defaulted:
+            sent = (deliveries or {}).get(str(data.get("key", "")), [])
+            detail = f"{_instruction(d, data)} · {_delivery_state(sent)}"
+        if kind == DisputeEventKind.payment_instruction:
+            actor = "Vigil"  # Vigil issues it, whoever's step caused it
+        elif kind == DisputeEventKind.defaulted:
             actor = PARTY_TITLES[d.respondent]
         elif e.party:
             actor = PARTY_TITLES[Party(e.party)]
         else:
-            actor = _actor(e.actor_label)
+            actor = _actor(e.actor_label, staff=e.actor_id is not None)
         items.append({"at": e.at, "actor": actor, "label": label, "detail": detail})
     return items
+
+
+def _submission_label(data: dict[str, Any]) -> str:
+    """'added a statement and quoted 2 messages', 'added a file': what a submission was."""
+    if data.get("kind") == "file":
+        return "added a file"
+    quoted = data.get("excerpts")
+    n = quoted if isinstance(quoted, int) else 0
+    messages = f"quoted {n} message{'s' if n != 1 else ''}"
+    if data.get("kind") == "excerpts":
+        return messages
+    return "added a statement" + (f" and {messages}" if n else "")
+
+
+def _label(labels: dict[str, str], value: str) -> str:
+    """A status in words; an unlisted value is still readable (underscores become spaces)."""
+    return labels.get(value, value.replace("_", " "))
 
 
 def _reviews(rows: list[disputes.LinkedReview]) -> list[dict[str, Any]]:
@@ -443,7 +520,7 @@ def _reviews(rows: list[disputes.LinkedReview]) -> list[dict[str, Any]]:
         {
             "case_id": r.case.id,
             "party_label": PARTY_TITLES[Party(r.party)],
-            "status": CaseStatus(r.case.status).value,
+            "status": _label(CASE_STATUS_LABELS, CaseStatus(r.case.status).value),
             "title": r.case.title,
         }
         for r in rows
@@ -502,7 +579,7 @@ def header(
             else None
         ),
         "resolution_note": d.resolution_note,
-        "payment_label": PAYMENT_LABELS.get(d.payment_status.value, d.payment_status.value),
+        "payment_label": _label(PAYMENT_LABELS, d.payment_status.value),
         "payment_differs": d.outcome in (Outcome.redo, Outcome.partial_refund),
         "live": status != DisputeStatus.resolved,
         "case_id": d.case_id,
@@ -563,7 +640,7 @@ def _render(
         conversation=_conversation(sides),
         confirm=confirm,
         proposals=_proposals(d, v.proposals),
-        timeline=_timeline(d, v.timeline),
+        timeline=_timeline(d, v.timeline, _deliveries(db, d)),
         reviews=_reviews(v.linked_reviews),
         outcomes=[(o.value, OUTCOME_LABELS[o]) for o in PROPOSABLE],
         policies=_policy_choices(db) if head["can_review"] else [],
@@ -571,8 +648,30 @@ def _render(
         # The cursor goes to the first field refused (a form-wide refusal has none).
         focus=next((key for key in (errors or {}) if "-" in key), None),
         values=values or {},
-        notice=_notice(request),
+        notice=_proposal_notice(request, d, v.open_proposal) or _notice(request),
     )
+
+
+def _proposal_notice(
+    request: Request, d: Dispute, open_proposal: disputes.ProposalView | None
+) -> dict[str, str] | None:
+    """After a proposal, what it said in money, both legs: the mediator reads back the
+    amount the parties were sent (a mistyped amount shows at once)."""
+    if request.query_params.get("notice") != "proposed" or open_proposal is None:
+        return None
+    p = open_proposal.proposal
+    refund, release = money.split_for(p.outcome, d.amount_minor, p.refund_minor)
+    if p.outcome == Outcome.redo:
+        what = f"the seller redoes the work; {money.display(d.amount_minor, d.currency)} stays held"
+    else:
+        what = (
+            f"refund {money.display(refund, d.currency)} to the buyer, "
+            f"release {money.display(release, d.currency)} to the seller"
+        )
+    return {
+        "kind": "ok",
+        "text": f"Proposal sent to both parties: {what}. They have until the deadline to answer.",
+    }
 
 
 def _policy_choices(db: Session) -> list[tuple[str, str]]:
@@ -607,7 +706,14 @@ def _reviewer_message(exc: VigilError, d: Dispute | None) -> str:
         amount=money.display(d.amount_minor, d.currency),
         currency=d.currency,
         decimals=money.MINOR_UNITS.get(d.currency, 2),
+        example=_example(d.currency),
     )
+
+
+def _example(currency: str) -> str:
+    """'2500.50' (or '2500' for a currency without decimals): how to write an amount."""
+    decimals = money.MINOR_UNITS.get(currency, 2)
+    return "2500" + ("." + "50".ljust(decimals, "0") if decimals else "")
 
 
 def _errors_of(form: str, exc: VigilError, d: Dispute | None) -> dict[str, list[str]]:
@@ -648,28 +754,39 @@ def _pydantic_words(e: Any) -> str:
     loc = e["loc"][-1] if e["loc"] else ""
     if loc == "outcome":
         return "Choose an outcome"
-    if loc == "amount":
-        return "Give the amount as a number, e.g. 40.00"
     return str(e["msg"])
 
 
-def _amount(raw: str, outcome: str) -> Decimal | None:
+# Digits, then at most one decimal separator ("." or ",") and the decimals.
+_TYPED_AMOUNT = re.compile(r"([0-9]+)(?:[.,]([0-9]+))?")
+
+
+def _amount(raw: str, outcome: str, currency: str) -> Decimal | None:
     """The amount field: only a partial refund takes one (a value left in the hidden field of
-    another outcome is ignored, as the browser would not show it)."""
-    text = raw.strip().replace(",", "") if outcome == Outcome.partial_refund.value else ""
+    another outcome is ignored, as the browser would not show it).
+
+    Mediators write "30,50" or "30.50" for thirty and a half, and "2.500,00" or "2,500.00"
+    for two thousand five hundred. One separator followed by no more digits than the
+    currency has decimals is the decimal separator, whichever it is; anything else (two
+    separators, "2.500" in a currency with 2 decimals, an exponent, a sign) is refused with
+    how to write it, never guessed at."""
+    text = raw.strip() if outcome == Outcome.partial_refund.value else ""
     if not text:
         return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
+    m = _TYPED_AMOUNT.fullmatch(text)
+    if m is None or len(m.group(2) or "") > money.MINOR_UNITS.get(currency, 2):
         raise InvalidInput(
-            "Give the amount as a number, e.g. 40.00", field="amount", code="invalid_amount"
-        ) from None
-    if not value.is_finite():
-        raise InvalidInput(
-            "Give the amount as a number, e.g. 40.00", field="amount", code="invalid_amount"
+            f"write {_example(currency)}, without thousands separators",
+            field="amount",
+            code="invalid_amount",
         )
-    return value
+    whole, fraction = m.group(1), m.group(2)
+    return Decimal(f"{whole}.{fraction}" if fraction else whole)
+
+
+def _currency_of(db: Session, dispute_id: int) -> str:
+    d = db.get(Dispute, dispute_id)
+    return d.currency if d is not None else "USD"
 
 
 def _act(
@@ -719,7 +836,12 @@ def propose(
 
     def run() -> str:
         body = _validated(
-            ProposalIn, {"outcome": outcome, "amount": _amount(amount, outcome), "note": note}
+            ProposalIn,
+            {
+                "outcome": outcome,
+                "amount": _amount(amount, outcome, _currency_of(db, dispute_id)),
+                "note": note,
+            },
         )
         if body.outcome == Outcome.withdrawn:
             raise InvalidInput("Choose an outcome", field="outcome", code="invalid_outcome")
@@ -746,7 +868,12 @@ def rule(
                 "Give the reason for the ruling", field="reason", code="reason_required"
             )
         body = _validated(
-            RulingIn, {"outcome": outcome, "amount": _amount(amount, outcome), "reason": reason}
+            RulingIn,
+            {
+                "outcome": outcome,
+                "amount": _amount(amount, outcome, _currency_of(db, dispute_id)),
+                "reason": reason,
+            },
         )
         if body.outcome == Outcome.withdrawn:
             raise InvalidInput("Choose an outcome", field="outcome", code="invalid_outcome")

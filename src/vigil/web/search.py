@@ -3,7 +3,9 @@
 Three GET pages share one template (``search.html``), so a search is a link that can be
 bookmarked, shared and paged:
 
-- ``/search?q=`` — the header's box. A smart search: ``#123`` opens case 123; a bare number
+- ``/search?q=`` — the header's box. A smart search: ``#123`` opens case 123, and a quoted
+  reference opens what it names (``C-123``, ``A-3`` an appeal's case, ``D-7`` a dispute,
+  ``SOR-40`` a statement's case); a bare number
   lists case 123 and the account with that marketplace id; an email, a phone (``+34…``) or a
   document fingerprint (64 hex) searches by that; any other word is a marketplace id, a
   device id or (with ``pii:reveal``) part of a name.
@@ -36,6 +38,7 @@ from vigil.accounts import search as account_search
 from vigil.accounts import service as accounts
 from vigil.accounts.models import Account
 from vigil.api.deps import DB, AppSettings
+from vigil.appeals.models import Appeal
 from vigil.auth import service as auth_service
 from vigil.auth.models import StaffUser
 from vigil.auth.permissions import Permission
@@ -43,6 +46,9 @@ from vigil.cases import queues as queue_service
 from vigil.cases import service as cases
 from vigil.cases.models import Case, CaseStatus, CaseType
 from vigil.config import Settings
+from vigil.disputes.models import Dispute
+from vigil.dsa.models import Statement
+from vigil.enforcement.models import Decision
 from vigil.identity import service as identity
 from vigil.kit.errors import InvalidInput, NotFound, VigilError
 from vigil.policies import service as policies
@@ -68,6 +74,9 @@ STATUS_LABELS = {s.value: s.value.replace("_", " ") for s in CaseStatus}
 TYPE_LABELS = {t.value: t.value.replace("_", " ") for t in CaseType}
 
 _CASE_REF = re.compile(r"^#\s*(\S*)$")
+# The references users and messages quote: C-12 (a case), A-3 (an appeal), D-7 (a dispute),
+# SOR-40 (a statement of reasons).
+_QUOTED_REF = re.compile(r"^(C|A|D|SOR)-\s*(\d{1,19})$", re.IGNORECASE)
 _PHONE = re.compile(r"^\+[\d\s\-().]+$")
 
 
@@ -220,6 +229,27 @@ def _case_by_number(db: Session, who: ConsoleUser, number: int, *, shown: bool) 
         return None
 
 
+def _quoted_target(db: Session, who: ConsoleUser, kind: str, number: int) -> str | None:
+    """Where a quoted reference leads, if ``who`` may see the case behind it."""
+    if not 1 <= number <= MAX_ID:
+        return None
+    case_id: int | None = number if kind == "C" else None
+    if kind == "A":
+        case_id = db.scalar(select(Appeal.case_id).where(Appeal.id == number))
+    elif kind == "D":
+        case_id = db.scalar(select(Dispute.case_id).where(Dispute.id == number))
+    elif kind == "SOR":
+        decision_id = db.scalar(select(Statement.decision_id).where(Statement.id == number))
+        if decision_id is not None:
+            case_id = db.scalar(select(Decision.case_id).where(Decision.id == decision_id))
+    case = _case_by_number(db, who, case_id, shown=False) if case_id is not None else None
+    if case is None:
+        return None
+    if kind == "D" and who.principal.can(Permission.disputes_read):
+        return f"/disputes/{number}"
+    return f"/cases/{case.id}"
+
+
 def _by_profile(
     db: Session, who: ConsoleUser, *, email: str | None = None, phone: str | None = None,
     q: str | None = None,
@@ -241,8 +271,16 @@ def search(request: Request, db: DB, who: Console, q: str = "") -> Response:
                        form=form)  # fmt: skip
     found: dict[str, Any] = {"case": None, "accounts": [], "how": "", "notes": [], "more": None}
     try:
+        quoted = _QUOTED_REF.match(q)
         ref = _CASE_REF.match(q)
-        if ref:
+        if quoted:
+            kind, number = quoted.group(1).upper(), int(quoted.group(2))
+            target = _quoted_target(db, who, kind, number)
+            if target is not None:
+                return redirect(target)
+            found["how"] = f"reference {kind}-{number}"
+            found["notes"].append(f"There is no {kind}-{number} that you can see.")
+        elif ref:
             digits = ref.group(1)
             if not digits.isdigit():
                 raise _Refused("q", "a case number is # followed by digits, such as #123")

@@ -12,6 +12,7 @@ Errors have the one shape of the API: ``{"code", "message", "field", "request_id
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +29,7 @@ from vigil.auth.permissions import Permission
 from vigil.auth.principal import Principal
 from vigil.cases.schemas import CaseOut
 from vigil.config import Settings
-from vigil.disputes import metrics, queries, service
+from vigil.disputes import metrics, money, queries, service
 from vigil.disputes.models import Dispute, DisputeStatus, SubjectType
 from vigil.disputes.schemas import (
     AnswerIn,
@@ -61,6 +62,33 @@ DisputesMediate = Annotated[Principal, Depends(require(Permission.disputes_media
 
 DisputeId = Annotated[int, Path(ge=1, le=2**62, description="The dispute's id.")]
 ItemId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+class _JsonNumber(str):
+    """A JSON number with a fraction or an exponent, kept as it was written."""
+
+
+async def _plain_amounts(request: Request) -> None:
+    """Refuse an amount sent as a JSON number with an exponent (``1e3``): the body model sees
+    that as the float 1000.0, indistinguishable from ``1000``, so the text is read here (the
+    body is already buffered). Strings are checked by ``money.parse_amount``."""
+    raw = await request.body()
+    try:
+        data = json.loads(raw, parse_float=_JsonNumber) if raw else None
+    except ValueError:
+        return  # the body's own validation says what is wrong
+    amount = data.get("amount") if isinstance(data, dict) else None
+    if isinstance(amount, dict):
+        amount = amount.get("amount")
+    if isinstance(amount, _JsonNumber) and "e" in amount.lower():
+        raise InvalidInput(
+            f"amount is not a plain decimal number: {money.PLAIN_HINT}",
+            field="amount",
+            code="invalid_amount",
+        )
+
+
+PlainAmounts = Annotated[None, Depends(_plain_amounts)]
 
 UPLOAD_PATH = r"/v1/disputes/[0-9]+/files"
 _FORM_OVERHEAD = 64 * 1024
@@ -150,7 +178,8 @@ def _limit(settings: Settings, limit: int | None) -> int:
                              "details; dispute_exists: a live dispute about this subject "
                              "between these accounts (its id in the message)"},
         422: {"description": "unknown_currency, too_many_decimals, amount_not_positive, "
-                             "account_not_found, same_account, wrong_side; field names it"},
+                             "amount_too_large, invalid_amount, account_not_found, "
+                             "same_account, wrong_side; field names it"},
     },
 )  # fmt: skip
 def open_dispute(
@@ -159,6 +188,7 @@ def open_dispute(
     db: DB,
     settings: AppSettings,
     actor: DisputesWrite,
+    _plain: PlainAmounts,
     idempotency_key: Annotated[
         str | None, Header(max_length=200, description="Your id for this request.")
     ] = None,
@@ -554,8 +584,8 @@ def withdraw(
         403: {"description": "not_mediator: you do not hold the dispute's case"},
         409: {"description": "awaiting_response, dispute_resolved"},
         422: {"description": "amount_exceeds_disputed, amount_required, amount_not_expected, "
-                             "use_full_refund, too_many_decimals, note_required, "
-                             "invalid_outcome"},
+                             "use_full_refund, too_many_decimals, invalid_amount, "
+                             "amount_not_positive, note_required, invalid_outcome"},
     },
 )  # fmt: skip
 def propose(
@@ -564,6 +594,7 @@ def propose(
     db: DB,
     settings: AppSettings,
     actor: DisputesMediate,
+    _plain: PlainAmounts,
 ) -> ProposalOut:
     proposal = service.propose(db, actor, dispute_id, body, settings=settings)
     return ProposalOut.of(proposal, service.get_dispute(db, actor, dispute_id))
@@ -585,6 +616,7 @@ def rule(
     db: DB,
     settings: AppSettings,
     actor: DisputesMediate,
+    _plain: PlainAmounts,
 ) -> DisputeOut | DisputeStaffOut:
     return _dispute_out(db, actor, service.rule(db, actor, dispute_id, body, settings=settings))
 

@@ -19,8 +19,11 @@
     }
     if (value === "redo") return "Rule: the seller redoes the work, the payment stays held…";
     if (value === "partial_refund") {
-      var typed = amount ? amount.value.trim().replace(/,/g, "") : "";
-      if (/^\d+(\.\d+)?$/.test(typed)) {
+      // As the server reads it: digits and at most one separator, "." or "," (30,50 is
+      // thirty and a half); anything else the server refuses, so no amount is named.
+      var typed = amount ? amount.value.trim() : "";
+      if (/^\d+([.,]\d+)?$/.test(typed)) {
+        typed = typed.replace(",", ".");
         return "Rule: refund " + currency + " " + typed + " to the buyer, the rest to the seller…";
       }
       return "Rule: part refund to the buyer…";
