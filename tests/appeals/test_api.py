@@ -110,6 +110,9 @@ def test_an_appeal_opens_a_specialist_case_without_the_original_reviewer(
         ("unknown_statement", 404, "decision_not_found", "reference"),
         ("both_named", 422, "decision_required", "decision_id"),
         ("too_short", 422, "statement_too_short", "statement"),
+        ("too_long", 422, "statement_too_long", "statement"),
+        ("neither_named", 422, "decision_required", "decision_id"),
+        ("bad_reference", 422, "invalid_reference", "reference"),
     ],
 )
 def test_refusals_carry_a_code_and_write_nothing(
@@ -154,6 +157,12 @@ def test_refusals_carry_a_code_and_write_nothing(
         changes["reference"] = "SOR-1"
     elif case_ == "too_short":
         changes["statement"] = "It was not me."
+    elif case_ == "too_long":
+        changes["statement"] = "x" * 5001
+    elif case_ == "neither_named":
+        changes["decision_id"] = None
+    elif case_ == "bad_reference":
+        changes.update(decision_id=None, reference=f"D-{a.decision.id}")
     before = counts(db)
 
     answer = submit(client, a, **changes)
@@ -164,6 +173,32 @@ def test_refusals_carry_a_code_and_write_nothing(
     if case_ == "second":
         assert f"A-{existing}" in error["message"]
     assert counts(db) == before
+
+
+def test_references_name_the_decision_without_a_dispute_prefix(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """A "D-n" reference names a dispute: an appeal never calls a decision that, and quotes
+    the statement the user was given even when the marketplace names the decision by id."""
+    a = appealable(db, settings)
+    assert a.statement is not None
+
+    by_id = submit(client, a)
+
+    assert by_id.status_code == 201, by_id.text
+    assert by_id.json()["reference"] == a.statement.reference
+    case = db.get(Case, by_id.json()["case_id"], populate_existing=True)
+    assert case is not None
+    expected = f"decision #{a.decision.id} on case #{a.decision.case_id}"
+    assert case.title == f"Appeal A-{by_id.json()['id']} · {expected}"
+    assert "D-" not in case.title and case.source_ref == a.statement.reference
+    db.commit()
+    # The statement's reference as users type it.
+    b = appealable(db, settings)
+    assert b.statement is not None
+    spaced = submit(client, b, decision_id=None, reference=f" sor {b.statement.id}")
+    assert spaced.status_code == 201, spaced.text
+    assert spaced.json()["reference"] == b.statement.reference
 
 
 def test_the_last_day_of_the_window_is_still_open(
@@ -289,7 +324,9 @@ def test_overturned_the_restriction_is_lifted_and_the_user_told_once(
     # One message: the appeal's, not a generic reinstatement besides it.
     (told,) = _messages(db, a.account.id)[before:]
     assert "revocamos nuestra decisión" in told.subject
-    assert "Tu cuenta de" in told.body and "vuelve a estar disponible" in told.body
+    said = " ".join(told.body.split())
+    assert "Levantamos la suspensión de tu cuenta: puedes volver a iniciar sesión" in said
+    assert "Ninguna otra restricción se aplica a tu cuenta de" in said
     revision = client.get(f"/v1/statements/{a.statement.id}").json()["revision"]
     assert revision["outcome"] == "overturned"
     assert revision["reason"] == "El cliente propuso el pago; ella lo rechazó."
@@ -340,7 +377,7 @@ def test_modified_a_new_decision_replaces_the_old_one(
     assert "cambiamos nuestra decisión" in told.subject
     assert f"SOR-{new_statement.id}" in told.body
     assert (
-        "Levantamos las restricciones de la decisión anterior; en su lugar se aplica la nueva "
+        "Levantamos lo que la decisión anterior aún disponía; en su lugar se aplica la nueva "
         "decisión. Su duración se cuenta desde hoy" in " ".join(told.body.split())
     )
 

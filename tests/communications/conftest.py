@@ -143,6 +143,9 @@ def full_context(locale: str = "en", **overrides: Any) -> dict[str, Any]:
             "new_action": "",
             "new_scope": "",
             "new_ends_at": "",
+            "in_force": [{"action": "suspend", "scope": "account", "ends_at": "2026-11-28"}],
+            "ended": [],
+            "other_measures": False,
         },
     }
     context.update(overrides)

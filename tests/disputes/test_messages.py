@@ -87,6 +87,11 @@ PROPOSAL = DisputeProposal(
             },
         ),
         ("outcome", {}, {"outcome": Outcome.withdrawn, "resolved_by": ResolvedBy.withdrawn}),
+        (
+            "released",
+            {"release_note": "The finish was redone."},
+            {"outcome": Outcome.redo, "resolved_by": ResolvedBy.ruling},
+        ),
     ],
 )
 def test_every_message_renders(
@@ -175,3 +180,42 @@ def test_a_redo_outcome_says_the_payment_stays_held(language: str, shortly: str,
     assert shortly not in redo and held in redo
     release = _body("outcome", language, {}, outcome=Outcome.release, resolved_by=ResolvedBy.ruling)
     assert shortly in release
+
+
+@pytest.mark.parametrize(
+    ("language", "label"),
+    [("en", "The mediator's note: Redo the finish."), ("es", "Nota del mediador: Redo"),
+     ("pt", "Nota do mediador: Redo")],
+)  # fmt: skip
+def test_the_outcome_labels_the_mediators_note(language: str, label: str) -> None:
+    """The note is the mediator's words, not the message's: it says so."""
+    body = _body(
+        "outcome",
+        language,
+        {},
+        outcome=Outcome.redo,
+        resolved_by=ResolvedBy.ruling,
+        resolution_note="Redo the finish.",
+    )
+    assert label in body
+
+
+@pytest.mark.parametrize(
+    ("language", "party", "words"),
+    [
+        ("en", Party.seller, "released to you"),
+        ("en", Party.buyer, "released to the seller"),
+        ("es", Party.seller, "se liberó a tu favor"),
+        ("pt", Party.buyer, "foi liberado para o vendedor"),
+    ],
+)
+def test_the_release_message_says_who_gets_the_money(
+    language: str, party: Party, words: str
+) -> None:
+    account = Account(external_id="a", display_name="Ana", locale=language)
+    dispute = _dispute(outcome=Outcome.redo, resolved_by=ResolvedBy.ruling)
+    ctx = messages.context(
+        Settings(), dispute, account, party, language, {"release_note": "Checked the photos."}
+    )
+    subject, body = messages.render("released", language, ctx)
+    assert "D-7" in subject and words in body and "Checked the photos." in body

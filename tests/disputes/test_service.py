@@ -276,6 +276,24 @@ def test_redo_keeps_the_hold_until_the_mediator_releases(db: Session, settings: 
         )
     service.release_payment(db, agent, dispute.id, "Redone and approved.", settings=settings)
     assert dispute.payment_status is PaymentStatus.released
+    # The outcome message promised the parties the payment stays held until this step: both
+    # are told it was released, each in their language, with the mediator's note.
+    released = {
+        m.account_id: m
+        for m in db.scalars(
+            select(Message).where(
+                Message.case_id == dispute.case_id,
+                Message.template_key.like("%/released"),
+                Message.channel == "email",
+            )
+        )
+    }
+    assert set(released) == {buyer.id, seller.id}
+    assert "foi liberado para você" in released[seller.id].body  # pt-BR: to the seller
+    assert "se liberó al vendedor" in released[buyer.id].body  # es-MX: the buyer reads
+    assert "Redone and approved." in released[buyer.id].body
+    assert "120,50 BRL" not in released[buyer.id].body and "120,50 USD" in released[buyer.id].body
+    assert _kinds(db, dispute.id)[-1] == "payment_instruction"
     with pytest.raises(Conflict) as exc:
         service.release_payment(db, agent, dispute.id, "again", settings=settings)
     assert exc.value.code == "nothing_held"

@@ -16,7 +16,10 @@ from tests.factories import login_as
 from vigil.appeals.models import Appeal, AppealStatus
 from vigil.auth.permissions import Role
 from vigil.config import Settings
+from vigil.detection.models import Event
 from vigil.enforcement.models import Decision, DecisionStatus
+from vigil.kit import clock
+from vigil.kit.clock import FrozenClock
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -267,3 +270,57 @@ def test_upholding_from_the_console_needs_no_confirmation(
     decision = db.get(Decision, appeal.decision_id, populate_existing=True)
     assert decision is not None and decision.status == DecisionStatus.applied
     db.commit()
+
+
+def _report(db: Session, against: str, text: str, case_id: int | None = None) -> None:
+    """A report against ``against``, filed now (the clock is frozen)."""
+    at = clock.now()
+    db.add(
+        Event(
+            event_id=f"report-{text[:20]}",
+            payload_sha256="0" * 64,
+            type="report_filed",
+            account_external_id="u-reporter",
+            counterparty_external_id=against,
+            occurred_at=at,
+            received_at=at,
+            source="tests",
+            payload={"data": {"text": text, "reason": "off_platform_payment"}},
+            case_id=case_id,
+        )
+    )
+    db.commit()
+
+
+def test_evidence_that_arrived_after_the_decision_is_set_apart(
+    client: TestClient, db: Session, settings: Settings, frozen: FrozenClock
+) -> None:
+    frozen.advance(timedelta(hours=-2))
+    earlier = "He was rude to me in the chat about the order."
+    later = "The same thing happened to me last week with him."
+    a = appealable(db, settings, webhooks=False)
+    decision = db.get(Decision, a.decision.id)
+    assert decision is not None
+    _report(db, a.account.external_id, earlier, case_id=decision.case_id)
+    # The decision is taken after the first report; the second comes two days later.
+    db.execute(
+        Decision.__table__.update()
+        .where(Decision.id == decision.id)
+        .values(created_at=clock.now() + timedelta(hours=1))
+    )
+    db.commit()
+    frozen.advance(timedelta(days=2))
+    _report(db, a.account.external_id, later)
+    assert submit(client, a).status_code == 201
+    appeal = db.scalars(select(Appeal)).one()
+    db.commit()
+    hold(db, appeal.case_id, hearer(db, client))
+
+    text = client.get(f"/cases/{appeal.case_id}").text
+
+    before_list = text.split('id="appeal-reports-before"', 1)[1].split("</ul>", 1)[0]
+    after_list = text.split('id="appeal-reports-after"', 1)[1].split("</ul>", 1)[0]
+    assert earlier in before_list and later not in before_list
+    assert later in after_list and "after the decision" in after_list
+    assert "not seen by the original reviewer" in text
+    assert "What the original reviewer had: up to the decision" in text

@@ -229,10 +229,15 @@ def test_both_sides_on_one_screen_a_partial_refund_agreed_and_the_payment_instru
     logged: list[str] = page.problems  # type: ignore[attr-defined]
     assert [m for m in logged if "status of 422" not in m] == []
     logged.clear()
-    amount.fill("40.00")
+    # A comma before the decimals, as a Spanish or Portuguese mediator writes forty.
+    amount.fill("40,00")
     assert_screen(page, "dispute-propose")
     page.locator("#propose-form").get_by_role("button", name="Send the proposal").click()
-    expect(page.get_by_role("status").first).to_contain_text("Proposal sent to both parties")
+    # The notice reads the proposal back in money, both legs.
+    expect(page.get_by_role("status").first).to_contain_text(
+        "Proposal sent to both parties: refund USD 40.00 to the buyer, "
+        "release USD 80.00 to the seller."
+    )
     proposals = page.locator("#dispute-proposals")
     expect(proposals).to_contain_text("Partial refund to the buyer · USD 40.00")
     expect(proposals).to_contain_text("waiting for answers")
@@ -277,6 +282,15 @@ def test_both_sides_on_one_screen_a_partial_refund_agreed_and_the_payment_instru
     assert len(settled) == 1, [i["instruction"] for i in instructions]
     assert (settled[0]["refund_amount"], settled[0]["release_amount"]) == ("40.00", "80.00")
     assert settled[0]["currency"] == "USD" and settled[0]["dispute_id"] == dispute_id
+    # Now delivered, the timeline says so for each instruction; and what the parties were sent
+    # is listed on this screen.
+    page.reload()
+    settle(page)
+    expect(timeline).to_contain_text("Payment held: USD 120.00 · delivered")
+    expect(timeline).to_contain_text("released to the seller: USD 80.00 · delivered")
+    sent = page.locator("#dispute-messages")
+    expect(sent).to_contain_text("Buyer")
+    expect(sent).to_contain_text("Seller")
     assert_clean(page)
 
 

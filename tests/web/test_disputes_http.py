@@ -38,6 +38,7 @@ from vigil.disputes.models import (
     ResolvedBy,
 )
 from vigil.disputes.schemas import OpenDispute, SubmissionIn
+from vigil.integrations import service as integrations
 from vigil.kit.clock import FrozenClock
 from vigil.web import disputes as dispute_view
 
@@ -291,9 +292,19 @@ def test_the_view_shows_both_sides_the_deadline_and_the_holder(
     # plain words (the marketplace relays the parties; the message service sends).
     timeline = html[html.index('id="dispute-timeline"') :]
     assert "opened the dispute" in timeline and "gave their side" in timeline
-    assert "payment instruction sent" in timeline and "Payment held: USD 120.00" in timeline
-    assert "<strong>the marketplace</strong>" in timeline
+    # The instruction is worded as what happened: Vigil issued it, and no integration was
+    # there to receive it.
+    assert "payment instruction issued" in timeline and "sent to the marketplace" not in timeline
+    assert "Payment held: USD 120.00 · no webhook endpoint subscribed" in timeline
+    assert "<strong>Vigil</strong> · payment instruction issued" in timeline
+    assert "<strong>Buyer</strong> · opened the dispute" in timeline
     assert "marketplace key" not in timeline and "mailer" not in timeline
+    # What each party was told, on this screen: the seller (who did not open it) was sent the
+    # opening message, in Portuguese, by email and in-app.
+    sent = html[html.index('id="dispute-messages"') : html.index('id="dispute-timeline-title"')]
+    assert "<strong>Seller</strong>" in sent and "(pt)" in sent
+    assert "email <span" in sent and "in-app <span" in sent
+    assert "<strong>Buyer</strong>" not in sent
 
 
 def test_a_respondent_who_has_not_answered_shows_the_time_left(
@@ -348,7 +359,8 @@ def test_a_refund_above_the_disputed_amount_is_refused_at_the_field_and_nothing_
     )  # fmt: skip
     assert not_a_number.status_code == 422
     assert _field_error(not_a_number.text, "propose-amount") == (
-        "Give the amount as a number, e.g. 40.00"
+        "Write the amount with digits and at most one decimal separator, “.” or “,”: "
+        "write 2500.50, without thousands separators"
     )
     no_outcome = client.post(
         f"/disputes/{world.dispute_id}/propose", data={"csrf_token": csrf, "note": "x"}
@@ -379,7 +391,11 @@ def test_proposing_a_partial_refund_puts_it_to_both_parties(
     db.rollback()
     assert _audits(db, "disputes.proposal.create") == 1
     html = client.get(response.headers["location"]).text
-    assert "Proposal sent to both parties" in html
+    # The notice reads the amount back, both legs, as the parties were sent it.
+    assert (
+        "Proposal sent to both parties: refund USD 40.00 to the buyer, release USD 80.00 to "
+        "the seller." in html
+    )
     proposals = html[html.index('id="dispute-proposals"') :]
     assert "Partial refund to the buyer · USD 40.00" in proposals
     assert "waiting for answers" in proposals and "no answer yet" in proposals
@@ -670,3 +686,84 @@ def test_a_dispute_in_the_legal_tier_exists_only_for_legal(
     legal = make_staff(db, role=Role.legal)
     login_as(client, db, legal)
     assert f'href="/disputes/{world.dispute_id}"' in client.get("/disputes").text
+
+
+@pytest.mark.parametrize(
+    ("typed", "refund_minor"),
+    [("30,50", 3050), ("30.50", 3050), ("30,5", 3050), ("100", 10000), (" 99,99 ", 9999)],
+)
+def test_a_refund_is_read_with_either_decimal_separator(
+    client: TestClient, db: Session, settings: Settings, typed: str, refund_minor: int
+) -> None:
+    """A mediator writing 30,50 means thirty and a half, as one writing 30.50 does."""
+    world = _world(db, settings)
+    csrf = login_as(client, db, world.agent)
+    response = client.post(
+        f"/disputes/{world.dispute_id}/propose",
+        data={"csrf_token": csrf, "outcome": "partial_refund", "amount": typed, "note": "Split."},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    proposal = db.scalar(
+        select(DisputeProposal).where(DisputeProposal.dispute_id == world.dispute_id)
+    )
+    assert proposal is not None and proposal.refund_minor == refund_minor
+    db.rollback()
+
+
+@pytest.mark.parametrize(
+    "typed", ["2.500,00", "2,500.00", "1.000", "1,000", "1e3", "1E1", "-5", "40 00", "30.5.0"]
+)
+@pytest.mark.parametrize("form", ["propose", "rule"])
+def test_an_ambiguous_amount_is_refused_with_how_to_write_it(
+    client: TestClient, db: Session, settings: Settings, typed: str, form: str
+) -> None:
+    """Grouping separators, two separators, more decimals than the currency has (1.000 could
+    be one or a thousand), an exponent: refused, never guessed at, and nothing is written."""
+    world = _world(db, settings)
+    csrf = login_as(client, db, world.agent)
+    text_field = "note" if form == "propose" else "reason"
+    response = client.post(
+        f"/disputes/{world.dispute_id}/{form}",
+        data={"csrf_token": csrf, "outcome": "partial_refund", "amount": typed,
+              text_field: "Split."},
+    )  # fmt: skip
+    assert response.status_code == 422
+    assert _field_error(response.text, f"{form}-amount").endswith(
+        "write 2500.50, without thousands separators"
+    )
+    assert f'value="{html_lib.escape(typed)}"' in response.text  # what was typed is kept
+    assert _count(db, DisputeProposal, DisputeProposal.dispute_id == world.dispute_id) == 0
+    dispute = db.get(Dispute, world.dispute_id)
+    assert dispute is not None and dispute.status == DisputeStatus.in_mediation
+    db.rollback()
+
+
+def test_the_timeline_says_where_a_payment_instruction_was_delivered(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    integrations.create_integration(
+        db, Principal.system(), name="shop", url="http://127.0.0.1:9/hooks"
+    )
+    world = _world(db, settings)
+    login_as(client, db, world.agent)
+    timeline = client.get(f"/disputes/{world.dispute_id}").text
+    timeline = timeline[timeline.index('id="dispute-timeline"') :]
+    assert "Payment held: USD 120.00 · queued" in timeline
+    assert "no webhook endpoint subscribed" not in timeline
+
+
+def test_a_resolved_split_reads_in_words(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    world = _world(db, settings)
+    csrf = login_as(client, db, world.agent)
+    ruling = {"csrf_token": csrf, "outcome": "partial_refund", "amount": "40,00",
+              "reason": "Half done.", "confirm": "1"}  # fmt: skip
+    response = client.post(f"/disputes/{world.dispute_id}/rule", data=ruling)
+    assert response.status_code == 200
+    outcome = response.text[response.text.index('id="dispute-outcome"') :][:400]
+    assert "payment split: part refunded to the buyer" in outcome
+    assert "partially_refunded" not in response.text
+    panel = client.get(f"/cases/{world.case_id}").text
+    assert "partially_refunded" not in panel

@@ -172,7 +172,7 @@ def decide_appeal(
         with closing_by_outcome(case.id):
             cases.close(
                 session, actor, case.id, resolution=Resolution.other,
-                note=f"Appeal {appeal.ref} not granted: decision {decision.id} stands. {reason}",
+                note=f"Appeal {appeal.ref} not granted: decision #{decision.id} stands. {reason}",
             )  # fmt: skip
     elif new_decision is not None:
         # The new decision is checked only once the old one is undone (its strikes no longer
@@ -200,7 +200,7 @@ def decide_appeal(
         with closing_by_outcome(case.id):
             cases.close(
                 session, actor, case.id, resolution=Resolution.actioned,
-                note=f"Appeal {appeal.ref} granted: decision {decision.id} reversed. {reason}",
+                note=f"Appeal {appeal.ref} granted: decision #{decision.id} reversed. {reason}",
             )  # fmt: skip
 
     old_statement = session.get(Statement, appeal.statement_id) if appeal.statement_id else None

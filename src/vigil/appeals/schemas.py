@@ -69,7 +69,10 @@ class AppealOut(BaseModel):
     original_case_id: int
     account_external_id: str
     statement_id: int | None = Field(description="The statement of reasons appealed against.")
-    reference: str = Field(description="What the user quoted (SOR-n, C-n, or D-<decision id>).")
+    reference: str = Field(
+        description="What the user quoted: SOR-n, or C-n on the public form. Named by id, the "
+        'decision\'s statement (SOR-n), or "decision #n" when it has none.'
+    )
     statement: str = Field(description="The user's own words.")
     language: str
     contact: ContactPreference

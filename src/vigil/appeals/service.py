@@ -67,6 +67,9 @@ MAX_REASON = 4_000
 # Control characters other than tab and newlines: never part of what a person typed, and NUL
 # is refused by PostgreSQL.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A statement of reasons' reference as users and marketplaces type it ("SOR-42", "sor 42",
+# "SOR" and a phone's en dash), read the way the public form reads it (upper-cased first).
+STATEMENT_REFERENCE = re.compile(r"^#?\s*SOR\s*[-\u2010\u2011\u2013\u2014]?\s*#?\s*(\d{1,18})$")
 
 # Actions that take something substantial away: their appeals are looked at sooner.
 _URGENT_ACTIONS = {ActionType.suspend, ActionType.remove, ActionType.ban}
@@ -87,7 +90,7 @@ class Target:
 
 def find_target(session: Session, kind: str, number: int) -> Target | None:
     """The decision a reference names: ``SOR`` a statement's decision, ``C`` a case's latest
-    decision that took effect (applied or since reversed), ``D`` a decision by id."""
+    decision that took effect (applied or since reversed), ``decision`` a decision by id."""
     statement: Statement | None = None
     account_id: int | None = None
     if kind == "SOR":
@@ -96,7 +99,7 @@ def find_target(session: Session, kind: str, number: int) -> Target | None:
             return None
         decision = session.get(Decision, statement.decision_id)
         account_id = statement.account_id
-    elif kind == "D":
+    elif kind == "decision":
         decision = session.get(Decision, number)
     else:
         decision = session.scalar(
@@ -327,7 +330,7 @@ def submit_appeal(
     }
     spec = cases.NewCase(
         type=CaseType.appeal,
-        title=f"Appeal against decision {decision.id} on C-{original.id} ({submission.reference})",
+        title=f"Appeal against decision #{decision.id} on case #{original.id}",
         summary=submission.text,
         priority=2 if action in _URGENT_ACTIONS else 3,
         severity=original.severity,
@@ -372,7 +375,7 @@ def submit_appeal(
     # Named by the appeal's own reference, the one the user quotes, now that it exists.
     case.title = f"Appeal A-{appeal.id} · decision #{decision.id} on case #{original.id}"
     recused = _recused_for(session, decision, original)
-    cases.recuse(session, case, recused, f"decided the appealed decision {decision.id}")
+    cases.recuse(session, case, recused, f"decided the appealed decision #{decision.id}")
     session.flush()
     audit.record(
         session,
@@ -483,15 +486,16 @@ def submit_for_account(
             field="decision_id",
             code="decision_required",
         )
-    kind, number, field = "D", decision_id or 0, "decision_id"
+    kind, number, field = "decision", decision_id or 0, "decision_id"
     if reference is not None:
-        raw = reference.strip().upper().replace(" ", "")
-        digits = raw.removeprefix("SOR-")
-        if not raw.startswith("SOR-") or not digits.isdigit() or len(digits) > 18:
+        found = STATEMENT_REFERENCE.match(reference.strip().upper())
+        if found is None:
             raise InvalidInput(
-                "a statement reference reads SOR-<number>", field="reference", code="invalid"
+                "a statement reference reads SOR-<number>, e.g. SOR-42",
+                field="reference",
+                code="invalid_reference",
             )
-        kind, number, field = "SOR", int(digits), "reference"
+        kind, number, field = "SOR", int(found.group(1)), "reference"
     account = session.scalar(select(Account).where(Account.external_id == account_external_id))
     target = find_target(session, kind, number) if account is not None else None
     if (
@@ -502,7 +506,13 @@ def submit_for_account(
         or target.decision.status not in (DecisionStatus.applied, DecisionStatus.reversed)
     ):
         raise NotFound("no such decision for this account", field=field, code="decision_not_found")
-    chosen = reference.strip().upper() if reference is not None else f"D-{target.decision.id}"
+    # What the user would quote: the statement's reference (also when the marketplace named
+    # the decision by id), or the decision's number when it has no statement. Never "D-n":
+    # that names a dispute.
+    if target.statement is not None:
+        chosen = target.statement.reference
+    else:
+        chosen = f"decision #{target.decision.id}"
     submission = Submission(
         text=text,
         language=language_of(language),

@@ -52,7 +52,11 @@ from vigil.policies.actions import ActionType, Scope
 # ("SOR-42") when the decision has one (also in a reinstatement), else ``case_ref``.
 # ``appeal`` is a dict in an appeal's outcome message (``appeal_*`` actions: ``ref``,
 # ``outcome``, ``reason``, ``decided_on``, ``original_reference``, ``new_reference``,
-# ``new_action``, ``new_scope``, ``new_ends_at``), None in every other message.
+# ``new_action``, ``new_scope``, ``new_ends_at``; ``in_force`` and ``ended``, the appealed
+# decision's actions that still held when it was heard and those that had already ended, each
+# ``{action, scope, ends_at}`` plus ``ended_on`` and ``how`` (expired / lifted) for the ended;
+# ``other_measures``, whether other restrictions still hold on the account after an overturn),
+# None in every other message.
 CONTEXT_KEYS: frozenset[str] = frozenset(
     {
         "user_name",
@@ -404,6 +408,9 @@ def sample_appeal(locale: str, action: str) -> dict[str, Any] | None:
         "new_action": "warn" if modified else "",
         "new_scope": "account" if modified else "",
         "new_ends_at": "",
+        "in_force": [{"action": "suspend", "scope": "account", "ends_at": ""}],
+        "ended": [],
+        "other_measures": False,
     }
 
 

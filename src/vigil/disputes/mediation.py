@@ -498,5 +498,9 @@ def release_payment(
         note=text,
     )
     emit_updated(session, dispute, event)
+    # The outcome message promised the parties the payment stays held until this step.
+    notify(
+        session, settings, dispute, (Party.buyer, Party.seller), "released", {"release_note": text}
+    )
     session.flush()
     return dispute

@@ -5,7 +5,7 @@ Templates are package files ``disputes/templates/<locale>/<name>.txt`` (first li
 attribute access to Python objects, a few text filters, strict about missing names) with a
 context of plain strings built here. Names: ``opened`` (to the respondent), ``reminder`` (to
 the respondent), ``defaulted``, ``proposal``, ``proposal_closed`` (rejected or lapsed) and
-``outcome`` (to both).
+``outcome`` (to both), ``released`` (to both: a payment held for a redo was released).
 
 A message goes out on the account's channels: email when the account has an address, and
 in-app always (the marketplace shows it), through ``communications.service.send``, which
@@ -31,7 +31,15 @@ from vigil.disputes.models import Dispute, DisputeProposal, Outcome, Party
 from vigil.kit import clock
 
 MAILER = Principal.system("disputes.messages")
-TEMPLATES = ("opened", "reminder", "defaulted", "proposal", "proposal_closed", "outcome")
+TEMPLATES = (
+    "opened",
+    "reminder",
+    "defaulted",
+    "proposal",
+    "proposal_closed",
+    "outcome",
+    "released",
+)
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {
@@ -182,6 +190,8 @@ def context(
         "closed_reason": "",
         "closed_by_you": False,
         "payment_held": False,
+        "is_seller": party is Party.seller,
+        "release_note": str(extra.get("release_note") or ""),
     }
     proposal: DisputeProposal | None = extra.get("proposal")
     if proposal is not None:

@@ -43,6 +43,7 @@ from vigil.auth.principal import Principal
 from vigil.cases import service as cases
 from vigil.cases.models import Case, CaseEvent, CaseEventKind, CaseStatus, CaseType
 from vigil.communications.models import Message
+from vigil.detection.models import Event
 from vigil.dsa.models import Statement
 from vigil.enforcement import apply
 from vigil.enforcement.models import ActionStatus, Decision
@@ -191,18 +192,48 @@ def _original(db: Session, decision: Decision, statement: Statement | None) -> d
     }
 
 
-def _evidence(db: Session, p: Principal, original: Case) -> dict[str, Any]:
+def _arrived(db: Session, ids: set[int]) -> dict[int, datetime]:
+    """When each event happened or reached Vigil, whichever is later: the original reviewer
+    could only have had an event that was both before the decision."""
+    if not ids:
+        return {}
+    rows = db.execute(
+        select(Event.id, Event.occurred_at, Event.received_at).where(Event.id.in_(ids))
+    )
+    return {i: max(clock.as_utc(o), clock.as_utc(r)) for i, o, r in rows}
+
+
+def _evidence(db: Session, p: Principal, original: Case, decided_at: datetime) -> dict[str, Any]:
     """The original case's rule hits, flagged texts and reports, as its own page shows them
-    (masked: the appeal view reveals nothing)."""
+    (masked: the appeal view reveals nothing), split at the decision: what the original
+    reviewer had, and what arrived after it (``later``), which must not be read as the
+    grounds the decision was taken on."""
     account = db.get(Account, original.account_id) if original.account_id else None
     events = panels.case_events(db, original.id)
-    why = panels.signals(original, events, panels.text_marker(unmasked=False))
+    reports = panels.reports(db, p, original, account, events)
+    arrived = _arrived(db, {e.id for e in events} | {int(r["id"]) for r in reports})
+    cut = clock.as_utc(decided_at)
+
+    def later(event_id: int) -> bool:
+        at = arrived.get(event_id)
+        return at is not None and at > cut
+
+    mark = panels.text_marker(unmasked=False)
+    before = panels.signals(original, [e for e in events if not later(e.id)], mark)
+    after = panels.signals(original, [e for e in events if later(e.id)], mark)
     return {
-        "rules": why.rules,
-        "opening_rules": why.opening_rules,
-        "flagged": why.flagged,
-        "flagged_total": why.flagged_total,
-        "reports": panels.reports(db, p, original, account, events),
+        "decided_at": decided_at,
+        "rules": before.rules,
+        "opening_rules": before.opening_rules,
+        "flagged": before.flagged,
+        "flagged_total": before.flagged_total,
+        "reports": [r for r in reports if not later(int(r["id"]))],
+        "later": {
+            "rules": after.rules,
+            "flagged": after.flagged,
+            "flagged_total": after.flagged_total,
+            "reports": [r for r in reports if later(int(r["id"]))],
+        },
     }
 
 
@@ -320,7 +351,7 @@ def case_panel(db: Session, principal: Principal, case: Case) -> dict[str, Any] 
         ),
         "original_case": {"id": original.id, "title": original.title},
         "original": told,
-        "evidence": _evidence(db, principal, original),
+        "evidence": _evidence(db, principal, original, decision.created_at),
         "recused": [names.get(i, f"staff #{i}") for i in recused_ids],
         "you_are_recused": recused,
         "decided_by": (

@@ -39,6 +39,7 @@ from vigil.cases import repository as case_repository
 from vigil.cases import service as cases
 from vigil.cases.models import Case, CaseStatus, CaseType
 from vigil.cases.sla import sla_state
+from vigil.communications.models import Message, MessageChannel, MessageStatus
 from vigil.config import Settings
 from vigil.disputes import money
 from vigil.disputes import service as disputes
@@ -430,6 +431,51 @@ def _instruction(d: Dispute, data: dict[str, Any]) -> str:
     return text[:1].upper() + text[1:]
 
 
+MESSAGE_STATUS_WORDS = {
+    MessageStatus.queued: ("queued", "warning"),
+    MessageStatus.sent: ("sent", "ok"),
+    MessageStatus.failed: ("failed", "bad"),
+}
+CHANNEL_WORDS = {MessageChannel.email: "email", MessageChannel.in_app: "in-app"}
+
+
+def _messages_sent(db: Session, d: Dispute) -> list[dict[str, Any]]:
+    """What each party was told, oldest first: one row per message, its channels (email,
+    in-app) with their state. The two channels of one message are written together, one
+    after the other, so consecutive rows to the same account with the same subject are one."""
+    parties = {d.buyer_account_id: Party.buyer, d.seller_account_id: Party.seller}
+    rows = db.scalars(
+        select(Message)
+        .where(Message.case_id == d.case_id, Message.account_id.in_(list(parties)))
+        .order_by(Message.id)
+    )
+    out: list[dict[str, Any]] = []
+    for m in rows:
+        word, kind = MESSAGE_STATUS_WORDS.get(MessageStatus(m.status), (str(m.status), ""))
+        channel = {
+            "name": CHANNEL_WORDS.get(MessageChannel(m.channel), str(m.channel)),
+            "status": word,
+            "kind": kind,
+        }
+        last = out[-1] if out else None
+        if last and last["account_id"] == m.account_id and last["subject"] == m.subject:
+            last["channels"].append(channel)
+            continue
+        party = parties[m.account_id]
+        out.append(
+            {
+                "account_id": m.account_id,
+                "party": party.value,
+                "party_label": PARTY_TITLES[party],
+                "subject": m.subject,
+                "locale": m.locale,
+                "at": m.created_at,
+                "channels": [channel],
+            }
+        )
+    return out
+
+
 DELIVERY_WORDS = {
     DeliveryStatus.pending: "queued",
     DeliveryStatus.delivered: "delivered",
@@ -641,6 +687,7 @@ def _render(
         confirm=confirm,
         proposals=_proposals(d, v.proposals),
         timeline=_timeline(d, v.timeline, _deliveries(db, d)),
+        messages_sent=_messages_sent(db, d),
         reviews=_reviews(v.linked_reviews),
         outcomes=[(o.value, OUTCOME_LABELS[o]) for o in PROPOSABLE],
         policies=_policy_choices(db) if head["can_review"] else [],

@@ -7,7 +7,8 @@ the appeal case decide it (``appeals:decide``). A refused request changes nothin
 403 ``recused`` / ``not_assignee`` / ``reviewer_metrics_staff_only``; 409 ``appeal_exists`` /
 ``appeal_decided`` / ``decision_not_applied`` / ``modification_needs_approval``; 422
 ``appeal_window_closed`` / ``decision_not_appealable`` / ``reason_required`` /
-``decision_required``, with the field at fault.
+``decision_required`` / ``invalid_reference``, with the field at fault (docs/appeals.md
+lists every code).
 
 An API key reads the parties' view (no ``decided_by``), and sees the appeals it can submit,
 legal-tier ones included; per-reviewer metrics are for staff only.
