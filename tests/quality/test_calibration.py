@@ -366,17 +366,15 @@ def test_my_assignments_counts_in_a_fixed_number_of_queries(
     assert len(rows) == 4
 
 
+@pytest.mark.only_backend("postgresql")  # SQLite runs one writer at a time (BEGIN IMMEDIATE)
 def test_answering_holds_the_set_against_edits(
     db: Session,
     session_factory: sessionmaker[Session],
     settings: Settings,
     world: dict[str, Queue],
-    backend: str,
 ) -> None:
     """An answer in flight keeps the set locked (FOR SHARE), so the lead's add or remove
     (FOR UPDATE) waits for it instead of missing it."""
-    if backend != "postgresql":
-        pytest.skip("SQLite runs one writer at a time (BEGIN IMMEDIATE)")
     _, lead = staff(db, Role.policy_lead)
     author, _ = staff(db)
     reviewer_user, reviewer = staff(db)
