@@ -15,6 +15,7 @@ class Role(StrEnum):
     legal = "legal"
     qa = "qa"
     policy_lead = "policy_lead"
+    leadership = "leadership"  # T&S leadership: metrics, goals, trends, transparency reports
     admin = "admin"
 
 
@@ -83,6 +84,14 @@ class Permission(StrEnum):
     qa_review = "qa:review"  # review sampled decisions blind and score them
     qa_manage = "qa:manage"  # sampling rates, calibration sets and their assignment
     calibration_answer = "calibration:answer"  # answer the calibration sets assigned to one
+    metrics_read = "metrics:read"  # dashboards and the metrics API (aggregates, no personal data)
+    metrics_reviewers = "metrics:reviewers"  # other reviewers' own figures (one's own: metrics:read)
+    trends_read = "trends:read"  # trend alerts, emerging clusters and incidents
+    trends_triage = "trends:triage"  # acknowledge or dismiss a trend alert
+    incidents_write = "incidents:write"  # open an incident (from an alert or by hand), link cases
+    goals_write = "goals:write"  # set targets on metrics per period
+    reports_read = "reports:read"  # transparency reports (DSA Art. 15 / 24 figures)
+    data_export = "data:export"  # CSV / XLSX downloads of case and decision lists
 
 
 P = Permission
@@ -106,6 +115,9 @@ _WORKER = {
     P.disputes_mediate,
     P.appeals_read,
     P.calibration_answer,
+    P.metrics_read,
+    P.trends_read,
+    P.incidents_write,
 }
 # Second approvers, who may also overturn decisions and read the webhook log of what they did.
 _SENIOR = {
@@ -114,6 +126,9 @@ _SENIOR = {
     P.integrations_read,
     P.appeals_decide,
     P.qa_read,
+    P.metrics_reviewers,
+    P.trends_triage,
+    P.data_export,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -124,7 +139,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.legal: frozenset(
         _WORKER
         | _SENIOR
-        | {P.cases_create, P.pii_reveal, P.cases_assign, P.restrictions_write, P.legal_cases}
+        | {
+            P.cases_create,
+            P.pii_reveal,
+            P.cases_assign,
+            P.restrictions_write,
+            P.legal_cases,
+            P.reports_read,
+        }
     ),
     Role.qa: frozenset(
         {
@@ -141,6 +163,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.appeals_read,
             P.qa_read,
             P.qa_review,
+            P.metrics_read,
+            P.metrics_reviewers,
+            P.trends_read,
+            P.data_export,
         }
     ),
     Role.policy_lead: frozenset(
@@ -164,6 +190,36 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.appeals_read,
             P.qa_read,
             P.qa_manage,
+            P.metrics_read,
+            P.metrics_reviewers,
+            P.trends_read,
+            P.trends_triage,
+            P.incidents_write,
+            P.reports_read,
+            P.data_export,
+        }
+    ),
+    Role.leadership: frozenset(
+        {
+            P.accounts_read,
+            P.cases_read,
+            P.queues_read,
+            P.staff_read,
+            P.audit_read,
+            P.policies_read,
+            P.statements_read,
+            P.rules_read,
+            P.disputes_read,
+            P.appeals_read,
+            P.qa_read,
+            P.metrics_read,
+            P.metrics_reviewers,
+            P.trends_read,
+            P.trends_triage,
+            P.incidents_write,
+            P.goals_write,
+            P.reports_read,
+            P.data_export,
         }
     ),
     Role.admin: frozenset(set(Permission)),
@@ -194,6 +250,8 @@ API_KEY_SCOPES: frozenset[Permission] = frozenset(
         P.disputes_write,
         P.appeals_read,
         P.appeals_write,
+        P.metrics_read,
+        P.reports_read,
     }
 )
 

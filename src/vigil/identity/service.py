@@ -1014,6 +1014,7 @@ _ROLE_PLURALS = {
     Role.legal: "legal reviewers",
     Role.qa: "QA reviewers",
     Role.policy_lead: "policy leads",
+    Role.leadership: "T&S leadership",
     Role.admin: "admins",
 }
 

@@ -90,6 +90,7 @@ DEMO_STAFF = (
     DemoUser("legal@vigil.example", "Daniel Okafor", Role.legal, ("en", "es", "pt")),
     DemoUser("qa@vigil.example", "Mei Tan", Role.qa, ("en",)),
     DemoUser("lead@vigil.example", "Jordan Lee", Role.policy_lead, ("en",)),
+    DemoUser("head@vigil.example", "Morgan Blake", Role.leadership, ("en",)),
 )
 
 

@@ -344,6 +344,7 @@ def upgrade() -> None:
                 "legal",
                 "qa",
                 "policy_lead",
+                "leadership",
                 "admin",
                 name="role",
                 native_enum=False,
@@ -368,7 +369,7 @@ def upgrade() -> None:
         sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
-            "role IN ('agent', 'specialist', 'legal', 'qa', 'policy_lead', 'admin')",
+            "role IN ('agent', 'specialist', 'legal', 'qa', 'policy_lead', 'leadership', 'admin')",
             name=op.f("ck_staff_users_role"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_users")),
