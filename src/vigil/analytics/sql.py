@@ -33,7 +33,11 @@ def bucket(dialect: str, column: Any, interval: Interval) -> ColumnElement[str]:
             return func.to_char(utc, "YYYY-MM-DD")
         return func.to_char(func.date_trunc("week", utc), "YYYY-MM-DD")
     if interval == "hour":
-        return func.substr(column, 1, 10) + literal_column("'T'") + func.substr(column, 12, 2)
+        return (
+            func.substr(column, 1, 10)
+            .op("||")(literal_column("'T'"))
+            .op("||")(func.substr(column, 12, 2))
+        )
     if interval == "day":
         return cast(func.substr(column, 1, 10), String)
     # SQLite: 'weekday 0' moves forward to the next Sunday (or stays on one), so step back
@@ -45,7 +49,9 @@ def seconds_between(dialect: str, start: Any, end: Any) -> ColumnElement[float]:
     """``end - start`` in seconds, as a float."""
     if dialect == "postgresql":
         return cast(func.extract("epoch", end - start), Float)
-    return (func.julianday(end) - func.julianday(start)) * 86400.0
+    # julianday() is a float of days: rounding to the millisecond removes the binary noise
+    # (7230.0000116 s for an exact 7230 s) that would make equal durations compare unequal.
+    return func.round((func.julianday(end) - func.julianday(start)) * 86400.0, 3)
 
 
 def json_text(dialect: str, column: Any, *path: str) -> ColumnElement[str]:
