@@ -21,6 +21,8 @@ log = logging.getLogger("vigil")
 API_ROUTERS = [
     "vigil.api.v1.health",
     "vigil.api.v1.accounts",
+    # Before cases/decisions: /cases/export and /decisions/export must not be taken for ids.
+    "vigil.api.v1.exports",
     "vigil.api.v1.cases",
     "vigil.api.v1.queues",
     "vigil.api.v1.staff",
@@ -39,6 +41,13 @@ API_ROUTERS = [
     "vigil.api.v1.disputes",
     "vigil.api.v1.appeals",
     "vigil.api.v1.quality",
+    "vigil.api.v1.clusters",
+    "vigil.api.v1.incidents",
+    "vigil.api.v1.goals",
+    "vigil.api.v1.reports",
+    "vigil.api.v1.orders",
+    "vigil.api.v1.metrics",
+    "vigil.api.v1.trends",
 ]
 
 # Modules that register job handlers and periodic tasks when imported.
@@ -54,6 +63,8 @@ TASK_MODULES = [
     "vigil.integrations.tasks",
     "vigil.detection.tasks",
     "vigil.identity.tasks",
+    "vigil.analytics.clusters.tasks",
+    "vigil.analytics.trends.tasks",
 ]
 
 
@@ -127,6 +138,11 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         views,
     )
     from vigil.web import auth as web_auth
+    from vigil.web import goals as web_goals
+    from vigil.web import incidents as web_incidents
+    from vigil.web import metrics as web_metrics
+    from vigil.web import reports as web_reports
+    from vigil.web import trends as web_trends
 
     web_auth.install(app)
     app.include_router(views.router)
@@ -142,6 +158,11 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.include_router(disputes.router)
     app.include_router(appeal_case.router)
     app.include_router(quality.router)
+    app.include_router(web_metrics.router)
+    app.include_router(web_reports.router)
+    app.include_router(web_goals.router)
+    app.include_router(web_trends.router)
+    app.include_router(web_incidents.router)
     app.mount("/static", StaticFiles(packages=[("vigil.web", "static")]), name="static")
 
     app.add_middleware(

@@ -167,6 +167,47 @@ class Settings(BaseSettings):
     # Perceptual-hash Hamming distance (of 64 bits) at or below which two images are the same.
     identity_image_hash_distance: int = 6
 
+    # Emerging clusters (vigil.analytics.clusters, docs/clusters.md): every ``cluster_seconds``
+    # the texts of recent reports and flagged messages (the last ``cluster_window_hours``, at
+    # most ``cluster_max_texts``, newest first) are grouped by TF-IDF cosine similarity (at or
+    # above ``cluster_similarity``); a group of at least ``cluster_min_size`` texts from
+    # ``cluster_min_accounts`` accounts is new when the baseline (the ``cluster_baseline_days``
+    # before the window, at most ``cluster_max_baseline_texts``) holds fewer than
+    # 1/``cluster_novelty_ratio`` of its size, scaled to the window's length.
+    cluster_seconds: int = 3600
+    cluster_window_hours: int = 24
+    cluster_baseline_days: int = 7
+    cluster_max_texts: int = 5_000
+    cluster_max_baseline_texts: int = 20_000
+    cluster_similarity: float = 0.6
+    cluster_min_size: int = 5
+    cluster_min_accounts: int = 3
+    cluster_novelty_ratio: float = 4.0
+
+    # Trend alerts (vigil.analytics.trends, docs/trends.md). Every ``trend_rollup_seconds``
+    # new events are added to hourly counts per category; every ``trend_detect_seconds`` the
+    # latest complete hour and day of each series are compared with the same hour of the week
+    # (same weekday) over the previous ``trend_baseline_weeks`` weeks. A rise alerts when its
+    # Poisson upper-tail p-value is below ``trend_alpha`` (against the baseline mean plus one
+    # standard deviation of the weeks), it counts at least ``trend_{hour,day}_min_count`` and
+    # ``trend_{hour,day}_min_ratio`` times the baseline mean. A value never seen in the
+    # baseline is compared with ``trend_new_value_expected`` per hour. An alert resolves
+    # itself after ``trend_resolve_hours`` back within baseline; a dismissed series does not
+    # alert again for ``trend_dismiss_snooze_hours``. Policy leads are emailed when
+    # ``trend_notify`` is on.
+    trend_rollup_seconds: int = 300
+    trend_detect_seconds: int = 900
+    trend_baseline_weeks: int = 4
+    trend_alpha: float = 1e-4
+    trend_hour_min_count: int = 10
+    trend_hour_min_ratio: float = 2.0
+    trend_day_min_count: int = 30
+    trend_day_min_ratio: float = 1.5
+    trend_new_value_expected: float = 0.5
+    trend_resolve_hours: int = 24
+    trend_dismiss_snooze_hours: int = 24
+    trend_notify: bool = True
+
     # Page sizes for keyset pagination.
     page_size_default: int = 50
     page_size_max: int = 500

@@ -1,6 +1,10 @@
 """Imports every table so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from vigil.accounts import models as accounts_models
+from vigil.analytics.clusters import models as clusters_models
+from vigil.analytics.goals import models as goals_models
+from vigil.analytics.incidents import models as incidents_models
+from vigil.analytics.trends import models as trends_models
 from vigil.appeals import models as appeals_models
 from vigil.audit import models as audit_models
 from vigil.auth import models as auth_models
@@ -11,6 +15,7 @@ from vigil.detection.links import models as links_models
 from vigil.detection.rules import models as rules_models
 from vigil.disputes import models as disputes_models
 from vigil.dsa import models as dsa_models
+from vigil.dsa import order_models as dsa_order_models
 from vigil.enforcement import models as enforcement_models
 from vigil.identity import models as identity_models
 from vigil.integrations import models as integrations_models
@@ -28,12 +33,16 @@ __all__ = [
     "audit_models",
     "auth_models",
     "cases_models",
+    "clusters_models",
     "communications_models",
     "detection_models",
     "disputes_models",
     "dsa_models",
+    "dsa_order_models",
     "enforcement_models",
+    "goals_models",
     "identity_models",
+    "incidents_models",
     "integrations_models",
     "jobs_models",
     "links_models",
@@ -42,4 +51,5 @@ __all__ = [
     "rules_models",
     "screening_models",
     "simulate_models",
+    "trends_models",
 ]

@@ -68,6 +68,8 @@ class Appeal(IdMixin, Base):
         Index("ix_appeals_status", "status", "id"),
         Index("ix_appeals_account", "account_id", "id"),
         Index("ix_appeals_case", "case_id"),
+        # Appeals submitted in a period: the transparency report and the analytics views.
+        Index("ix_appeals_submitted_at", "submitted_at", "id"),
     )
 
     decision_id: Mapped[int] = mapped_column(BigId, ForeignKey("decisions.id"))

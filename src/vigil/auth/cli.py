@@ -56,7 +56,9 @@ def _languages(value: str) -> list[str]:
 def create(
     email: str = typer.Option(..., help="Login email."),
     name: str = typer.Option(..., help="Full name shown to colleagues."),
-    role: Role = typer.Option(..., help="agent, specialist, legal, qa, policy_lead, leadership or admin."),
+    role: Role = typer.Option(
+        ..., help="agent, specialist, legal, qa, policy_lead, leadership or admin."
+    ),
     password: str | None = typer.Option(
         None, help="Password (visible in the shell history; prefer the prompt or stdin)."
     ),

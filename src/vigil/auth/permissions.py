@@ -85,7 +85,7 @@ class Permission(StrEnum):
     qa_manage = "qa:manage"  # sampling rates, calibration sets and their assignment
     calibration_answer = "calibration:answer"  # answer the calibration sets assigned to one
     metrics_read = "metrics:read"  # dashboards and the metrics API (aggregates, no personal data)
-    metrics_reviewers = "metrics:reviewers"  # other reviewers' own figures (one's own: metrics:read)
+    metrics_reviewers = "metrics:reviewers"  # other reviewers' figures (one's own: metrics:read)
     trends_read = "trends:read"  # trend alerts, emerging clusters and incidents
     trends_triage = "trends:triage"  # acknowledge or dismiss a trend alert
     incidents_write = "incidents:write"  # open an incident (from an alert or by hand), link cases

@@ -174,6 +174,20 @@ class Case(IdMixin, TimestampMixin, Base):
             sqlite_where=text("status = 'on_hold'"),
         ),
         Index("ix_cases_queue_status", "queue_id", "status"),
+        # Metrics walk cases by when they opened, closed and were first taken.
+        Index("ix_cases_opened_at", "opened_at"),
+        Index(
+            "ix_cases_closed_at",
+            "closed_at",
+            postgresql_where=text("closed_at IS NOT NULL"),
+            sqlite_where=text("closed_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_cases_first_assigned_at",
+            "first_assigned_at",
+            postgresql_where=text("first_assigned_at IS NOT NULL"),
+            sqlite_where=text("first_assigned_at IS NOT NULL"),
+        ),
         Index("ix_cases_assignee_status", "assignee_id", "status"),
         Index("ix_cases_account", "account_id", "id"),
         # At most one open case per dedup key (same account + policy + source).
@@ -261,7 +275,17 @@ class CaseEvent(IdMixin, Base):
     """The case timeline: everything that happened to a case, in order. Append-only."""
 
     __tablename__ = "case_events"
-    __table_args__ = (Index("ix_case_events_case", "case_id", "id"),)
+    __table_args__ = (
+        Index("ix_case_events_case", "case_id", "id"),
+        # Reviewers' active hours (metrics): the events staff recorded, by time.
+        Index(
+            "ix_case_events_staff_at",
+            "at",
+            "actor_id",
+            postgresql_where=text("actor_id IS NOT NULL"),
+            sqlite_where=text("actor_id IS NOT NULL"),
+        ),
+    )
 
     case_id: Mapped[int] = mapped_column(BigId, ForeignKey("cases.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -370,15 +370,25 @@ def list_cases(
         query = query.where(Case.policy_code == f.policy_code)
     if f.tier is not None:
         query = query.where(Case.tier == f.tier)
+    bounds: dict[str, datetime] = {}
     for name, value in (("created_from", f.created_from), ("created_to", f.created_to)):
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            continue
+        if value.tzinfo is None:
             raise InvalidInput(
                 "give a time zone (e.g. 2026-11-21T09:00:00Z)", field=name, code="naive_datetime"
             )
-    if f.created_from is not None:
-        query = query.where(Case.created_at >= f.created_from)
-    if f.created_to is not None:
-        query = query.where(Case.created_at < f.created_to)
+        try:
+            # A time near year 1 or 9999 can fall outside datetime's range once in UTC.
+            bounds[name] = clock.as_utc(value)
+        except OverflowError:
+            raise InvalidInput(
+                "this time is out of range", field=name, code="invalid_datetime"
+            ) from None
+    if "created_from" in bounds:
+        query = query.where(Case.created_at >= bounds["created_from"])
+    if "created_to" in bounds:
+        query = query.where(Case.created_at < bounds["created_to"])
     if cursor:
         (before,) = decode_cursor(cursor, 1)
         if not isinstance(before, int):

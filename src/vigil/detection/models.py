@@ -55,6 +55,14 @@ class Event(IdMixin, Base):
             postgresql_where=text("case_id IS NOT NULL"),
             sqlite_where=text("case_id IS NOT NULL"),
         ),
+        # Rule precision (metrics): events that opened or joined a case, by time.
+        Index(
+            "ix_events_cased_occurred",
+            "occurred_at",
+            "case_id",
+            postgresql_where=text("case_id IS NOT NULL"),
+            sqlite_where=text("case_id IS NOT NULL"),
+        ),
         # What was done to an account by others (reports against it, on the case page):
         # by the envelope's counterparty, for each type, newest first.
         Index(

@@ -89,6 +89,8 @@ class Decision(IdMixin, Base):
         Index("ix_decisions_case", "case_id", "id"),
         Index("ix_decisions_account", "account_id", "id"),
         Index("ix_decisions_status", "status", "id"),
+        # Metrics place a decision by when it was made.
+        Index("ix_decisions_created_at", "created_at"),
         # Period figures (appeal and overturn rates, QA, metrics) walk decisions by when they
         # took effect.
         Index(

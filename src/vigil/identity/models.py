@@ -32,6 +32,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
@@ -64,6 +65,13 @@ class IdentityVerification(IdMixin, TimestampMixin, Base):
         Index("ix_identity_verifications_status_created_at", "status", "created_at", "id"),
         # Reuse: the same document on another account.
         Index("ix_identity_verifications_fingerprint", "document_fingerprint", "account_id"),
+        # Metrics: verifications by when the pipeline reached its outcome.
+        Index(
+            "ix_identity_verifications_processed_at",
+            "processed_at",
+            postgresql_where=text("processed_at IS NOT NULL"),
+            sqlite_where=text("processed_at IS NOT NULL"),
+        ),
     )
 
     account_id: Mapped[int] = mapped_column(BigId, ForeignKey("accounts.id", ondelete="CASCADE"))

@@ -18,7 +18,7 @@ from random import Random
 from typing import Any
 
 from vigil.accounts.models import IdentifierKind
-from vigil.simulate import chat, schemes
+from vigil.simulate import chat, schemes, waves
 from vigil.simulate.plan import AccountPlan, Label, Plan
 from vigil.simulate.pools import REPORT_WORDS
 
@@ -87,6 +87,10 @@ class Activity:
     envelopes with their labels."""
 
     def __init__(self, plan: Plan) -> None:
+        # Injected waves act last, from their own random stream: the ordinary run sees the
+        # plan without their accounts, so it is the same with or without them.
+        self.waves = waves.Injector(plan)
+        plan = self.waves.base
         self.plan = plan
         # Its own stream: the plan's random stream is not touched, so adding events to a run
         # changes nothing else about it.
@@ -786,5 +790,6 @@ class Activity:
         schemes.review_bursts(self)
         schemes.harassment(self)
         self.sessions()
+        self.waves.inject(self)
         self.drafts.sort(key=lambda d: (d.at, d.seq))
         return self.drafts

@@ -34,6 +34,12 @@ def simulate(
     cases: bool = typer.Option(
         True, "--cases/--no-cases", help="Also open and work the team's cases."
     ),
+    inject: list[str] = typer.Option(
+        [],
+        "--inject",
+        help="Inject a known trend change: KIND[@START][,key=value...], KIND scam_wave or "
+        "reason_spike (see docs/simulator.md). Repeatable.",
+    ),
 ) -> None:
     """Write a simulated marketplace with labelled bad actors (and their cases)."""
     if ctx.invoked_subcommand is not None:
@@ -47,6 +53,7 @@ def simulate(
     engine = make_engine(Settings())
     try:
         plan = make_plan(seed, accounts, days, clock.now(), marketplace.value, with_cases=cases)
+        _inject(plan, inject)
         summary = run(make_sessionmaker(engine), plan, progress=_progress)
     except VigilError as exc:
         typer.echo(f"error: {exc.message}", err=True)
@@ -55,6 +62,20 @@ def simulate(
         engine.dispose()
     for line in summary.lines():
         typer.echo(line)
+
+
+def _inject(plan: Any, specs: list[str]) -> None:
+    """Add the ``--inject`` waves to the plan, or stop with the reason a spec is wrong."""
+    from vigil.simulate import waves
+
+    try:
+        waves.apply(plan, [waves.parse(spec, plan.now) for spec in specs])
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for w in plan.waves:
+        moves = ", ".join(f"{d}={v}" for d, v in w.moves)
+        typer.echo(f"injecting {w.key}: {w.kind} from {w.start:%Y-%m-%d %H:%M}, moves {moves}")
 
 
 def _box(lines: list[str]) -> str:
@@ -143,6 +164,12 @@ def events(
         None, "--api-key", envvar="VIGIL_API_KEY", help="The API key for --post."
     ),
     batch: int = typer.Option(1000, "--batch", min=1, max=1000, help="Events per request."),
+    inject: list[str] = typer.Option(
+        [],
+        "--inject",
+        help="Inject a known trend change: KIND[@START][,key=value...], KIND scam_wave or "
+        "reason_spike (see docs/simulator.md). Repeatable.",
+    ),
 ) -> None:
     """Generate the simulated marketplace's events, with their ground truth.
 
@@ -163,6 +190,7 @@ def events(
     # Without cases: the accounts are the same either way, and suspensions are then plain
     # restrictions in the plan, placed by --ingest when they happened.
     plan = make_plan(seed, accounts, days, clock.now(), marketplace.value, with_cases=False)
+    _inject(plan, inject)
     stream = sim_events.generate(plan)
     for line in stream.lines():
         typer.echo(line)

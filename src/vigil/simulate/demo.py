@@ -16,14 +16,17 @@ The demo passwords are public (they are printed and documented): demo databases 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
+from random import Random
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from vigil.accounts.models import Account, RestrictionKind
@@ -49,10 +52,11 @@ from vigil.kit.errors import NotFound, VigilError
 from vigil.policies.actions import ActionType, Scope
 from vigil.policies.pack import load_pack
 from vigil.quality.models import CalibrationAnswer, QASample
+from vigil.simulate import waves
 from vigil.simulate.aftercare import AppealDesk, QADesk, appeal_count
 from vigil.simulate.cast import Cast
 from vigil.simulate.disputes import DisputeDesk, DisputePlan, plan_disputes
-from vigil.simulate.events import generate
+from vigil.simulate.events import SimEvent, generate
 from vigil.simulate.feed import FeedSummary
 from vigil.simulate.generator import make_plan
 from vigil.simulate.identity import submit_documents
@@ -67,6 +71,11 @@ DEMO_SEED = 7
 # over the month) would take six minutes; the last 4 days are about 6,900. The user reports the team
 # works are fed whatever their date.
 DEMO_FEED_DAYS = 4
+# The trend and clusters jobs are replayed hour by hour over the last days (as the periodic
+# jobs would have run), so the scam wave injected into the demo raises its alerts on time.
+TREND_REPLAY_HOURS = 48
+CLUSTER_EVERY_HOURS = 6
+WAVE_KEY = "demo-scam-wave"
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,12 @@ class DemoResult:
     samples: dict[str, int] = field(default_factory=dict)
     calibration_answers: int = 0
     refused: dict[str, int] = field(default_factory=dict)
+    # Analytics: events kept as history before the fed window, trend alerts and text
+    # clusters the replayed jobs left open, goals set by leadership.
+    history_events: int = 0
+    alerts: dict[str, int] = field(default_factory=dict)  # "dimension=value" -> observed
+    clusters: int = 0
+    goals: int = 0
 
     def lines(self) -> list[str]:
         def fmt(counts: dict[str, int]) -> str:
@@ -132,6 +147,9 @@ class DemoResult:
             f"appeals      {sum(self.appeals.values())}: {fmt(self.appeals)}",
             f"QA samples   {sum(self.samples.values())}: {fmt(self.samples)}; "
             f"calibration answers {self.calibration_answers}",
+            f"trends       {self.history_events} earlier events kept as history; "
+            f"{len(self.alerts)} alerts open ({', '.join(list(self.alerts)[:4]) or '-'}); "
+            f"{self.clusters} new text clusters; {self.goals} goals",
             *([f"refused      {fmt(self.refused)}"] if self.refused else []),
         ]
 
@@ -157,6 +175,12 @@ class _Feed:
         self.envelopes: list[tuple[datetime, dict[str, Any]]] = [
             (e.at, e.envelope) for e in stream.events if e.at >= since
         ]
+        # The events before the window are kept as history for the trend baseline (see
+        # _history); the ground truth of the fed ones tells which verdicts they can borrow.
+        self.history: list[SimEvent] = [e for e in stream.events if e.at < since]
+        self.truth = {
+            e.envelope["event_id"]: e.label.policy_code for e in stream.events if e.at >= since
+        }
         self.in_window = len(self.envelopes)
         self.envelopes += [(c.opened_at, _report(plan, c)) for c in plan.cases if _reported(c)]
         # Disputes come from contracts the stream paid (the whole history's, fed or not).
@@ -319,6 +343,12 @@ def load_demo(
     exists already, so running it again is harmless."""
     settings = settings or Settings()
     plan = make_plan(seed, accounts, days, clock.now(), marketplace)
+    if feed_days >= 2 and days >= 8:
+        # A scam wave over the last two days, decided by the real pipeline: the trend and
+        # clusters pages have something to show (see docs/simulator.md, injected trends).
+        start = plan.now.replace(minute=0, second=0) - timedelta(hours=44)
+        per_day = max(3.0, accounts / 150)
+        waves.apply(plan, [waves.scam_wave(start, days=3, per_day=per_day, key=WAVE_KEY)])
     created: list[str] = []
     with transaction(factory) as session:
         if has_accounts(session):
@@ -373,6 +403,9 @@ def load_demo(
             for name, table in (("disputes", Dispute), ("appeals", Appeal), ("qa", QASample))
         }
         answers = session.scalar(select(func.count()).select_from(CalibrationAnswer))
+    history = _history(factory, feed)
+    alerts, clusters = _trend_jobs(factory, plan, settings) if history else ({}, 0)
+    goals = _goals(factory)
     return DemoResult(
         summary,
         created,
@@ -388,4 +421,131 @@ def load_demo(
         samples=by_status["qa"],
         calibration_answers=int(answers or 0),
         refused=dict(cast.ledger.refused),
+        history_events=history,
+        alerts=alerts,
+        clusters=clusters,
+        goals=goals,
     )
+
+
+# --- analytics: history, the trend jobs, goals ---------------------------------------------------
+
+
+def _history(factory: sessionmaker[Session], feed: _Feed) -> int:
+    """Store the events before the fed window, so the trend job has weeks of baseline. No
+    rule runs on them (that is what costs time): each borrows the verdict (outcome and rule
+    hits) of a random fed event of the same type and the same ground truth, so flag rates and
+    rule names match the fed days. ``source`` is ``history`` and they belong to no case."""
+    if not feed.history:
+        return 0
+    rng = Random(f"vigil-demo-history-{feed.plan.seed}")
+    with transaction(factory) as session:
+        ids = {str(x): int(i) for x, i in session.execute(select(Account.external_id, Account.id))}
+        verdicts: dict[tuple[str, str | None], list[tuple[str, list[Any]]]] = {}
+        fed = session.execute(select(Event.event_id, Event.type, Event.outcome, Event.hits))
+        for event_id, type_, outcome, hits in fed:
+            key = (type_, feed.truth.get(event_id))
+            verdicts.setdefault(key, []).append((str(outcome), hits))
+        rows = []
+        for e in feed.history:
+            env = e.envelope
+            pool = verdicts.get((e.type, e.label.policy_code))
+            outcome, hits = rng.choice(pool) if pool else ("allow", [])
+            body = json.dumps(env, sort_keys=True, separators=(",", ":"))
+            rows.append(
+                {
+                    "event_id": env["event_id"],
+                    "payload_sha256": hashlib.sha256(body.encode()).hexdigest(),
+                    "type": e.type,
+                    "account_id": ids.get(env["account_id"]),
+                    "account_external_id": env["account_id"],
+                    "counterparty_external_id": env.get("counterparty_id"),
+                    "occurred_at": e.at,
+                    "received_at": e.at,
+                    "source": "history",
+                    "payload": env,
+                    "features": {},
+                    "outcome": outcome,
+                    "score": 0.0,
+                    "hits": hits,
+                    "errors": [],
+                }
+            )
+        for i in range(0, len(rows), 2000):
+            session.execute(insert(Event), rows[i : i + 2000])
+    return len(rows)
+
+
+def _trend_jobs(
+    factory: sessionmaker[Session], plan: Plan, settings: Settings
+) -> tuple[dict[str, int], int]:
+    """Count everything once, then replay trend detection hourly (and the clusters job every
+    few hours) over the last ``TREND_REPLAY_HOURS`` with the clock at each hour, as the
+    periodic jobs would have run. Detection reads only counts of hours before its "now", so
+    counting all at once first changes nothing."""
+    from vigil.analytics.clusters import service as clusters
+    from vigil.analytics.clusters.models import ClusterStatus, TextCluster
+    from vigil.analytics.trends import detect, rollup
+    from vigil.analytics.trends.models import AlertStatus, TrendAlert
+
+    end = plan.now.replace(minute=0, second=0)
+    with transaction(factory) as session, clock.frozen(plan.now):
+        rollup.run(session, now=plan.now)
+    for h in range(TREND_REPLAY_HOURS, -1, -1):
+        at = end - timedelta(hours=h) + timedelta(minutes=1)
+        with transaction(factory) as session, clock.frozen(at):
+            detect.run(session, now=at, settings=settings)
+            if h % CLUSTER_EVERY_HOURS == 0:
+                clusters.detect(session, settings, now=at)
+    with factory() as session:
+        open_alerts = session.execute(
+            select(TrendAlert.dimension, TrendAlert.value, TrendAlert.observed)
+            .where(TrendAlert.status == AlertStatus.open)
+            .order_by(TrendAlert.observed.desc())
+        )
+        alerts = {f"{d}={v}": int(n) for d, v, n in open_alerts}
+        new = session.scalar(
+            select(func.count())
+            .select_from(TextCluster)
+            .where(TextCluster.status == ClusterStatus.new)
+        )
+    return alerts, int(new or 0)
+
+
+# Leadership's targets on the catalog's metrics: one met, one at risk, in the usual mix.
+DEMO_GOALS = (
+    ("sla_attainment", ">=", 0.95, "month", "Commitment to the marketplace: 95% within SLA."),
+    ("overturn_rate", "<=", 0.05, "quarter", "Appeals overturn at most one decision in 20."),
+    ("automation_rate", ">=", 0.3, "week", "Automate the clear-cut third of decisions."),
+    ("time_to_decision_median", "<=", 4 * 3600.0, "week", "Median case decided within 4 h."),
+)
+
+
+def _goals(factory: sessionmaker[Session]) -> int:
+    """The head of T&S sets the demo's goals (through the goals service, audited)."""
+    from vigil.analytics.goals import service as goals
+    from vigil.analytics.goals.schemas import GoalIn
+    from vigil.analytics.metrics.catalog import METRICS
+
+    with transaction(factory) as session:
+        head = auth.get_staff_by_email(session, "head@vigil.example")
+        actor = Principal.staff(head.id, head.name, Role.leadership)
+        made = 0
+        for metric, comparator, target, period, notes in DEMO_GOALS:
+            if metric not in METRICS:
+                continue
+            goals.create_goal(
+                session,
+                actor,
+                GoalIn.model_validate(
+                    {
+                        "metric": metric,
+                        "comparator": comparator,
+                        "target": target,
+                        "period": period,
+                        "notes": notes,
+                    }
+                ),
+            )
+            made += 1
+    return made

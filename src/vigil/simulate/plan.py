@@ -8,11 +8,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vigil.accounts.models import IdentifierKind, RestrictionKind, Side
 from vigil.auth.permissions import Role
 from vigil.cases.models import CaseType, Resolution, Severity
+
+if TYPE_CHECKING:
+    from vigil.simulate.waves import Wave
 
 SELLER_SIDES = frozenset({Side.freelancer, Side.pro, Side.instructor})
 
@@ -121,6 +124,8 @@ class Plan:
     cases: list[CasePlan]
     # Restrictions placed outside any case (used when cases are not simulated).
     restrictions: list[tuple[datetime, RestrictionPlan]] = field(default_factory=list)
+    # Injected trend changes (vigil.simulate.waves.apply); empty for an ordinary run.
+    waves: list[Wave] = field(default_factory=list)
 
     @property
     def start(self) -> datetime:

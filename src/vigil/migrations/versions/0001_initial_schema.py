@@ -376,6 +376,35 @@ def upgrade() -> None:
         sa.UniqueConstraint("email", name=op.f("uq_staff_users_email")),
     )
     op.create_table(
+        "trend_counts",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("dimension", sa.String(length=32), nullable=False),
+        sa.Column("value", sa.String(length=200), nullable=False),
+        sa.Column("bucket", sa.String(length=13), nullable=False),
+        sa.Column("count", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_trend_counts")),
+        sa.UniqueConstraint(
+            "dimension", "value", "bucket", name=op.f("uq_trend_counts_dimension_value_bucket")
+        ),
+    )
+    with op.batch_alter_table("trend_counts", schema=None) as batch_op:
+        batch_op.create_index("ix_trend_counts_bucket", ["bucket", "dimension"], unique=False)
+
+    op.create_table(
+        "trend_rollup_state",
+        sa.Column("name", sa.String(length=40), nullable=False),
+        sa.Column(
+            "last_event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("updated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_trend_rollup_state")),
+    )
+    op.create_table(
         "api_keys",
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("prefix", sa.String(length=16), nullable=False),
@@ -593,6 +622,20 @@ def upgrade() -> None:
         batch_op.create_index("ix_cases_account", ["account_id", "id"], unique=False)
         batch_op.create_index("ix_cases_assignee_status", ["assignee_id", "status"], unique=False)
         batch_op.create_index(
+            "ix_cases_closed_at",
+            ["closed_at"],
+            unique=False,
+            postgresql_where=sa.text("closed_at IS NOT NULL"),
+            sqlite_where=sa.text("closed_at IS NOT NULL"),
+        )
+        batch_op.create_index(
+            "ix_cases_first_assigned_at",
+            ["first_assigned_at"],
+            unique=False,
+            postgresql_where=sa.text("first_assigned_at IS NOT NULL"),
+            sqlite_where=sa.text("first_assigned_at IS NOT NULL"),
+        )
+        batch_op.create_index(
             "ix_cases_hold_until",
             ["hold_until"],
             unique=False,
@@ -606,6 +649,7 @@ def upgrade() -> None:
             postgresql_where=sa.text("status <> 'closed'"),
             sqlite_where=sa.text("status <> 'closed'"),
         )
+        batch_op.create_index("ix_cases_opened_at", ["opened_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_policy_code"), ["policy_code"], unique=False)
         batch_op.create_index(
             "ix_cases_pull",
@@ -694,6 +738,61 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "goals",
+        sa.Column("metric", sa.String(length=64), nullable=False),
+        sa.Column(
+            "comparator",
+            sa.Enum("gte", "lte", name="comparator", native_enum=False, length=8),
+            nullable=False,
+        ),
+        sa.Column("target", sa.Float(), nullable=False),
+        sa.Column(
+            "period",
+            sa.Enum("week", "month", "quarter", name="goalperiod", native_enum=False, length=16),
+            nullable=False,
+        ),
+        sa.Column("starts_on", sa.Date(), nullable=False),
+        sa.Column("recurring", sa.Boolean(), nullable=False),
+        sa.Column(
+            "filters",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("owner_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("notes", sa.Text(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum("active", "archived", name="goalstatus", native_enum=False, length=16),
+            nullable=False,
+        ),
+        sa.Column(
+            "created_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("archived_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint("comparator IN ('gte', 'lte')", name=op.f("ck_goals_comparator")),
+        sa.CheckConstraint("period IN ('week', 'month', 'quarter')", name=op.f("ck_goals_period")),
+        sa.CheckConstraint("status IN ('active', 'archived')", name=op.f("ck_goals_status")),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"], ["staff_users.id"], name=op.f("fk_goals_created_by_id_staff_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["owner_id"], ["staff_users.id"], name=op.f("fk_goals_owner_id_staff_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_goals")),
+    )
+    with op.batch_alter_table("goals", schema=None) as batch_op:
+        batch_op.create_index("ix_goals_status_id", ["status", "id"], unique=False)
+
+    op.create_table(
         "identifiers",
         sa.Column(
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -742,6 +841,98 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_identifiers_kind_value", ["kind", "value", "account_id"], unique=False
         )
+
+    op.create_table(
+        "incidents",
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("summary", sa.Text(), nullable=False),
+        sa.Column(
+            "severity",
+            sa.Enum(
+                "low",
+                "medium",
+                "high",
+                "critical",
+                name="incidentseverity",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "open",
+                "investigating",
+                "mitigated",
+                "closed",
+                name="incidentstatus",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "origin",
+            sa.Enum(
+                "manual", "alert", "cluster", name="incidentorigin", native_enum=False, length=16
+            ),
+            nullable=False,
+        ),
+        sa.Column("owner_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "opened_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("opened_by_label", sa.String(length=200), nullable=False),
+        sa.Column("opened_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("investigating_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("mitigated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "(closed_at IS NOT NULL) = (status = 'closed')", name=op.f("ck_incidents_closed_at")
+        ),
+        sa.CheckConstraint(
+            "(status <> 'investigating') OR (investigating_at IS NOT NULL)",
+            name=op.f("ck_incidents_investigating_at"),
+        ),
+        sa.CheckConstraint(
+            "(status <> 'mitigated') OR (mitigated_at IS NOT NULL)",
+            name=op.f("ck_incidents_mitigated_at"),
+        ),
+        sa.CheckConstraint(
+            "origin IN ('manual', 'alert', 'cluster')", name=op.f("ck_incidents_origin")
+        ),
+        sa.CheckConstraint(
+            "severity IN ('low', 'medium', 'high', 'critical')", name=op.f("ck_incidents_severity")
+        ),
+        sa.CheckConstraint(
+            "status IN ('open', 'investigating', 'mitigated', 'closed')",
+            name=op.f("ck_incidents_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["opened_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_incidents_opened_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["owner_id"],
+            ["staff_users.id"],
+            name=op.f("fk_incidents_owner_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incidents")),
+    )
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.create_index("ix_incidents_status", ["status", "id"], unique=False)
 
     op.create_table(
         "macros",
@@ -1172,6 +1363,292 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_staff_sessions_staff_id"), ["staff_id"], unique=False)
 
     op.create_table(
+        "text_clusters",
+        sa.Column("label", sa.String(length=200), nullable=False),
+        sa.Column(
+            "terms",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("accounts", sa.Integer(), nullable=False),
+        sa.Column("baseline_matches", sa.Integer(), nullable=False),
+        sa.Column(
+            "event_types",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("first_seen_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("detected_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "examples",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "member_event_ids",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "new",
+                "acknowledged",
+                "dismissed",
+                "escalated",
+                name="clusterstatus",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column("acknowledged_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "acknowledged_by_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column("acknowledged_by_label", sa.String(length=200), nullable=True),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("dismissed_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "dismissed_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("dismissed_by_label", sa.String(length=200), nullable=True),
+        sa.Column("dismiss_reason", sa.Text(), nullable=True),
+        sa.Column("escalated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "incident_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "(status <> 'acknowledged') OR (acknowledged_at IS NOT NULL)",
+            name=op.f("ck_text_clusters_acknowledged_at"),
+        ),
+        sa.CheckConstraint(
+            "(status <> 'dismissed') OR (dismissed_at IS NOT NULL AND dismiss_reason IS NOT NULL)",
+            name=op.f("ck_text_clusters_dismissed_at"),
+        ),
+        sa.CheckConstraint(
+            "(status <> 'escalated') OR (escalated_at IS NOT NULL AND incident_id IS NOT NULL)",
+            name=op.f("ck_text_clusters_escalated_at"),
+        ),
+        sa.CheckConstraint(
+            "status IN ('new', 'acknowledged', 'dismissed', 'escalated')",
+            name=op.f("ck_text_clusters_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["acknowledged_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_text_clusters_acknowledged_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["dismissed_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_text_clusters_dismissed_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_text_clusters")),
+    )
+    with op.batch_alter_table("text_clusters", schema=None) as batch_op:
+        batch_op.create_index("ix_text_clusters_last_seen", ["last_seen_at", "id"], unique=False)
+        batch_op.create_index("ix_text_clusters_status", ["status", "id"], unique=False)
+
+    op.create_table(
+        "trend_alerts",
+        sa.Column("dimension", sa.String(length=32), nullable=False),
+        sa.Column("value", sa.String(length=200), nullable=False),
+        sa.Column(
+            "granularity",
+            sa.Enum("hour", "day", name="granularity", native_enum=False, length=8),
+            nullable=False,
+        ),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "open",
+                "acknowledged",
+                "dismissed",
+                "escalated",
+                "resolved",
+                name="alertstatus",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column("observed", sa.BigInteger(), nullable=False),
+        sa.Column("expected", sa.Float(), nullable=False),
+        sa.Column("ratio", sa.Float(), nullable=False),
+        sa.Column("excess", sa.Float(), nullable=False),
+        sa.Column("p_value", sa.Float(), nullable=False),
+        sa.Column("peak_ratio", sa.Float(), nullable=False),
+        sa.Column("start_bucket", sa.String(length=13), nullable=False),
+        sa.Column("started_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_bucket", sa.String(length=13), nullable=False),
+        sa.Column("last_seen_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "contributors",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "sample_case_ids",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("opened_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("acknowledged_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "acknowledged_by_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column("ack_note", sa.Text(), nullable=True),
+        sa.Column("dismissed_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "dismissed_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("dismiss_reason", sa.Text(), nullable=True),
+        sa.Column("escalated_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "escalated_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "incident_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("resolved_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("resolve_note", sa.Text(), nullable=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "granularity IN ('hour', 'day')", name=op.f("ck_trend_alerts_granularity")
+        ),
+        sa.CheckConstraint(
+            "status IN ('open', 'acknowledged', 'dismissed', 'escalated', 'resolved')",
+            name=op.f("ck_trend_alerts_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["acknowledged_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_trend_alerts_acknowledged_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["dismissed_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_trend_alerts_dismissed_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["escalated_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_trend_alerts_escalated_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_trend_alerts")),
+    )
+    with op.batch_alter_table("trend_alerts", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_trend_alerts_active_series",
+            ["dimension", "value"],
+            unique=True,
+            postgresql_where=sa.text("status IN ('open', 'acknowledged', 'escalated')"),
+            sqlite_where=sa.text("status IN ('open', 'acknowledged', 'escalated')"),
+        )
+        batch_op.create_index("ix_trend_alerts_series", ["dimension", "value", "id"], unique=False)
+        batch_op.create_index("ix_trend_alerts_status_id", ["status", "id"], unique=False)
+
+    op.create_table(
+        "authority_orders",
+        sa.Column(
+            "kind",
+            sa.Enum(
+                "act_against_content",
+                "provide_information",
+                name="orderkind",
+                native_enum=False,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("category", sa.String(length=100), nullable=False),
+        sa.Column("authority", sa.String(length=300), nullable=False),
+        sa.Column("member_state", sa.String(length=2), nullable=False),
+        sa.Column("legal_reference", sa.String(length=300), nullable=False),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "content_refs",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("summary", sa.Text(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum("received", "effected", name="orderstatus", native_enum=False, length=16),
+            nullable=False,
+        ),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("received_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("acknowledged_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("effected_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("effect_note", sa.Text(), nullable=True),
+        sa.Column(
+            "recorded_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "kind IN ('act_against_content', 'provide_information')",
+            name=op.f("ck_authority_orders_kind"),
+        ),
+        sa.CheckConstraint(
+            "status IN ('received', 'effected')", name=op.f("ck_authority_orders_status")
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_authority_orders_account_id_accounts"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_authority_orders_case_id_cases")
+        ),
+        sa.ForeignKeyConstraint(
+            ["recorded_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_authority_orders_recorded_by_id_staff_users"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_authority_orders")),
+    )
+    with op.batch_alter_table("authority_orders", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_authority_orders_received_at", ["received_at", "id"], unique=False
+        )
+
+    op.create_table(
         "calibration_assignments",
         sa.Column("set_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("staff_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -1293,6 +1770,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("case_events", schema=None) as batch_op:
         batch_op.create_index("ix_case_events_case", ["case_id", "id"], unique=False)
+        batch_op.create_index(
+            "ix_case_events_staff_at",
+            ["at", "actor_id"],
+            unique=False,
+            postgresql_where=sa.text("actor_id IS NOT NULL"),
+            sqlite_where=sa.text("actor_id IS NOT NULL"),
+        )
 
     op.create_table(
         "case_notes",
@@ -1489,6 +1973,7 @@ def upgrade() -> None:
             sqlite_where=sa.text("applied_at IS NOT NULL"),
         )
         batch_op.create_index("ix_decisions_case", ["case_id", "id"], unique=False)
+        batch_op.create_index("ix_decisions_created_at", ["created_at"], unique=False)
         batch_op.create_index(
             "ix_decisions_pending",
             ["id"],
@@ -1830,10 +2315,159 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(
+            "ix_identity_verifications_processed_at",
+            ["processed_at"],
+            unique=False,
+            postgresql_where=sa.text("processed_at IS NOT NULL"),
+            sqlite_where=sa.text("processed_at IS NOT NULL"),
+        )
+        batch_op.create_index(
             "ix_identity_verifications_status_created_at",
             ["status", "created_at", "id"],
             unique=False,
         )
+
+    op.create_table(
+        "incident_cases",
+        sa.Column(
+            "incident_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "via",
+            sa.Enum(
+                "manual", "alert", "cluster", name="incidentorigin", native_enum=False, length=16
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "linked_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("linked_by_label", sa.String(length=200), nullable=False),
+        sa.Column("linked_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "via IN ('manual', 'alert', 'cluster')", name=op.f("ck_incident_cases_via")
+        ),
+        sa.ForeignKeyConstraint(
+            ["case_id"],
+            ["cases.id"],
+            name=op.f("fk_incident_cases_case_id_cases"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_cases_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["linked_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_incident_cases_linked_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_cases")),
+        sa.UniqueConstraint(
+            "incident_id", "case_id", name=op.f("uq_incident_cases_incident_id_case_id")
+        ),
+    )
+    with op.batch_alter_table("incident_cases", schema=None) as batch_op:
+        batch_op.create_index("ix_incident_cases_case", ["case_id", "incident_id"], unique=False)
+
+    op.create_table(
+        "incident_entries",
+        sa.Column(
+            "incident_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "kind",
+            sa.Enum(
+                "opened",
+                "updated",
+                "note",
+                "status",
+                "case_linked",
+                "case_unlinked",
+                "source_linked",
+                name="entrykind",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column("at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("actor_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("actor_label", sa.String(length=200), nullable=False),
+        sa.Column("body", sa.Text(), nullable=True),
+        sa.Column(
+            "data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "kind IN ('opened', 'updated', 'note', 'status', 'case_linked', 'case_unlinked', 'source_linked')",
+            name=op.f("ck_incident_entries_kind"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["actor_id"],
+            ["staff_users.id"],
+            name=op.f("fk_incident_entries_actor_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_entries_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_entries")),
+    )
+    with op.batch_alter_table("incident_entries", schema=None) as batch_op:
+        batch_op.create_index("ix_incident_entries_incident", ["incident_id", "id"], unique=False)
+
+    op.create_table(
+        "incident_sources",
+        sa.Column(
+            "incident_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "kind",
+            sa.Enum("alert", "cluster", name="sourcekind", native_enum=False, length=16),
+            nullable=False,
+        ),
+        sa.Column("ref_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("linked_by_label", sa.String(length=200), nullable=False),
+        sa.Column("linked_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint("kind IN ('alert', 'cluster')", name=op.f("ck_incident_sources_kind")),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_sources_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_sources")),
+        sa.UniqueConstraint("kind", "ref_id", name=op.f("uq_incident_sources_kind_ref_id")),
+    )
+    with op.batch_alter_table("incident_sources", schema=None) as batch_op:
+        batch_op.create_index("ix_incident_sources_incident", ["incident_id", "id"], unique=False)
 
     op.create_table(
         "message_template_versions",
@@ -2433,6 +3067,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_appeals_account", ["account_id", "id"], unique=False)
         batch_op.create_index("ix_appeals_case", ["case_id"], unique=False)
         batch_op.create_index("ix_appeals_status", ["status", "id"], unique=False)
+        batch_op.create_index("ix_appeals_submitted_at", ["submitted_at", "id"], unique=False)
 
     op.create_table(
         "approvals",
@@ -3116,6 +3751,13 @@ def upgrade() -> None:
             sqlite_where=sa.text("case_id IS NOT NULL"),
         )
         batch_op.create_index(
+            "ix_events_cased_occurred",
+            ["occurred_at", "case_id"],
+            unique=False,
+            postgresql_where=sa.text("case_id IS NOT NULL"),
+            sqlite_where=sa.text("case_id IS NOT NULL"),
+        )
+        batch_op.create_index(
             "ix_events_counterparty",
             ["counterparty_external_id", "type", "occurred_at", "id"],
             unique=False,
@@ -3567,6 +4209,11 @@ def downgrade() -> None:
             sqlite_where=sa.text("counterparty_external_id IS NOT NULL"),
         )
         batch_op.drop_index(
+            "ix_events_cased_occurred",
+            postgresql_where=sa.text("case_id IS NOT NULL"),
+            sqlite_where=sa.text("case_id IS NOT NULL"),
+        )
+        batch_op.drop_index(
             "ix_events_case",
             postgresql_where=sa.text("case_id IS NOT NULL"),
             sqlite_where=sa.text("case_id IS NOT NULL"),
@@ -3625,6 +4272,7 @@ def downgrade() -> None:
 
     op.drop_table("approvals")
     with op.batch_alter_table("appeals", schema=None) as batch_op:
+        batch_op.drop_index("ix_appeals_submitted_at")
         batch_op.drop_index("ix_appeals_status")
         batch_op.drop_index("ix_appeals_case")
         batch_op.drop_index("ix_appeals_account")
@@ -3675,8 +4323,25 @@ def downgrade() -> None:
 
     op.drop_table("messages")
     op.drop_table("message_template_versions")
+    with op.batch_alter_table("incident_sources", schema=None) as batch_op:
+        batch_op.drop_index("ix_incident_sources_incident")
+
+    op.drop_table("incident_sources")
+    with op.batch_alter_table("incident_entries", schema=None) as batch_op:
+        batch_op.drop_index("ix_incident_entries_incident")
+
+    op.drop_table("incident_entries")
+    with op.batch_alter_table("incident_cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_incident_cases_case")
+
+    op.drop_table("incident_cases")
     with op.batch_alter_table("identity_verifications", schema=None) as batch_op:
         batch_op.drop_index("ix_identity_verifications_status_created_at")
+        batch_op.drop_index(
+            "ix_identity_verifications_processed_at",
+            postgresql_where=sa.text("processed_at IS NOT NULL"),
+            sqlite_where=sa.text("processed_at IS NOT NULL"),
+        )
         batch_op.drop_index("ix_identity_verifications_fingerprint")
         batch_op.drop_index(batch_op.f("ix_identity_verifications_case_id"))
         batch_op.drop_index("ix_identity_verifications_account_id_id")
@@ -3713,6 +4378,7 @@ def downgrade() -> None:
             postgresql_where=sa.text("status = 'pending_approval'"),
             sqlite_where=sa.text("status = 'pending_approval'"),
         )
+        batch_op.drop_index("ix_decisions_created_at")
         batch_op.drop_index("ix_decisions_case")
         batch_op.drop_index(
             "ix_decisions_applied_at",
@@ -3731,6 +4397,11 @@ def downgrade() -> None:
 
     op.drop_table("case_notes")
     with op.batch_alter_table("case_events", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_case_events_staff_at",
+            postgresql_where=sa.text("actor_id IS NOT NULL"),
+            sqlite_where=sa.text("actor_id IS NOT NULL"),
+        )
         batch_op.drop_index("ix_case_events_case")
 
     op.drop_table("case_events")
@@ -3742,6 +4413,25 @@ def downgrade() -> None:
         batch_op.drop_index("ix_calibration_assignments_staff")
 
     op.drop_table("calibration_assignments")
+    with op.batch_alter_table("authority_orders", schema=None) as batch_op:
+        batch_op.drop_index("ix_authority_orders_received_at")
+
+    op.drop_table("authority_orders")
+    with op.batch_alter_table("trend_alerts", schema=None) as batch_op:
+        batch_op.drop_index("ix_trend_alerts_status_id")
+        batch_op.drop_index("ix_trend_alerts_series")
+        batch_op.drop_index(
+            "ix_trend_alerts_active_series",
+            postgresql_where=sa.text("status IN ('open', 'acknowledged', 'escalated')"),
+            sqlite_where=sa.text("status IN ('open', 'acknowledged', 'escalated')"),
+        )
+
+    op.drop_table("trend_alerts")
+    with op.batch_alter_table("text_clusters", schema=None) as batch_op:
+        batch_op.drop_index("ix_text_clusters_status")
+        batch_op.drop_index("ix_text_clusters_last_seen")
+
+    op.drop_table("text_clusters")
     with op.batch_alter_table("staff_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_staff_sessions_staff_id"))
         batch_op.drop_index(batch_op.f("ix_staff_sessions_expires_at"))
@@ -3785,10 +4475,18 @@ def downgrade() -> None:
         batch_op.drop_index("ix_macros_locale_active")
 
     op.drop_table("macros")
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.drop_index("ix_incidents_status")
+
+    op.drop_table("incidents")
     with op.batch_alter_table("identifiers", schema=None) as batch_op:
         batch_op.drop_index("ix_identifiers_kind_value")
 
     op.drop_table("identifiers")
+    with op.batch_alter_table("goals", schema=None) as batch_op:
+        batch_op.drop_index("ix_goals_status_id")
+
+    op.drop_table("goals")
     with op.batch_alter_table("dsa_statements", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dsa_statements_decision_id"))
         batch_op.drop_index("ix_dsa_statements_created_at_id")
@@ -3819,6 +4517,7 @@ def downgrade() -> None:
             sqlite_where=sa.text("status = 'open'"),
         )
         batch_op.drop_index(batch_op.f("ix_cases_policy_code"))
+        batch_op.drop_index("ix_cases_opened_at")
         batch_op.drop_index(
             "ix_cases_live",
             postgresql_where=sa.text("status <> 'closed'"),
@@ -3829,6 +4528,16 @@ def downgrade() -> None:
             postgresql_where=sa.text("status = 'on_hold'"),
             sqlite_where=sa.text("status = 'on_hold'"),
         )
+        batch_op.drop_index(
+            "ix_cases_first_assigned_at",
+            postgresql_where=sa.text("first_assigned_at IS NOT NULL"),
+            sqlite_where=sa.text("first_assigned_at IS NOT NULL"),
+        )
+        batch_op.drop_index(
+            "ix_cases_closed_at",
+            postgresql_where=sa.text("closed_at IS NOT NULL"),
+            sqlite_where=sa.text("closed_at IS NOT NULL"),
+        )
         batch_op.drop_index("ix_cases_assignee_status")
         batch_op.drop_index("ix_cases_account")
 
@@ -3838,6 +4547,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_api_keys_prefix"))
 
     op.drop_table("api_keys")
+    op.drop_table("trend_rollup_state")
+    with op.batch_alter_table("trend_counts", schema=None) as batch_op:
+        batch_op.drop_index("ix_trend_counts_bucket")
+
+    op.drop_table("trend_counts")
     op.drop_table("staff_users")
     with op.batch_alter_table("simulation_truths", schema=None) as batch_op:
         batch_op.drop_index("ix_simulation_truths_label")

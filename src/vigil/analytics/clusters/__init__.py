@@ -1,0 +1,1 @@
+"""Emerging clusters: new groups of similar reports and flagged messages (docs/clusters.md)."""

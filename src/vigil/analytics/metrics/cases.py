@@ -1,0 +1,199 @@
+"""Case flow: opened, closed, backlog and its age, SLA attainment, time to first action.
+
+Definitions (docs/metrics.md repeats them for readers):
+- A case is *open* from ``opened_at`` until ``closed_at``. Reopening clears ``closed_at``, so a
+  reopened case counts as open from its first opening (its closed spell is not remembered).
+- ``backlog`` is the number of cases open at the end of each bucket (for the current bucket:
+  now). It is computed from the flow (cases opened minus cases closed, cumulated from the
+  beginning of time), so it reads two ordered index ranges, not one row per case per bucket.
+  By ``age_band`` it counts, for each bucket end, the open cases by how long they had been
+  open then.
+- ``sla_attainment``: of the cases closed in the bucket, the share closed by their
+  ``sla_due_at`` and never flagged as breached.
+- ``time_to_first_action``: from opening to the first time a person took the case
+  (``first_assigned_at``), placed by ``first_assigned_at``. Cases closed without anyone taking
+  them (automation) have no first action and are not counted.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, literal, select, true, union_all
+from sqlalchemy import case as sql_case
+
+from vigil.analytics.metrics.base import (
+    Cell,
+    Ctx,
+    Result,
+    bucket_ends,
+    bucket_starts,
+    counts,
+    flag,
+    maximum,
+    open_at,
+    percentile,
+    ratios,
+)
+from vigil.analytics.metrics.dims import case_filters, case_group
+from vigil.cases.models import Case
+
+HALF = Fraction(1, 2)
+P90 = Fraction(9, 10)
+
+# (key, upper bound in seconds): the open case's age at the bucket's end.
+AGE_BANDS: tuple[tuple[str, float | None], ...] = (
+    ("<1h", 3600.0),
+    ("1-4h", 4 * 3600.0),
+    ("4-24h", 24 * 3600.0),
+    ("1-3d", 3 * 86400.0),
+    (">3d", None),
+)
+
+
+def cases_opened(ctx: Ctx) -> Result:
+    stmt, g = case_group(ctx, select(Case.id))
+    return counts(
+        ctx,
+        stmt.with_only_columns(
+            ctx.bucket(Case.opened_at).label("k"), g, literal(1).label("n")
+        ).where(*ctx.within(Case.opened_at), *case_filters(ctx)),
+    )
+
+
+def cases_closed(ctx: Ctx) -> Result:
+    stmt, g = case_group(ctx, select(Case.id))
+    return counts(
+        ctx,
+        stmt.with_only_columns(
+            ctx.bucket(Case.closed_at).label("k"), g, literal(1).label("n")
+        ).where(*ctx.within(Case.closed_at), *case_filters(ctx)),
+    )
+
+
+def sla_attainment(ctx: Ctx) -> Result:
+    met = (Case.closed_at <= Case.sla_due_at) & Case.sla_breached_at.is_(None)
+    stmt, g = case_group(ctx, select(Case.id))
+    return ratios(
+        ctx,
+        stmt.with_only_columns(
+            ctx.bucket(Case.closed_at).label("k"),
+            g,
+            flag(met).label("num"),
+            literal(1).label("den"),
+        ).where(*ctx.within(Case.closed_at), *case_filters(ctx)),
+    )
+
+
+def _first_action(ctx: Ctx, q: Fraction) -> Result:
+    stmt, g = case_group(ctx, select(Case.id))
+    return percentile(
+        ctx,
+        stmt.with_only_columns(
+            ctx.bucket(Case.first_assigned_at).label("k"),
+            g,
+            ctx.seconds(Case.opened_at, Case.first_assigned_at).label("v"),
+        ).where(*ctx.within(Case.first_assigned_at), *case_filters(ctx)),
+        q,
+    )
+
+
+def time_to_first_action_median(ctx: Ctx) -> Result:
+    return _first_action(ctx, HALF)
+
+
+def time_to_first_action_p90(ctx: Ctx) -> Result:
+    return _first_action(ctx, P90)
+
+
+def backlog(ctx: Ctx) -> Result:
+    if ctx.grouped("age_band"):
+        return _backlog_by_age(ctx)
+    # +1 at each opening, -1 at each closing; everything before the window folds into one
+    # opening balance (key ''), then a running sum gives the count at each bucket's end.
+    where = case_filters(ctx)
+    opened, g1 = case_group(ctx, select(Case.id))
+    closed, g2 = case_group(ctx, select(Case.id))
+    flow = union_all(
+        opened.with_only_columns(Case.opened_at.label("t"), g1, literal(1).label("d")).where(
+            Case.opened_at < ctx.end, *where
+        ),
+        closed.with_only_columns(Case.closed_at.label("t"), g2, literal(-1).label("d")).where(
+            Case.closed_at.is_not(None), Case.closed_at < ctx.end, *where
+        ),
+    ).subquery()
+    key = sql_case((flow.c.t < ctx.start, ""), else_=ctx.bucket(flow.c.t))
+    sub = select(key.label("k"), flow.c.g.label("g"), flow.c.d.label("d")).subquery()
+    deltas: dict[tuple[str, str | None], int] = {}
+    for k, g, d in ctx.session.execute(
+        select(sub.c.k, sub.c.g, func.sum(sub.c.d)).group_by(sub.c.k, sub.c.g)
+    ):
+        deltas[(str(k), None if g is None else str(g))] = int(d or 0)
+    result = Result()
+    groups = {g for _, g in deltas}
+    keys = [d.isoformat() for d in bucket_starts(ctx.start, ctx.end, ctx.query.interval)]
+    for g in groups:
+        running = deltas.get(("", g), 0)
+        for k in keys:
+            running += deltas.get((k, g), 0)
+            result.cells[(k, g)] = Cell(float(running))
+        result.totals[g] = Cell(float(running))
+    return result
+
+
+def _aged(ctx: Ctx) -> tuple[Any, ColumnElement[float], list[ColumnElement[bool]]]:
+    """The open cases at each bucket end, with their age then: (ends, age, conditions)."""
+    ends = bucket_ends(ctx)
+    age = ctx.seconds(Case.opened_at, ends.c.e)
+    where = [
+        open_at(Case.opened_at, Case.closed_at, ends.c.e),
+        # Narrow by index before the join: opened before the window's end, and still open
+        # or closed after the window's start.
+        Case.opened_at < ctx.end,
+        (Case.closed_at.is_(None)) | (Case.closed_at >= ctx.start),
+        *case_filters(ctx),
+    ]
+    return ends, age, where
+
+
+def _band(age: ColumnElement[float]) -> ColumnElement[str]:
+    whens = [(age < bound, key) for key, bound in AGE_BANDS if bound is not None]
+    return sql_case(*whens, else_=AGE_BANDS[-1][0])
+
+
+def _backlog_by_age(ctx: Ctx) -> Result:
+    ends, age, where = _aged(ctx)
+    result = counts(
+        ctx,
+        select(ends.c.k.label("k"), _band(age).label("g"), literal(1).label("n"))
+        .select_from(ends)
+        .join(Case, true())
+        .where(*where),
+    )
+    # A snapshot: the total is the state at the window's end (its last bucket).
+    last = bucket_starts(ctx.start, ctx.end, ctx.query.interval)[-1].isoformat()
+    result.totals = {g: result.cells.get((last, g), Cell(0.0)) for _, g in result.cells}
+    result.labels = {key: key for key, _ in AGE_BANDS}
+    return result
+
+
+def _age_source(ctx: Ctx) -> Any:
+    ends, age, where = _aged(ctx)
+    stmt, g = case_group(ctx, select(ends.c.k).select_from(ends).join(Case, true()))
+    return stmt.with_only_columns(ends.c.k.label("k"), g, age.label("v")).where(*where)
+
+
+def _snapshot_totals(ctx: Ctx, result: Result) -> Result:
+    last = bucket_starts(ctx.start, ctx.end, ctx.query.interval)[-1].isoformat()
+    groups = {g for _, g in result.cells} | set(result.totals)
+    result.totals = {g: result.cells.get((last, g), Cell(None, None, 0.0)) for g in groups}
+    return result
+
+
+def backlog_age_median(ctx: Ctx) -> Result:
+    return _snapshot_totals(ctx, percentile(ctx, _age_source(ctx), HALF))
+
+
+def backlog_age_max(ctx: Ctx) -> Result:
+    return _snapshot_totals(ctx, maximum(ctx, _age_source(ctx)))

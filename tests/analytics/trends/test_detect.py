@@ -1,0 +1,131 @@
+"""Detection over weeks of events: seasonal series stay quiet, real rises alert once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.analytics.trends.conftest import MONDAY, RISE_AT, Scenario, add, make_account, report
+from vigil.analytics.trends import detect, rollup, service
+from vigil.analytics.trends.models import AlertStatus, TrendAlert
+from vigil.audit.models import AuditRecord
+from vigil.auth.principal import Principal
+from vigil.jobs.models import Job
+from vigil.kit.clock import FrozenClock
+
+LEAD = Principal.system("tests")
+
+
+def judge(db: Session, frozen: FrozenClock, at: timedelta) -> detect.DetectResult:
+    frozen.set(MONDAY + at)
+    rollup.run(db)
+    return detect.run(db)
+
+
+def alerts(db: Session) -> list[TrendAlert]:
+    return list(db.scalars(select(TrendAlert).order_by(TrendAlert.id)))
+
+
+def scam(db: Session) -> TrendAlert:
+    (alert,) = [a for a in alerts(db) if a.value == "scam"]
+    return alert
+
+
+def test_busy_mondays_raise_no_alert(db: Session, frozen: FrozenClock) -> None:
+    """Spam is 12x busier on Monday mornings every week: expected, not a trend."""
+    Scenario(db)
+    result = judge(db, frozen, timedelta(hours=12, minutes=5))
+    assert result.opened == []
+    assert alerts(db) == []
+
+
+def test_a_rise_opens_an_alert_with_its_start_size_and_contributors(
+    db: Session, frozen: FrozenClock
+) -> None:
+    scenario = Scenario(db, wave_end=RISE_AT + timedelta(hours=3))
+    result = judge(db, frozen, timedelta(hours=12, minutes=5))
+    # The wave is also a rise of BR reports and of the newest signup cohort: three series.
+    assert {(a.dimension, a.value) for a in alerts(db)} == {
+        ("report_reason", "scam"),
+        ("country", "BR"),
+        ("signup_cohort", "2026-11-16"),
+    }
+    assert len(result.opened) == 3
+    alert = scam(db)
+    assert (alert.dimension, alert.value, alert.granularity) == ("report_reason", "scam", "hour")
+    assert alert.status is AlertStatus.open
+    # 11:00-11:59 held 20 scam reports against 2 in each of the previous four Mondays.
+    assert (alert.observed, alert.expected) == (20, 2.0)
+    assert alert.ratio == 10.0 and alert.excess == 18.0
+    assert alert.start_bucket == "2026-11-23T09" and alert.started_at == RISE_AT
+    top = alert.contributors[0]
+    assert (top["dimension"], top["value"]) in {("country", "BR"), ("signup_cohort", "2026-11-16")}
+    br = next(c for c in alert.contributors if c["dimension"] == "country")
+    assert br["value"] == "BR" and br["observed"] == 48 and br["share"] > 0.85
+    # The newest BR reports' cases, at most ten.
+    assert len(alert.sample_case_ids) == 10
+    assert set(alert.sample_case_ids) <= set(scenario.case_ids)
+    assert alert.sample_case_ids[0] == scenario.case_ids[-1]
+    # Recorded, and the policy leads' email is waiting for the commit.
+    opened = db.scalars(select(AuditRecord.target_id).where(
+        AuditRecord.action == "trends.alert.open"))  # fmt: skip
+    assert set(opened) == {str(i) for i in result.opened}
+    assert db.scalar(select(func.count()).where(Job.kind == detect.NOTIFY)) == 3
+
+
+def test_a_continuing_rise_extends_the_alert(db: Session, frozen: FrozenClock) -> None:
+    Scenario(db, wave_end=RISE_AT + timedelta(hours=4), until=MONDAY + timedelta(hours=14))
+    first = judge(db, frozen, timedelta(hours=12, minutes=5))
+    again = judge(db, frozen, timedelta(hours=12, minutes=30))
+    later = judge(db, frozen, timedelta(hours=13, minutes=5))
+    assert again.opened == [] and again.updated == []
+    assert later.opened == [] and sorted(later.updated) == sorted(first.opened)
+    assert len(alerts(db)) == 3
+    alert = scam(db)
+    assert alert.last_bucket == "2026-11-23T12" and alert.start_bucket == "2026-11-23T09"
+    assert alert.observed == 20
+    assert db.scalar(select(func.count()).where(Job.kind == detect.NOTIFY)) == 3
+
+
+def test_an_alert_resolves_after_a_day_back_within_baseline(
+    db: Session, frozen: FrozenClock
+) -> None:
+    Scenario(db, wave_end=RISE_AT + timedelta(hours=3), until=MONDAY + timedelta(days=2, hours=2))
+    first = judge(db, frozen, timedelta(hours=12, minutes=5))
+    # Still within the day after: the series' Monday stands out as a day, nothing resolves.
+    assert judge(db, frozen, timedelta(days=1, hours=6, minutes=5)).resolved == []
+    result = judge(db, frozen, timedelta(days=2, hours=1, minutes=5))
+    assert sorted(result.resolved) == sorted(first.opened)
+    alert = scam(db)
+    assert alert.status is AlertStatus.resolved and alert.resolved_at is not None
+    assert alert.resolve_note and "back within baseline" in alert.resolve_note
+    assert db.scalar(select(func.count()).where(AuditRecord.action == "trends.alert.resolve")) == 3
+
+
+def test_a_dismissed_series_does_not_alert_again_at_once(db: Session, frozen: FrozenClock) -> None:
+    Scenario(db, wave_end=RISE_AT + timedelta(hours=4), until=MONDAY + timedelta(hours=14))
+    judge(db, frozen, timedelta(hours=12, minutes=5))
+    alert_id = scam(db).id
+    from tests.factories import make_staff
+    from vigil.auth.permissions import Role
+
+    lead = make_staff(db, Role.policy_lead)
+    service.dismiss(db, Principal.staff(lead.id, lead.email, lead.role), alert_id, "known campaign")
+    result = judge(db, frozen, timedelta(hours=13, minutes=5))
+    assert result.opened == [] and alert_id not in result.updated
+    assert [a.status for a in alerts(db) if a.value == "scam"] == [AlertStatus.dismissed]
+
+
+def test_a_value_never_seen_before_alerts(db: Session, frozen: FrozenClock) -> None:
+    Scenario(db, until=MONDAY + timedelta(hours=12))
+    someone = make_account(db, "PT")
+    at = MONDAY + timedelta(hours=11)
+    add(db, [report(at + timedelta(minutes=i), someone, "crypto_giveaway") for i in range(15)])
+    result = judge(db, frozen, timedelta(hours=12, minutes=5))
+    # The reason, and the account's country and signup cohort: none seen before.
+    assert len(result.opened) == 3
+    alert = next(a for a in alerts(db) if a.value == "crypto_giveaway")
+    assert (alert.observed, alert.expected) == (15, 0.0)
+    assert alert.start_bucket == "2026-11-23T11"
