@@ -322,9 +322,10 @@ def run_backend(backend: str, url: str, args: argparse.Namespace, rows: list[Row
                     session.commit()
                     result = timed(backfill, lambda s=session: rollup.run(s, now=bench_now))
                     session.commit()
-                backfill.note = (
-                    f"{result.events:,} events counted; {count_rows(session):,} count rows"
-                )
+                with factory() as s:
+                    backfill.note = (
+                        f"{result.events:,} events counted; {count_rows(s):,} count rows"
+                    )
             rows.append(backfill)
             print(table([backfill]).splitlines()[-1])
             incremental = Row("trend rollup: incremental (+1 hour)", backend)

@@ -193,6 +193,31 @@ class Hit:
 
 
 @dataclass
+class Cause:
+    """What the events behind an opened alert were, by the simulator's ground truth: the
+    events counted in the series over the alert's window (its start to the run that opened
+    it), how many are about a labelled bad actor (the event's subject: the reported account
+    of a report, else the acting account), and the share of the largest single crew (a fraud
+    ring's group, or one bad account on its own)."""
+
+    events: int
+    bad: int
+    top_share: float
+    top: str  # "scammer sim-1-000123" / "fraud_ring ring-4"
+    injected: int  # events of an injected wave
+
+    @property
+    def kind(self) -> str:
+        """``injected`` (mostly a wave's events), ``burst`` (mostly labelled bad actors: a
+        real, unlabelled rise the simulator made on its own), or ``false`` (ordinary users)."""
+        if self.events and self.injected * 2 >= self.events:
+            return "injected"
+        if self.events and self.bad * 2 >= self.events:
+            return "burst"
+        return "false"
+
+
+@dataclass
 class RunResult:
     seed: int
     injected: bool
@@ -202,6 +227,8 @@ class RunResult:
     # (dimension, value) -> detection moments, in order
     raised: dict[tuple[str, str], list[Hit]] = field(default_factory=dict)
     opened: list[tuple[datetime, str, str, str]] = field(default_factory=list)  # at, dim, value, g
+    # Per opened alert (same order as ``opened``): what the simulator's labels say it was.
+    causes: list[Cause] = field(default_factory=list)
     clusters: list[tuple[datetime, str, int, bool]] = field(
         default_factory=list
     )  # at, label, n, wave
@@ -217,6 +244,7 @@ def run_once(
     if injected:
         waves.apply(plan, injections(args.eval_days))
     stream = generate(plan)
+    truth = _truth(plan, stream)
     name = f"{seed}_{'w' if injected else 'c'}"
     began = time.perf_counter()
     with scratch(args.database_url, name) as url:
@@ -246,6 +274,7 @@ def run_once(
                         )
                         if alert_id in found.opened:
                             result.opened.append((t, series[0], series[1], str(alert.granularity)))
+                            result.causes.append(_cause(session, alert, t, truth))
                     if (
                         args.cluster_every
                         and (t - start) % (args.cluster_every * HOUR) == timedelta()
@@ -257,6 +286,55 @@ def run_once(
             return result
         finally:
             engine.dispose()
+
+
+@dataclass
+class Truth:
+    bad: dict[str, str]  # external account id -> "label group" of a non-benign account
+    subject: dict[str, str | None]  # event id -> the subject's external account id
+    injected: set[str]  # event ids of injected waves
+
+
+def _truth(plan: Plan, stream: EventStream) -> Truth:
+    bad = {
+        a.external_id: f"{a.label.value} {a.group_key or a.external_id}"
+        for a in plan.accounts
+        if a.label.value != "benign"
+    }
+    subject: dict[str, str | None] = {}
+    injected: set[str] = set()
+    for e in stream.events:
+        env = e.envelope
+        who = env.get("counterparty_id") if env["type"] == "report_filed" else env["account_id"]
+        subject[env["event_id"]] = who
+        if waves.wave_of(e.label.what):
+            injected.add(env["event_id"])
+    return Truth(bad, subject, injected)
+
+
+def _cause(session: Session, alert: Any, t: datetime, truth: Truth) -> Cause:
+    from sqlalchemy import select
+
+    from vigil.analytics.sql import dialect_of
+    from vigil.analytics.trends import rollup
+    from vigil.detection.models import Event
+
+    m = rollup.members(
+        dialect_of(session), alert.dimension, rollup.in_window(alert.started_at, t)
+    ).subquery("m")
+    ids = session.scalars(
+        select(Event.event_id).join(m, m.c.event_id == Event.id).where(m.c.value == alert.value)
+    ).all()
+    crews: Counter[str] = Counter()
+    bad = injected = 0
+    for event_id in ids:
+        injected += event_id in truth.injected
+        crew = truth.bad.get(truth.subject.get(event_id) or "")
+        if crew is not None:
+            bad += 1
+            crews[crew] += 1
+    top, n = crews.most_common(1)[0] if crews else ("-", 0)
+    return Cause(len(ids), bad, n / len(ids) if ids else 0.0, top, injected)
 
 
 def _clusters(session: Session, settings: Settings, t: datetime, result: RunResult) -> None:
@@ -321,6 +399,35 @@ def _h(x: float | None) -> str:
     return "missed" if x is None else f"{x:.0f} h"
 
 
+def _per_seed(xs: list[float]) -> str:
+    if not xs:
+        return "-"
+    return f"{statistics.mean(xs):.1f}  (per seed: " + ", ".join(f"{x:.1f}" for x in xs) + ")"
+
+
+def _alert_table(runs: list[RunResult]) -> str:
+    body = []
+    for r in runs:
+        if r.injected:
+            continue
+        for (at, d, v, g), c in zip(r.opened, r.causes, strict=True):
+            body.append(
+                (
+                    str(r.seed),
+                    f"{at:%m-%d %H:00}",
+                    f"{d}={v}",
+                    g,
+                    c.kind,
+                    f"{c.bad}/{c.events}",
+                    f"{c.top} ({c.top_share:.0%})" if c.bad else "-",
+                )
+            )
+    if not body:
+        return "Alerts on the clean runs: none"
+    head = ("seed", "opened", "series", "per", "cause", "bad/events", "largest crew")
+    return "Alerts on the clean runs\n" + _table(head, body)
+
+
 def report(runs: list[RunResult], args: argparse.Namespace) -> str:
     weeks = args.eval_days / 7
     scores = [s for r in runs if r.injected for s in score(r, args.eval_days)]
@@ -356,8 +463,12 @@ def report(runs: list[RunResult], args: argparse.Namespace) -> str:
     detected = [s for s in scores if s.detected]
     delays = [s.delays[s.wave.moves[0]] for s in detected]
     clean = [r for r in runs if not r.injected]
-    false_alerts = [len(r.opened) / weeks for r in clean]
-    by_dim: Counter[str] = Counter(d for r in clean for _, d, _, _ in r.opened)
+    opened_alerts = [len(r.opened) / weeks for r in clean]
+    false_alerts = [sum(c.kind == "false" for c in r.causes) / weeks for r in clean]
+    bursts = [sum(c.kind == "burst" for c in r.causes) / weeks for r in clean]
+    by_dim: Counter[str] = Counter(
+        f"{d} ({c.kind})" for r in clean for (_, d, _, _), c in zip(r.opened, r.causes, strict=True)
+    )
     false_clusters = [sum(1 for c in r.clusters) / weeks for r in clean]
     summary = [
         ("injected changes detected", f"{len(detected)} / {len(scores)}"),
@@ -372,14 +483,9 @@ def report(runs: list[RunResult], args: argparse.Namespace) -> str:
             f"{sum(1 for s in scores if s.cluster_delay is not None)} / "
             f"{sum(1 for s in scores if s.wave.cluster)}",
         ),
-        (
-            "false alerts per week (clean runs)",
-            f"{statistics.mean(false_alerts):.1f}  (per seed: "
-            + ", ".join(f"{x:.1f}" for x in false_alerts)
-            + ")"
-            if false_alerts
-            else "-",
-        ),
+        ("alerts per week (clean runs)", _per_seed(opened_alerts)),
+        ("  real bursts of labelled bad actors", _per_seed(bursts)),
+        ("  false (ordinary users)", _per_seed(false_alerts)),
         ("  by dimension", ", ".join(f"{d} {n}" for d, n in by_dim.most_common()) or "none"),
         (
             "new clusters per week (clean runs)",
@@ -394,6 +500,7 @@ def report(runs: list[RunResult], args: argparse.Namespace) -> str:
             ),
         ),
     ]
+    out += [_alert_table(runs), ""]
     out += ["Summary", _table(("figure", "value"), summary)]
     return "\n".join(out)
 

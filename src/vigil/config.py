@@ -180,6 +180,9 @@ class Settings(BaseSettings):
     cluster_max_texts: int = 5_000
     cluster_max_baseline_texts: int = 20_000
     cluster_similarity: float = 0.6
+    # A connected group is split (average linkage) into parts whose members are on average
+    # at least this alike: distinct waves joined by a few edited copies stay distinct.
+    cluster_group_similarity: float = 0.5
     cluster_min_size: int = 5
     cluster_min_accounts: int = 3
     cluster_novelty_ratio: float = 4.0
@@ -187,14 +190,16 @@ class Settings(BaseSettings):
     # Trend alerts (vigil.analytics.trends, docs/trends.md). Every ``trend_rollup_seconds``
     # new events are added to hourly counts per category; every ``trend_detect_seconds`` the
     # latest complete hour and day of each series are compared with the same hour of the week
-    # (same weekday) over the previous ``trend_baseline_weeks`` weeks. A rise alerts when its
-    # Poisson upper-tail p-value is below ``trend_alpha`` (against the baseline mean plus one
-    # standard deviation of the weeks), it counts at least ``trend_{hour,day}_min_count`` and
-    # ``trend_{hour,day}_min_ratio`` times the baseline mean. A value never seen in the
-    # baseline is compared with ``trend_new_value_expected`` per hour. An alert resolves
-    # itself after ``trend_resolve_hours`` back within baseline; a dismissed series does not
-    # alert again for ``trend_dismiss_snooze_hours``. Policy leads are emailed when
-    # ``trend_notify`` is on.
+    # (same weekday) over the previous ``trend_baseline_weeks`` weeks; hours are matched in
+    # the marketplace's local time ``trend_timezone`` (an IANA name, so a daylight-saving
+    # change does not shift busy hours). A rise alerts when its negative-binomial upper-tail
+    # p-value is below ``trend_alpha`` (baseline median; the series' own over-dispersion, at
+    # least ``trend_min_overdispersion`` = 1/k), it counts at least
+    # ``trend_{hour,day}_min_count`` and ``trend_{hour,day}_min_ratio`` times the median. A
+    # value never (or hardly) seen is compared with ``trend_new_value_expected`` per hour. An
+    # alert resolves itself after ``trend_resolve_hours`` back within baseline; a dismissed
+    # series does not alert again for ``trend_dismiss_snooze_hours``. Policy leads are emailed
+    # when ``trend_notify`` is on.
     trend_rollup_seconds: int = 300
     trend_detect_seconds: int = 900
     trend_baseline_weeks: int = 4
@@ -207,6 +212,8 @@ class Settings(BaseSettings):
     trend_resolve_hours: int = 24
     trend_dismiss_snooze_hours: int = 24
     trend_notify: bool = True
+    trend_min_overdispersion: float = 0.05
+    trend_timezone: str = "UTC"
 
     # Page sizes for keyset pagination.
     page_size_default: int = 50

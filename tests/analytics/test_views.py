@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from tests.analytics.goals.conftest import Closed
 from tests.analytics.goals.conftest import closed as closed
+from tests.analytics.transparency.conftest import Reported
+from tests.analytics.transparency.conftest import reported as reported
 from vigil.analytics import views
 
 PERSONAL = {"email", "phone", "display_name", "legal_name", "date_of_birth", "title", "summary"}
@@ -64,3 +66,35 @@ def test_the_documented_example_queries_run(db: Session, closed: Closed) -> None
     by_queue = {r.queue_slug: (r.closed, r.sla_attainment) for r in results[0]}
     assert sum(n for n, _ in by_queue.values()) == 2
     assert [(r.policy_code, r.decisions) for r in results[1]] == [("fee_circumvention", 2)]
+
+
+def test_reports_and_appeals_rows(db: Session, reported: Reported) -> None:
+    db.commit()
+    reports = db.execute(
+        text(
+            "SELECT reason, reporter_country, case_id, case_resolution, seconds_to_case_close "
+            "FROM analytics_reports ORDER BY occurred_at"
+        )
+    ).all()
+    c = reported.closed
+    assert [(r.reason, r.reporter_country, r.case_id, r.case_resolution) for r in reports] == [
+        ("scam", "FR", c.a.id, "actioned"),
+        ("off_platform", "FR", c.b.id, "actioned"),
+        ("weird_vibes", "DE", None, None),
+    ]
+    assert reports[0].seconds_to_case_close == pytest.approx(27 * 3600)
+    appeals = db.execute(
+        text(
+            "SELECT decision_id, status, policy_code, original_automated, seconds_to_decision "
+            "FROM analytics_appeals"
+        )
+    ).all()
+    assert [(a.decision_id, a.status, a.policy_code, a.original_automated) for a in appeals] == [
+        (reported.automated.id, "overturned", "fee_circumvention", 1)
+    ]
+    assert appeals[0].seconds_to_decision == pytest.approx(3600)
+    overturned = db.execute(
+        text("SELECT overturned_on_appeal FROM analytics_decisions WHERE decision_id = :d"),
+        {"d": reported.automated.id},
+    ).scalar_one()
+    assert overturned == 1

@@ -49,6 +49,7 @@ def test_a_policy_lead_reads_and_triages_an_alert(
     assert dismissed.json()["status"] == "dismissed"
     again = client.post(f"/v1/trends/alerts/{alert_id}/acknowledge")
     assert (again.status_code, again.json()["code"]) == (409, "illegal_transition")
+    assert "a dismissed alert cannot become acknowledged" in again.text
     missing = client.get("/v1/trends/alerts/999999")
     assert (missing.status_code, missing.json()["code"]) == (404, "alert_not_found")
 
@@ -74,6 +75,10 @@ def test_counts_and_their_refusals(client: TestClient, db: Session, frozen: Froz
         ({"start": "2026-09-01T00:00:00Z"}, "range_too_large", "end"),
         ({"end": "2026-11-23T09:00:00Z"}, "invalid_range", "end"),
         ({"start": "2026-11-23T10:00:00"}, "naive_datetime", "start"),
+        # Far-off years are typing mistakes (and year 1 made malformed bucket keys).
+        ({"start": "0001-01-01T00:00:00Z"}, "invalid_range", "start"),
+        ({"start": "1999-12-31T00:00:00Z"}, "invalid_range", "start"),
+        ({"end": "9999-01-01T00:00:00Z"}, "invalid_range", "end"),
     ]:
         bad = client.get("/v1/trends/counts", params={**params, **change})
         assert bad.status_code == 422, (change, bad.text)

@@ -4,8 +4,8 @@ triage actions (acknowledge, dismiss with a reason, escalate into an incident) w
 refusals.
 
 Alerts and clusters are not inserted by hand: a scam wave is written as events (four quiet
-Mondays, then one loud hour from Brazilian accounts) and the real roll-up, trend detection
-and cluster detection run over it with a frozen clock."""
+Mondays, then one loud hour of reports about Brazilian accounts) and the real roll-up, trend
+detection and cluster detection run over it with a frozen clock."""
 
 from __future__ import annotations
 
@@ -79,16 +79,25 @@ _seq = iter(range(1, 10_000_000))
 
 
 def _report(
-    db: Session, account: Account, at: datetime, reason: str, text: str, case_id: int | None = None
+    db: Session,
+    reporter: Account,
+    about: Account,
+    at: datetime,
+    reason: str,
+    text: str,
+    case_id: int | None = None,
 ) -> None:
+    """A report filed by ``reporter`` about ``about`` (the reported account: trends count a
+    report under the reported account's country and age)."""
     n = next(_seq)
     db.add(
         Event(
             event_id=f"trend-evt-{n}-{at:%Y%m%d%H%M}",
             payload_sha256=f"{n:064d}",
             type="report_filed",
-            account_id=account.id,
-            account_external_id=account.external_id,
+            account_id=reporter.id,
+            account_external_id=reporter.external_id,
+            counterparty_external_id=about.external_id,
             occurred_at=at,
             received_at=at,
             payload={"data": {"reason": reason, "text": text}},
@@ -99,9 +108,9 @@ def _report(
 
 
 def scam_wave(db: Session, settings: Settings, frozen: FrozenClock) -> Wave:
-    """Four quiet Mondays (three scam reports between 14:00 and 15:00, from Spain), then this
-    Monday 40 scam reports in that hour, 32 of them from new Brazilian accounts, three filed
-    on cases. The roll-up and both detectors run at 15:05; everything is committed."""
+    """Four quiet Mondays (three scam reports between 14:00 and 15:00, by Spanish users about
+    Spanish accounts), then this Monday 40 scam reports in that hour, 32 of them about new
+    Brazilian accounts, three filed on cases. The roll-up and both detectors run at 15:05; everything is committed."""
     frozen.set(WAVE_HOUR - 5 * WEEK)
     ensure_default_queues(db, SYSTEM)
     spain = [_account(db, f"es-{i}", "ES", "2025-01-07") for i in range(4)]
@@ -110,7 +119,7 @@ def scam_wave(db: Session, settings: Settings, frozen: FrozenClock) -> Wave:
     for week in range(1, 5):
         hour = WAVE_HOUR - week * WEEK
         for i in range(3):
-            _report(db, spain[i], hour + timedelta(minutes=10 + i), "scam", QUIET[i])
+            _report(db, spain[i], spain[i + 1], hour + timedelta(minutes=10 + i), "scam", QUIET[i])
     frozen.set(WAVE_HOUR)
     case_ids = [
         cases.create_case(
@@ -125,10 +134,11 @@ def scam_wave(db: Session, settings: Settings, frozen: FrozenClock) -> Wave:
         for n in range(3)
     ]
     for i in range(40):
-        who = brazil[i % 8] if i < 32 else spain[i % 4]
+        about = brazil[i % 8] if i < 32 else spain[i % 4]
         case_id = case_ids[i] if i < 3 else None
         text = SCAM.format(pct=10 + i % 3 * 5, n=i)
-        _report(db, who, WAVE_HOUR + timedelta(minutes=i), "scam", text, case_id)
+        at = WAVE_HOUR + timedelta(minutes=i)
+        _report(db, spain[(i + 1) % 4], about, at, "scam", text, case_id)
     db.flush()
     frozen.set(NOW)
     rollup.run(db, now=NOW)

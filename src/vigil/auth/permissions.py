@@ -209,6 +209,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.policies_read,
             P.statements_read,
             P.rules_read,
+            P.identity_read,
             P.disputes_read,
             P.appeals_read,
             P.qa_read,

@@ -182,6 +182,13 @@ class Case(IdMixin, TimestampMixin, Base):
             postgresql_where=text("closed_at IS NOT NULL"),
             sqlite_where=text("closed_at IS NOT NULL"),
         ),
+        # Backlog age (metrics): the cases not closed, by when they opened.
+        Index(
+            "ix_cases_unclosed_opened_at",
+            "opened_at",
+            postgresql_where=text("closed_at IS NULL"),
+            sqlite_where=text("closed_at IS NULL"),
+        ),
         Index(
             "ix_cases_first_assigned_at",
             "first_assigned_at",

@@ -43,6 +43,9 @@ class Event(IdMixin, Base):
         CheckConstraint(enum_check("outcome", Outcome), name="outcome"),
         # Lists and backtests: by type over a time range, and an account's history.
         Index("ix_events_type_occurred", "type", "occurred_at", "id"),
+        # Flagged messages of a time range, newest first (emerging clusters read the few
+        # review/block messages among millions allowed, one outcome at a time).
+        Index("ix_events_type_outcome_occurred", "type", "outcome", "occurred_at", "id"),
         Index("ix_events_account_occurred", "account_id", "occurred_at", "id"),
         # The unfiltered list (newest first) and backtests over every type.
         Index("ix_events_occurred", "occurred_at", "id"),

@@ -348,13 +348,16 @@ def _crew_member(g: Activity, rng: Random, wave: Wave, a: AccountPlan) -> None:
 
 def _spike(g: Activity, rng: Random, wave: Wave) -> None:
     """``per_day`` extra reports a day of ``wave.reason`` from people in ``wave.country``,
-    against sellers they could have dealt with; busier in the day than at night."""
+    about sellers of the same country (a local story about the local market; any seller when
+    the country has none); busier in the day than at night. Trends count a report under the
+    reported account's country, so the spike moves ``country = <country>`` through them."""
     reporters = [
         a
         for a in g.plan.accounts
         if a.country == wave.country and a.label is Label.benign and not a.is_seller
     ]
     sellers = [a for a in g.plan.accounts if a.is_seller and a.label is Label.benign]
+    local = [a for a in sellers if a.country == wave.country]
     end = min(wave.end, g.last)
     n = round(wave.per_day * (end - wave.start) / timedelta(days=1))
     words = pools.REPORT_WORDS[wave.reason]
@@ -364,7 +367,9 @@ def _spike(g: Activity, rng: Random, wave: Wave) -> None:
             day = t.replace(hour=rng.randint(9, 21))
             t = day if wave.start <= day < end else t
         alive = [a for a in reporters if a.registered_at < t and g.end[a.index] > t]
-        subjects = [a for a in sellers if a.registered_at < t and g.end[a.index] > t]
+        subjects = [a for a in local if a.registered_at < t and g.end[a.index] > t] or [
+            a for a in sellers if a.registered_at < t and g.end[a.index] > t
+        ]
         if not alive or not subjects:
             continue
         who = rng.choice(alive)

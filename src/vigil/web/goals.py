@@ -155,14 +155,18 @@ def progress_view(progress: Any) -> dict[str, Any]:
 
 
 def dashboard_goals(db: Session, p: Principal) -> list[dict[str, Any]]:
-    """Every active goal with its progress, for the top of the metrics dashboard. A goal the
-    service cannot compute (e.g. its metric was removed) is left out rather than failing
-    the whole dashboard."""
+    """Every active goal with its progress, for the top of the metrics dashboard (without the
+    previous periods, which the dashboard does not show). A goal the service cannot compute
+    (e.g. its metric was removed) is left out rather than failing the whole dashboard."""
     goals, _ = _goals()
-    try:
-        return [progress_view(g) for g in goals.overview(db, p)]
-    except VigilError:
-        return []
+    views = []
+    for goal in goals.list_goals(db, p):
+        try:
+            progress = goals.progress(db, p, goal, goals.default_day(goal), history=False)
+        except VigilError:
+            continue
+        views.append(progress_view(progress))
+    return views
 
 
 # --- the form -------------------------------------------------------------------------------

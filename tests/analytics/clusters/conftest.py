@@ -127,6 +127,44 @@ def scam_text(i: int) -> str:
     )
 
 
+# What a marketplace's reports and flagged messages ordinarily say: short, repetitive,
+# often near-identical to each other ("scam", "the seller never shipped my lamp"), in the
+# same mix every day.
+_ORDINARY = [
+    "scam",
+    "spam",
+    "fake account",
+    "this is a scam",
+    "fake profile photos",
+    "rude messages",
+    "item not as described",
+    "the seller never shipped my {item}",
+    "the {item} arrived broken",
+    "the buyer did not pay for the {item}",
+    "he asked me to pay outside the platform",
+    "seller stopped answering after I paid for the {item}",
+    "can you deliver the {item} on {day}?",
+    "is the {item} still available? I can pick it up {day}",
+    "I want a refund for the {item}, it is not what the photos show",
+    "he keeps sending me messages after I said no",
+    "the price of the {item} changed after I ordered it",
+    "counterfeit {item}, the logo is wrong",
+    "selling the same {item} under several accounts",
+    "harassment in chat",
+]
+_ITEMS = ["lamp", "bike", "phone", "sofa", "jacket", "camera", "guitar", "laptop", "table"]
+_DAYS = ["monday", "tuesday", "friday", "the weekend", "tomorrow"]
+
+
+def ordinary_texts(count: int, seed: int = 11) -> list[str]:
+    """``count`` ordinary texts drawn from one steady mix."""
+    rng = random.Random(seed)
+    return [
+        rng.choice(_ORDINARY).format(item=rng.choice(_ITEMS), day=rng.choice(_DAYS))
+        for _ in range(count)
+    ]
+
+
 def noise_texts(count: int, seed: int = 7) -> list[str]:
     """Ordinary, mutually dissimilar texts."""
     rng = random.Random(seed)

@@ -109,6 +109,7 @@ def reported(db: Session, closed: Closed, frozen: FrozenClock, settings: Setting
             member_state="fr",
             legal_reference="Order 2026-77",
             received_at=at(20, 7),
+            account_external_id=r2.external_id,
             content_refs=["listing:991"],
         ),
     )

@@ -35,5 +35,28 @@ def test_policy_leads_get_an_email(
     assert mail.recipients == ["lead.one@staff.example"]
     text = mail.text
     assert f"Trend alert #{alert_id}: report reason = crypto_giveaway" in mail.subject
-    assert "up 30.0x since 2026-11-23T11 (15 vs 0.0 expected per hour)" in text
+    # A reason never reported before: no ratio against nothing, it is new.
+    assert "crypto_giveaway is new since 2026-11-23T11 (15 per hour, no history)" in text
     assert f"/trends/alerts/{alert_id}" in text
+
+
+def test_a_reason_with_a_line_break_still_reaches_the_leads_on_one_subject_line(
+    db: Session,
+    frozen: FrozenClock,
+    mail_settings: Settings,
+    smtp_server: SmtpServer,
+    session_factory: sessionmaker[Session],
+) -> None:
+    """Report reasons are the marketplace's free text: a line break in one must neither break
+    the email (the job failed and retried forever) nor add a header."""
+    make_staff(db, Role.policy_lead, email="lead.one@staff.example")
+    alert_id = quick_alert(db, reason="scam\r\nBcc: someone@elsewhere.example")
+    db.commit()
+    frozen.set(MONDAY + timedelta(hours=12, minutes=6))
+    Worker(mail_settings, session_factory, name="trends-mailer").drain()
+    (mail,) = smtp_server.wait_for(1)
+    assert mail.recipients == ["lead.one@staff.example"]
+    assert "\n" not in mail.subject and "\r" not in mail.subject
+    assert mail.subject.strip() == (
+        f"[Vigil] Trend alert #{alert_id}: report reason = scam Bcc: someone@elsewhere.example"
+    )

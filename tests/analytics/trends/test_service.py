@@ -126,3 +126,12 @@ def test_inbox_counts_and_series(db: Session, frozen: FrozenClock) -> None:
         service.counts(db, reader, dimension="rule", interval="hour",
                        start=MONDAY - timedelta(days=60), end=MONDAY)  # fmt: skip
     assert wide.value.code == "range_too_large"
+
+
+def test_the_refusal_says_what_the_alert_is(db: Session, frozen: FrozenClock) -> None:
+    alert_id = quick_alert(db)
+    lead = staff(db, Role.policy_lead)
+    service.acknowledge(db, lead, alert_id)
+    with pytest.raises(IllegalTransition) as twice:
+        service.acknowledge(db, lead, alert_id)
+    assert str(twice.value.args[0]) == "an acknowledged alert cannot become acknowledged"

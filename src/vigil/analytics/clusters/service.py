@@ -6,16 +6,18 @@ Detection (:func:`detect`, run hourly by :mod:`vigil.analytics.clusters.tasks`):
    or block) of the recent window (``cluster_window_hours``) and of the baseline window (the
    ``cluster_baseline_days`` before it), newest first, each capped
    (``cluster_max_texts`` / ``cluster_max_baseline_texts``): memory is bounded whatever the
-   volume. Each read walks ``ix_events_type_occurred`` backwards, one query per type.
-2. Identical texts (after masking contact details and folding case and spaces) are
-   vectorized once: scikit-learn's TF-IDF vectorizer over character 3-5-grams within word
-   boundaries (sublinear term frequency, no IDF: see :func:`_vectorizer`), which survives
-   typos, inserted spaces and changed names and numbers in copy-pasted scam texts, in any
-   language.
+   volume. Events on legal-tier cases are never read.
+2. Texts identical after masking contact details and folding digits, case and spaces are one
+   row: scikit-learn's TF-IDF vectorizer over character 3-5-grams within word boundaries
+   (sublinear term frequency, no IDF: see :func:`_vectorizer`), which survives typos,
+   inserted spaces and changed names and numbers in copy-pasted scam texts, in any language.
+   Near-copies are what is grouped; paraphrases in reporters' own words are not.
 3. Texts at cosine similarity >= ``cluster_similarity`` are neighbours; the connected
-   components of that graph are the groups. A group counts when it has at least
-   ``cluster_min_size`` texts from ``cluster_min_accounts`` distinct accounts and its
-   members are on average that similar to its centre (no chains of loosely related texts).
+   components of that graph (:func:`vigil.analytics.clusters.grouping.components`, block by
+   block) are split by average linkage into parts whose members are on average at least
+   ``cluster_group_similarity`` alike (:func:`~vigil.analytics.clusters.grouping.split`).
+   A part counts when it has at least ``cluster_min_size`` texts from
+   ``cluster_min_accounts`` distinct accounts.
 4. A group is *new* when the baseline held few texts like it: the baseline texts within the
    same similarity of any member, scaled to the recent window's length (``expected``), must
    be at most ``size / cluster_novelty_ratio``, and ``size - expected`` at least
@@ -39,14 +41,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
+from vigil.analytics.clusters import grouping
 from vigil.analytics.clusters.models import MAX_MEMBERS, ClusterStatus, TextCluster
 from vigil.analytics.sql import dialect_of, json_text
 from vigil.audit import service as audit
-from vigil.auth.permissions import Permission
+from vigil.auth.permissions import Permission, Tier
 from vigil.auth.principal import Principal
+from vigil.cases.models import Case
 from vigil.config import Settings
 from vigil.detection.models import Event, Outcome
 from vigil.enforcement.precedent import redact_contacts
@@ -78,6 +82,7 @@ _FLAGGED = (Outcome.review.value, Outcome.block.value)
 # Placeholders left by masking: never a cluster's topic.
 _MASK_WORDS = frozenset({"email", "phone", "link", "username", "payment", "details"})
 _SPACES = re.compile(r"\s+")
+_DIGITS = re.compile(r"\d+")
 # Words that never name a topic: English (scikit-learn's list) and the commonest Spanish and
 # Portuguese ones of three letters or more (shorter words are not tokens at all).
 _MORE_STOP_WORDS = frozenset(
@@ -137,24 +142,34 @@ def _read(
     session: Session, start: datetime, end: datetime, cap: int, *, through: bool = False
 ) -> Window:
     """The newest ``cap`` texts with ``start <= occurred_at < end`` (``<= end`` when
-    ``through``: the recent window includes the run's own instant), newest first."""
+    ``through``: the recent window includes the run's own instant), newest first.
+
+    Events on legal-tier cases are never read: a cluster's examples, words and members are
+    shown to every staff member with ``trends:read``, and a legal case's texts exist only for
+    those with ``cases:legal`` (the case page hides them the same way)."""
     dialect = dialect_of(session)
     body = json_text(dialect, Event.payload, "data", "text")
     rows: list[Text] = []
-    for kind in (REPORT, MESSAGE):
+    # One ordered index walk per (type, outcome): reports whatever their outcome
+    # (``ix_events_type_occurred``), flagged messages per outcome
+    # (``ix_events_type_outcome_occurred``, so the allowed messages, most of them, are never
+    # touched).
+    for kind, outcome in ((REPORT, None), *((MESSAGE, o) for o in _FLAGGED)):
         query = (
             select(Event.id, Event.type, Event.account_external_id, Event.occurred_at, body)
+            .outerjoin(Case, Case.id == Event.case_id)
             .where(
                 Event.type == kind,
                 Event.occurred_at >= start,
                 Event.occurred_at <= end if through else Event.occurred_at < end,
                 body.is_not(None),
+                or_(Event.case_id.is_(None), Case.tier != Tier.legal),
             )
             .order_by(Event.occurred_at.desc(), Event.id.desc())
             .limit(cap)
         )
-        if kind == MESSAGE:
-            query = query.where(Event.outcome.in_(_FLAGGED))
+        if outcome is not None:
+            query = query.where(Event.outcome == outcome)
         for row in session.execute(query):
             value = str(row[4] or "").strip()
             if value:
@@ -171,8 +186,19 @@ def _read(
 
 def _key(value: str) -> str:
     """What texts are compared on: contact details masked (a wave of one message rotates
-    its email address and phone number), case and spacing folded."""
-    return _SPACES.sub(" ", redact_contacts(value).casefold()).strip()
+    its email address and phone number), digits folded (order numbers, amounts), case and
+    spacing folded. Texts with the same key are one row of the matrix, with a count: a wave
+    of exact copies costs one row, not one per copy."""
+    return _SPACES.sub(" ", _DIGITS.sub("0", redact_contacts(value).casefold())).strip()
+
+
+def _counts(settings: Settings, texts: Sequence[Text]) -> bool:
+    """Whether ``texts`` are enough to be a group: ``cluster_min_size`` texts from
+    ``cluster_min_accounts`` accounts (one account repeating itself is no pattern)."""
+    return (
+        len(texts) >= settings.cluster_min_size
+        and len({t.account for t in texts}) >= settings.cluster_min_accounts
+    )
 
 
 @dataclass
@@ -244,44 +270,6 @@ def _vectorizer() -> Any:
     )
 
 
-def _components(matrix: csr_matrix, similarity: float) -> list[list[int]]:
-    """Connected components of the graph joining rows at cosine >= ``similarity`` (rows are
-    L2-normalised, so cosine is the dot product), largest first, then by first row."""
-    from scipy.sparse.csgraph import connected_components
-    from sklearn import config_context
-    from sklearn.neighbors import NearestNeighbors
-
-    # Brute force over sparse rows: exact, and chunked by scikit-learn's working memory.
-    nn = NearestNeighbors(radius=max(1.0 - similarity, 1e-9), metric="cosine", algorithm="brute")
-    nn.fit(matrix)
-    # Distances are computed in row blocks of at most this many MB (scikit-learn's default
-    # is 1 GB): the job shares the machine with the web server.
-    with config_context(working_memory=_WORKING_MB):
-        graph = nn.radius_neighbors_graph(matrix, mode="connectivity")
-    count, labels = connected_components(graph, directed=False)
-    groups: list[list[int]] = [[] for _ in range(count)]
-    for row, label in enumerate(labels):
-        groups[int(label)].append(row)
-    return sorted((g for g in groups if g), key=lambda g: (-len(g), g[0]))
-
-
-def _centroid(matrix: csr_matrix) -> Any:
-    import numpy as np
-
-    mean = np.asarray(matrix.mean(axis=0)).ravel()
-    norm = float(np.linalg.norm(mean))
-    return mean / norm if norm else mean
-
-
-def _coherent(rows: csr_matrix, similarity: float) -> bool:
-    """Whether the members are, on average, as close to their centre as neighbours must be
-    to each other: a chain of texts each like the next but the ends unlike each other (which
-    connected components alone would accept) is not one topic."""
-    import numpy as np
-
-    return float(np.asarray(rows @ _centroid(rows)).mean()) >= similarity - 1e-9
-
-
 def _baseline_matches(
     groups: list[Group],
     matrix: csr_matrix,
@@ -344,7 +332,7 @@ def _examples(group: Group, unique: _Uniques, matrix: csr_matrix) -> list[dict[s
     import numpy as np
 
     sub = matrix[group.rows]
-    scores = np.asarray(sub @ _centroid(sub)).ravel()
+    scores = np.asarray(sub @ grouping.centroid(sub)).ravel()
     order = sorted(range(len(group.rows)), key=lambda i: (-round(float(scores[i]), 9), i))
     out: list[dict[str, Any]] = []
     for i in order[:EXAMPLES]:
@@ -412,18 +400,19 @@ def analyse(snap: Snapshot, settings: Settings) -> Analysis | None:
     sim = settings.cluster_similarity
 
     groups: list[Group] = []
-    for rows in _components(matrix, sim):
-        texts = sorted(
-            (t for r in rows for t in unique.members[r]),
-            key=lambda t: (t.occurred_at, t.event_id),
-            reverse=True,
-        )
-        accounts = len({t.account for t in texts})
-        if len(texts) < settings.cluster_min_size or accounts < settings.cluster_min_accounts:
+    link_sim = settings.cluster_group_similarity
+    for component in grouping.components(matrix, sim):
+        if not _counts(settings, [t for r in component for t in unique.members[r]]):
             continue
-        if not _coherent(matrix[rows], sim):
-            continue
-        groups.append(Group(rows, texts, accounts))
+        for rows in grouping.split(matrix, component, sim, link_sim):
+            texts = sorted(
+                (t for r in rows for t in unique.members[r]),
+                key=lambda t: (t.occurred_at, t.event_id),
+                reverse=True,
+            )
+            if _counts(settings, texts):
+                groups.append(Group(rows, texts, len({t.account for t in texts})))
+    groups.sort(key=lambda g: (-g.size, g.rows[0]))
     if not groups:
         return None
     base_counts = [len(m) for m in base_unique.members]
@@ -530,7 +519,7 @@ def _stored_centroids(vectorizer: Any, stored: list[TextCluster]) -> dict[int, A
     for c in stored:
         docs = [_key(str(e.get("text", ""))) for e in c.examples or [] if e.get("text")]
         if docs:
-            out[c.id] = _centroid(vectorizer.transform(docs))
+            out[c.id] = grouping.centroid(vectorizer.transform(docs))
     return out
 
 
@@ -555,7 +544,7 @@ def _match(
             best = (shared, c.id)
     if best is not None:
         return next(c for c in stored if c.id == best[1])
-    centre = _centroid(matrix[group.rows])
+    centre = grouping.centroid(matrix[group.rows])
     nearest: tuple[float, int] | None = None
     for c in stored:
         if c.id in taken or c.id not in centroids:
@@ -589,14 +578,64 @@ def list_clusters(
     rows = list(session.scalars(query))
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, encode_cursor([rows[-1].id]) if more and rows else None
+    next_cursor = encode_cursor([rows[-1].id]) if more and rows else None
+    return visible(session, actor, rows), next_cursor
 
 
 def get_cluster(
     session: Session, actor: Principal, cluster_id: int, *, lock: bool = False
 ) -> TextCluster:
+    """The cluster as ``actor`` may see it (see :func:`visible`); with ``lock`` (the
+    triage writes) the stored row itself."""
     actor.require(Permission.trends_read)
-    return load_cluster(session, cluster_id, lock=lock)
+    cluster = load_cluster(session, cluster_id, lock=lock)
+    return cluster if lock else visible(session, actor, [cluster])[0]
+
+
+def legal_event_ids(session: Session, ids: Sequence[int]) -> set[int]:
+    """Those of ``ids`` that are events on legal-tier cases (read in chunks by primary key)."""
+    ids = sorted(set(ids))
+    hidden: set[int] = set()
+    for start in range(0, len(ids), 1_000):
+        hidden.update(
+            session.scalars(
+                select(Event.id)
+                .join(Case, Case.id == Event.case_id)
+                .where(Event.id.in_(ids[start : start + 1_000]), Case.tier == Tier.legal)
+            )
+        )
+    return hidden
+
+
+def visible(session: Session, actor: Principal, rows: list[TextCluster]) -> list[TextCluster]:
+    """``rows`` without the examples and member ids of events that sit on legal-tier cases,
+    for an actor without ``cases:legal``. The job never reads such events, but an event may
+    be moved onto a legal case after it joined a cluster (or joined before the job left them
+    out): its text and id must not reach who may not see the case. A cluster with something
+    to hide comes back as an unsaved copy, so the stored row is never changed by reading."""
+    if actor.can(Permission.legal_cases) or not rows:
+        return rows
+    ids = sorted(
+        {int(e["event_id"]) for c in rows for e in c.examples or [] if e.get("event_id")}
+        | {int(i) for c in rows for i in c.member_event_ids or []}
+    )
+    hidden = legal_event_ids(session, ids)
+    if not hidden:
+        return rows
+    out: list[TextCluster] = []
+    for c in rows:
+        examples = [e for e in c.examples or [] if int(e.get("event_id") or 0) not in hidden]
+        members = [i for i in c.member_event_ids or [] if int(i) not in hidden]
+        if len(examples) == len(c.examples or []) and len(members) == len(c.member_event_ids or []):
+            out.append(c)
+            continue
+        copy = TextCluster(
+            **{a.key: getattr(c, a.key) for a in TextCluster.__mapper__.column_attrs}
+        )
+        copy.examples = examples
+        copy.member_event_ids = members
+        out.append(copy)
+    return out
 
 
 def load_cluster(session: Session, cluster_id: int, *, lock: bool = False) -> TextCluster:

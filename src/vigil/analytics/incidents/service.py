@@ -12,6 +12,8 @@ Rules:
 - An alert or a cluster becomes part of one incident at most: escalating it again is 409.
   Opening from an alert calls the trends service's ``mark_escalated`` in the same
   transaction, so the alert and the incident agree or neither changes.
+- A closed incident takes no new cases, alerts or clusters and loses none (409
+  ``incident_closed``: reopen it first); notes and edits are still accepted.
 - Every refusal comes before the first write; nothing here commits.
 """
 
@@ -87,11 +89,27 @@ def _sees_legal(actor: Principal) -> bool:
     return actor.can(Permission.legal_cases)
 
 
-def _visible_case(session: Session, actor: Principal, case_id: int) -> Case:
+def _visible_case(
+    session: Session, actor: Principal, case_id: int, *, field: str = "case_ids"
+) -> Case:
+    """``field`` names the input at fault: ``case_ids`` for a list, ``case_id`` for one."""
     case = session.get(Case, case_id)
     if case is None or (case.tier == Tier.legal and not _sees_legal(actor)):
-        raise NotFound(f"no such case: {case_id}", field="case_ids", code="case_not_found")
+        raise NotFound(f"no such case: {case_id}", field=field, code="case_not_found")
     return case
+
+
+def _refuse_closed(incident: Incident, field: str = "incident_id") -> None:
+    """What an incident covers (its cases, alerts, clusters) changes only while it is not
+    closed: a closed incident is a finished record, reopened (``investigating``) before it
+    takes on more. Notes, title, summary and severity stay editable: the post-mortem is
+    written after closing."""
+    if incident.status == IncidentStatus.closed:
+        raise IllegalTransition(
+            "the incident is closed: reopen it first, or open a new one",
+            field=field,
+            code="incident_closed",
+        )
 
 
 def _entry(
@@ -245,7 +263,7 @@ def for_case(session: Session, actor: Principal, case_id: int) -> list[Incident]
     """The incidents a case belongs to, newest first (``ix_incident_cases_case``). 404
     ``case_not_found`` when the actor may not see the case."""
     actor.require(Permission.trends_read)
-    _visible_case(session, actor, case_id)
+    _visible_case(session, actor, case_id, field="case_id")
     return list(
         session.scalars(
             select(Incident)
@@ -469,13 +487,7 @@ def _target(
 def _check_open(session: Session, actor: Principal, incident_id: int | None) -> None:
     if incident_id is None:
         return
-    incident = get_incident(session, actor, incident_id)
-    if incident.status == IncidentStatus.closed:
-        raise IllegalTransition(
-            "the incident is closed: reopen it first, or open a new one",
-            field="incident_id",
-            code="incident_closed",
-        )
+    _refuse_closed(get_incident(session, actor, incident_id))
 
 
 def open_from_alert(
@@ -551,7 +563,16 @@ def open_from_cluster(
         f"Emerging cluster #{cluster.id}: {cluster.size} similar texts from {cluster.accounts} "
         f"accounts, first seen {clock.as_utc(cluster.first_seen_at):%Y-%m-%d %H:%M} UTC."
     )
-    examples = [str(e.get("text", "")) for e in (cluster.examples or [])[:1]]
+    # The example quoted is never from a legal-tier case: every staff member reads the
+    # incident, whoever opened it.
+    hidden = clusters.legal_event_ids(
+        session, [int(e["event_id"]) for e in cluster.examples or [] if e.get("event_id")]
+    )
+    examples = [
+        str(e.get("text", ""))
+        for e in cluster.examples or []
+        if int(e.get("event_id") or 0) not in hidden
+    ][:1]
     if examples:
         default_summary += f'\nExample: "{examples[0]}"'
     incident = _target(
@@ -686,6 +707,7 @@ def link_cases(
         raise InvalidInput("name at least one case", field="case_ids", code="case_ids_required")
     wanted = _check_case_ids(session, actor, case_ids)
     incident = get_incident(session, actor, incident_id, lock=True)
+    _refuse_closed(incident)
     return _link(session, actor, incident, wanted, via=IncidentOrigin.manual)
 
 
@@ -703,6 +725,7 @@ def unlink_case(session: Session, actor: Principal, incident_id: int, case_id: i
         raise NotFound(
             "this case is not linked to the incident", field="case_id", code="case_link_not_found"
         )
+    _refuse_closed(incident)
     session.delete(link)
     incident.updated_at = clock.now()
     _entry(session, incident, actor, EntryKind.case_unlinked, data={"case_id": case_id})

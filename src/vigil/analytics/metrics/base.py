@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, func, literal, literal_column, or_, select, union_all
+from sqlalchemy import ColumnElement, func, literal, literal_column, select, union_all
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
@@ -184,18 +184,22 @@ def ratio_cell(num: float, den: float) -> Cell:
     return Cell(num / den if den else None, num, den)
 
 
-def with_total(source: Select[Any]) -> Any:
-    """``source`` (``k``, ``g``, ...) and the same rows again under ``k = '*'``."""
+def with_total(source: Select[Any], total: bool = True) -> Any:
+    """``source`` (``k``, ``g``, ...) and, with ``total``, the same rows again under
+    ``k = '*'``."""
     sub = source.subquery()
+    if not total:
+        return sub
     others = [c for c in sub.c if c.key not in ("k", "g")]
     again = select(literal(TOTAL).label("k"), sub.c.g, *others)
     return union_all(select(sub.c.k, sub.c.g, *others), again).subquery()
 
 
-def percentile(ctx: Ctx, source: Select[Any], q: Fraction) -> Result:
+def percentile(ctx: Ctx, source: Select[Any], q: Fraction, *, total: bool = True) -> Result:
     """``source`` yields ``k``, ``g`` and ``v`` (non-null values); the cell's value is the
-    ``q`` quantile of ``v`` in its bucket, its denominator the number of values."""
-    rows_in = with_total(source)
+    ``q`` quantile of ``v`` in its bucket, its denominator the number of values. Without
+    ``total`` the whole window's figure is not computed (snapshots take their last bucket)."""
+    rows_in = with_total(source, total)
     ranked = select(
         rows_in.c.k,
         rows_in.c.g,
@@ -229,10 +233,10 @@ def percentile(ctx: Ctx, source: Select[Any], q: Fraction) -> Result:
     return result
 
 
-def maximum(ctx: Ctx, source: Select[Any]) -> Result:
+def maximum(ctx: Ctx, source: Select[Any], *, total: bool = True) -> Result:
     """``source`` yields ``k``, ``g`` and ``v``; the cell is the largest ``v`` (n in the
     denominator)."""
-    sub = with_total(source)
+    sub = with_total(source, total)
     result = Result()
     for k, g, top, n in ctx.session.execute(
         select(sub.c.k, sub.c.g, func.max(sub.c.v), func.count()).group_by(sub.c.k, sub.c.g)
@@ -250,25 +254,33 @@ def flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return sql_case((condition, 1), else_=0)
 
 
-def bucket_ends(ctx: Ctx) -> Any:
-    """A derived table ``(k, e)``: every bucket's key and the instant its state is read at,
-    the bucket's end or now, whichever is earlier (the current bucket shows the present)."""
+def bucket_ends(ctx: Ctx, reach: timedelta | None) -> Any:
+    """A derived table ``(k, e, lo)``: every bucket's key, the instant its state is read at
+    (the bucket's end or now, whichever is earlier: the current bucket shows the present),
+    and ``lo = e - reach`` (``e`` itself when ``reach`` is None)."""
     from vigil.kit.models import UTCDateTime
 
-    now = clock.now()
     parts = []
-    for day in bucket_starts(ctx.start, ctx.end, ctx.query.interval):
-        begins = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        at = min(bucket_end(day, ctx.query.interval), ctx.end, max(now, begins))
+    for day, at in read_instants(ctx):
+        lo = at - reach if reach is not None else at
         parts.append(
-            select(literal(day.isoformat()).label("k"), literal(at, UTCDateTime()).label("e"))
+            select(
+                literal(day.isoformat()).label("k"),
+                literal(at, UTCDateTime()).label("e"),
+                literal(lo, UTCDateTime()).label("lo"),
+            )
         )
     return union_all(*parts).subquery("ends") if len(parts) > 1 else parts[0].subquery("ends")
 
 
-def open_at(opened: Any, closed: Any, at: Any) -> ColumnElement[bool]:
-    """Open at the instant ``at``: opened before it and not closed by then."""
-    return and_(opened < at, or_(closed.is_(None), closed >= at))
+def read_instants(ctx: Ctx) -> list[tuple[date, datetime]]:
+    """Each bucket's first day and the instant a state (the backlog) is read at for it."""
+    now = clock.now()
+    out = []
+    for day in bucket_starts(ctx.start, ctx.end, ctx.query.interval):
+        begins = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        out.append((day, min(bucket_end(day, ctx.query.interval), ctx.end, max(now, begins))))
+    return out
 
 
 def text_of(ctx: Ctx, element: Any) -> ColumnElement[str]:

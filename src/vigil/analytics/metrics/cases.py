@@ -17,6 +17,9 @@ Definitions (docs/metrics.md repeats them for readers):
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from datetime import timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -32,9 +35,9 @@ from vigil.analytics.metrics.base import (
     counts,
     flag,
     maximum,
-    open_at,
     percentile,
     ratios,
+    read_instants,
 )
 from vigil.analytics.metrics.dims import case_filters, case_group
 from vigil.cases.models import Case
@@ -142,19 +145,44 @@ def backlog(ctx: Ctx) -> Result:
     return result
 
 
-def _aged(ctx: Ctx) -> tuple[Any, ColumnElement[float], list[ColumnElement[bool]]]:
-    """The open cases at each bucket end, with their age then: (ends, age, conditions)."""
-    ends = bucket_ends(ctx)
+def _reach(ctx: Ctx) -> timedelta | None:
+    """How long before a bucket end a case still open then may have opened, if it has closed
+    since: the longest duration of the cases closed after the first read instant (one index
+    range on ``closed_at``). None when none has."""
+    first = min(at for _, at in read_instants(ctx))
+    longest = ctx.session.scalar(
+        select(func.max(ctx.seconds(Case.opened_at, Case.closed_at))).where(Case.closed_at >= first)
+    )
+    if longest is None:
+        return None
+    return timedelta(seconds=math.ceil(float(longest)) + 1)
+
+
+def _aged(ctx: Ctx, value: Callable[[ColumnElement[float]], ColumnElement[Any]]) -> Any:
+    """The cases open at each bucket end (``k``, ``g``, ``v`` = ``value(age then)``).
+
+    A case open at ``e`` (opened before it, not closed by then) is either still open now
+    (read through the partial index on unclosed cases, as many rows as today's backlog), or
+    closed since ``e`` -- and then it opened no earlier than ``e - reach``, where ``reach`` is
+    the longest duration among cases closed since the window began (an index range on
+    ``opened_at`` per bucket end). Both halves are index ranges, so the work follows the
+    backlog's size, not the table's.
+    """
+    ends = bucket_ends(ctx, _reach(ctx))
     age = ctx.seconds(Case.opened_at, ends.c.e)
-    where = [
-        open_at(Case.opened_at, Case.closed_at, ends.c.e),
-        # Narrow by index before the join: opened before the window's end, and still open
-        # or closed after the window's start.
-        Case.opened_at < ctx.end,
-        (Case.closed_at.is_(None)) | (Case.closed_at >= ctx.start),
-        *case_filters(ctx),
-    ]
-    return ends, age, where
+    still_open, g1 = case_group(ctx, select(ends.c.k).select_from(ends).join(Case, true()))
+    closed_since, g2 = case_group(ctx, select(ends.c.k).select_from(ends).join(Case, true()))
+    return union_all(
+        still_open.with_only_columns(ends.c.k.label("k"), g1, value(age).label("v")).where(
+            Case.closed_at.is_(None), Case.opened_at < ends.c.e, *case_filters(ctx)
+        ),
+        closed_since.with_only_columns(ends.c.k.label("k"), g2, value(age).label("v")).where(
+            Case.opened_at >= ends.c.lo,
+            Case.opened_at < ends.c.e,
+            Case.closed_at >= ends.c.e,
+            *case_filters(ctx),
+        ),
+    ).subquery()
 
 
 def _band(age: ColumnElement[float]) -> ColumnElement[str]:
@@ -163,14 +191,9 @@ def _band(age: ColumnElement[float]) -> ColumnElement[str]:
 
 
 def _backlog_by_age(ctx: Ctx) -> Result:
-    ends, age, where = _aged(ctx)
-    result = counts(
-        ctx,
-        select(ends.c.k.label("k"), _band(age).label("g"), literal(1).label("n"))
-        .select_from(ends)
-        .join(Case, true())
-        .where(*where),
-    )
+    aged = _aged(ctx, _band)
+    # The band is the group key here (``v``), so the query's own group key is not used.
+    result = counts(ctx, select(aged.c.k, aged.c.v.label("g"), literal(1).label("n")))
     # A snapshot: the total is the state at the window's end (its last bucket).
     last = bucket_starts(ctx.start, ctx.end, ctx.query.interval)[-1].isoformat()
     result.totals = {g: result.cells.get((last, g), Cell(0.0)) for _, g in result.cells}
@@ -179,9 +202,8 @@ def _backlog_by_age(ctx: Ctx) -> Result:
 
 
 def _age_source(ctx: Ctx) -> Any:
-    ends, age, where = _aged(ctx)
-    stmt, g = case_group(ctx, select(ends.c.k).select_from(ends).join(Case, true()))
-    return stmt.with_only_columns(ends.c.k.label("k"), g, age.label("v")).where(*where)
+    aged = _aged(ctx, lambda age: age)
+    return select(aged.c.k, aged.c.g, aged.c.v)
 
 
 def _snapshot_totals(ctx: Ctx, result: Result) -> Result:
@@ -192,8 +214,8 @@ def _snapshot_totals(ctx: Ctx, result: Result) -> Result:
 
 
 def backlog_age_median(ctx: Ctx) -> Result:
-    return _snapshot_totals(ctx, percentile(ctx, _age_source(ctx), HALF))
+    return _snapshot_totals(ctx, percentile(ctx, _age_source(ctx), HALF, total=False))
 
 
 def backlog_age_max(ctx: Ctx) -> Result:
-    return _snapshot_totals(ctx, maximum(ctx, _age_source(ctx)))
+    return _snapshot_totals(ctx, maximum(ctx, _age_source(ctx), total=False))

@@ -13,10 +13,23 @@ from typing import Literal
 
 from vigil.analytics.metrics import cases, decisions, outcomes, review
 from vigil.analytics.metrics.base import Better, Compute, Unit
+from vigil.auth.permissions import Permission
 
 FILTERS: tuple[str, ...] = ("queue", "policy", "rule", "reviewer", "locale", "side")
 
 Kind = Literal["count", "ratio", "quantile"]
+
+# The read permission of the domain a family's figures come from, needed besides
+# ``metrics:read``: the metrics API never shows more than the domain's own screens and API do
+# (QA scorecards, detection rules, appeals, disputes, identity verifications). Case flow,
+# decisions and people's throughput are the metrics' own: ``metrics:read`` is enough.
+FAMILY_REQUIRES: dict[str, Permission] = {
+    "quality": Permission.qa_read,
+    "detection": Permission.rules_read,
+    "appeals": Permission.appeals_read,
+    "disputes": Permission.disputes_read,
+    "identity": Permission.identity_read,
+}
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,8 @@ class MetricDef:
     # A state read at each bucket's end (backlog): the window's total is its last bucket.
     snapshot: bool = field(default=False, compare=False)
     compute: Compute = field(default=cases.cases_opened, compare=False, repr=False)
+    # Needed besides ``metrics:read`` (see FAMILY_REQUIRES); None: nothing more.
+    requires: Permission | None = field(default=None, compare=False)
 
 
 _CASE = frozenset({"queue", "policy", "locale", "side"})
@@ -60,7 +75,7 @@ def _m(
 ) -> MetricDef:
     return MetricDef(
         name, label, description, unit, better, frozenset(filters), frozenset(group_by),
-        family, kind, snapshot, compute,
+        family, kind, snapshot, compute, FAMILY_REQUIRES.get(family),
     )  # fmt: skip
 
 
@@ -101,14 +116,15 @@ _ALL = [
        "90th percentile of the seconds from a case's opening to a decision on it.",
        "seconds", "lower", _DEC, _DEC, "decisions", decisions.time_to_decision_p90, "quantile"),
     _m("handle_time_median", "Handle time (median)",
-       "Seconds from the deciding reviewer's assignment to their decision (people only).",
+       "Working seconds from the case's latest assignment to the decision, less time on "
+       "hold (people only).",
        "seconds", "lower", _DEC, _DEC, "people", decisions.handle_time_median, "quantile"),
     _m("handle_time_p90", "Handle time (p90)",
-       "90th percentile of the seconds from the deciding reviewer's assignment to the decision.",
+       "90th percentile of the working seconds from assignment to decision, less hold.",
        "seconds", "lower", _DEC, _DEC, "people", decisions.handle_time_p90, "quantile"),
     _m("decisions_per_hour", "Decisions per active hour",
-       "Human decisions / active hours (distinct reviewer-hours with a decision or a case "
-       "event).",
+       "Human decisions / active hours (distinct hours in which a reviewer who decided in "
+       "the bucket recorded a decision or a case event).",
        "per_hour", "higher", frozenset({"reviewer"}), frozenset({"reviewer"}), "people",
        decisions.decisions_per_hour, "ratio"),
     _m("automation_rate", "Automation rate",

@@ -5,13 +5,17 @@ Definitions:
   decision); it is placed by ``created_at``, the moment it was made. ``reviewer`` is the
   decider (null: automated).
 - ``time_to_decision``: from the case's opening to the decision.
-- ``handle_time``: from the latest assignment of the case before the decision (the decider
-  holds the case when deciding, so this is their assignment) to the decision; human decisions
-  only.
+- ``handle_time``: working time on the case before a human decision: from the case's latest
+  take or assignment (an ``assigned`` event: a pull, a self-take or an assignment; a resume
+  from hold or a four-eyes rejection that returns the case to its holder is not one) to the
+  decision, less the time the case spent on hold in between. A hold does not restart the
+  clock, and waiting on the user does not count as work.
 - ``decisions_per_hour``: human decisions / *active hours*, where an active hour is a distinct
-  (reviewer, clock hour) in which the reviewer made a decision or recorded any case event.
-  Time spent reading without touching anything is not seen, so the figure is an upper bound of
-  throughput per worked hour, comparable across people and weeks.
+  (reviewer, clock hour) in which the reviewer made a decision or recorded any case event, and
+  a *reviewer* is a staff member who made at least one human decision in the bucket (an admin
+  rerouting cases or a lead writing notes adds no hours). Time spent reading without touching
+  anything is not seen, so the figure is an upper bound of throughput per worked hour,
+  comparable across people and weeks.
 - ``automation_rate``: decisions with no human decider / all decisions.
 - ``enforcement_actions``: violation decisions that took effect (``applied_at`` in the bucket,
   still applied or since reversed), one per decision, by its most severe action.
@@ -21,13 +25,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, cast, func, literal, select, union_all
+from sqlalchemy import ColumnElement, String, cast, exists, func, literal, or_, select, union_all
+from sqlalchemy import case as sql_case
 
 from vigil.analytics import sql
 from vigil.analytics.metrics.base import Ctx, Result, counts, flag, percentile, ratios
 from vigil.analytics.metrics.cases import HALF, P90
-from vigil.analytics.metrics.dims import decision_filters, decision_group
-from vigil.cases.models import Case, CaseEvent, CaseStatus
+from vigil.analytics.metrics.dims import decision_filters, decision_group, sees_legal
+from vigil.auth.permissions import Tier
+from vigil.cases.models import Case, CaseEvent, CaseEventKind, CaseStatus
 from vigil.enforcement.models import Decision, DecisionStatus
 
 _MADE = Decision.status != DecisionStatus.rejected
@@ -61,24 +67,58 @@ def time_to_decision_p90(ctx: Ctx) -> Result:
 
 
 def _handle_time(ctx: Ctx, q: Any) -> Result:
-    assigned = (
+    taken = (
         select(func.max(CaseEvent.at))
         .where(
             CaseEvent.case_id == Decision.case_id,
-            CaseEvent.to_status == CaseStatus.assigned.value,
+            CaseEvent.kind == CaseEventKind.assigned.value,
             CaseEvent.at <= Decision.created_at,
         )
         .correlate(Decision)
         .scalar_subquery()
     )
     stmt, g = decision_group(ctx, select(Decision.id))
-    inner = stmt.with_only_columns(
-        ctx.bucket(Decision.created_at).label("k"),
-        g,
-        ctx.seconds(assigned, Decision.created_at).label("v"),
-    ).where(*_decisions(ctx, _HUMAN), *decision_filters(ctx))
-    sub = inner.subquery()
-    return percentile(ctx, select(sub.c.k, sub.c.g, sub.c.v).where(sub.c.v.is_not(None)), q)
+    decided = (
+        stmt.with_only_columns(
+            ctx.bucket(Decision.created_at).label("k"),
+            g,
+            Decision.case_id.label("cid"),
+            Decision.created_at.label("at"),
+            taken.label("taken"),
+        )
+        .where(*_decisions(ctx, _HUMAN), *decision_filters(ctx))
+        .subquery()
+    )
+    # Time on hold after the take: every spell starts with an event entering on_hold and ends
+    # with one leaving it, both between the take (the case was assigned then) and the decision
+    # (it is assigned again), so sum(leaving) - sum(entering), each measured from the take.
+    on_hold = CaseStatus.on_hold.value
+    held = (
+        select(
+            func.coalesce(
+                func.sum(
+                    sql_case((CaseEvent.from_status == on_hold, 1), else_=-1)
+                    * ctx.seconds(decided.c.taken, CaseEvent.at)
+                ),
+                0,
+            )
+        )
+        .where(
+            CaseEvent.case_id == decided.c.cid,
+            CaseEvent.at > decided.c.taken,
+            CaseEvent.at <= decided.c.at,
+            or_(CaseEvent.from_status == on_hold, CaseEvent.to_status == on_hold),
+        )
+        .correlate(decided)
+        .scalar_subquery()
+    )
+    return percentile(
+        ctx,
+        select(
+            decided.c.k, decided.c.g, (ctx.seconds(decided.c.taken, decided.c.at) - held).label("v")
+        ).where(decided.c.taken.is_not(None)),
+        q,
+    )
 
 
 def handle_time_median(ctx: Ctx) -> Result:
@@ -119,16 +159,24 @@ def enforcement_actions(ctx: Ctx) -> Result:
 
 def decisions_per_hour(ctx: Ctx) -> Result:
     """Numerator rows come from decisions, denominator rows from the distinct active
-    (reviewer, hour) pairs; both carry the bucket and the reviewer, so one grouped read gives
-    the team's figure per bucket and, by ``reviewer``, each person's."""
-    reviewer = ctx.f("reviewer")
+    (reviewer, hour) pairs of the staff who decided in the same bucket; both carry the bucket
+    and the reviewer, so one grouped read gives the team's figure per bucket and, by
+    ``reviewer``, each person's."""
+    visible_events: list[ColumnElement[bool]] = (
+        []
+        if sees_legal(ctx)
+        else [~exists().where(Case.id == CaseEvent.case_id, Case.tier == Tier.legal)]
+    )
+    # The decision filters (a reviewer, the legal tier) narrow both sides: the hours follow
+    # the deciders.
+    made = [*_decisions(ctx, _HUMAN), *decision_filters(ctx)]
     activity = union_all(
         select(
             Decision.decided_by_id.label("who"),
             Decision.created_at.label("at"),
-        ).where(*_decisions(ctx, _HUMAN)),
+        ).where(*made),
         select(CaseEvent.actor_id.label("who"), CaseEvent.at.label("at")).where(
-            *ctx.within(CaseEvent.at), CaseEvent.actor_id.is_not(None)
+            *ctx.within(CaseEvent.at), CaseEvent.actor_id.is_not(None), *visible_events
         ),
     ).subquery()
     hours = (
@@ -140,9 +188,14 @@ def decisions_per_hour(ctx: Ctx) -> Result:
         .distinct()
         .subquery()
     )
+    # Who counts as a reviewer in a bucket: whoever made a human decision in it.
+    deciders = (
+        select(Decision.decided_by_id.label("who"), ctx.bucket(Decision.created_at).label("k"))
+        .where(*made)
+        .distinct()
+        .subquery()
+    )
     by_reviewer = ctx.grouped("reviewer")
-    hours_where = [hours.c.who == int(reviewer)] if reviewer is not None else []
-    decisions_where = [Decision.decided_by_id == int(reviewer)] if reviewer is not None else []
     g_hours: ColumnElement[Any] = (
         cast(hours.c.who, String).label("g") if by_reviewer else literal(None).label("g")
     )
@@ -155,9 +208,9 @@ def decisions_per_hour(ctx: Ctx) -> Result:
             g_dec,
             literal(1).label("num"),
             literal(0).label("den"),
-        ).where(*_decisions(ctx, _HUMAN), *decisions_where),
-        select(hours.c.k, g_hours, literal(0).label("num"), literal(1).label("den")).where(
-            *hours_where
-        ),
+        ).where(*made),
+        select(hours.c.k, g_hours, literal(0).label("num"), literal(1).label("den"))
+        .select_from(hours)
+        .join(deciders, (deciders.c.who == hours.c.who) & (deciders.c.k == hours.c.k)),
     ).subquery()
     return ratios(ctx, select(source.c.k, source.c.g, source.c.num, source.c.den))

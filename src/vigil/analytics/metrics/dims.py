@@ -4,17 +4,23 @@ A case is placed by its current queue, its policy, its language and its account'
 decision by its case's queue, its first (most severe) policy, its decider, its message locale
 and its account's side. Filters become ``IN (subquery)`` conditions on the driving table so a
 metric's source select stays one statement; a group_by adds the one join it needs.
+
+Invariant: legal-tier cases exist only for those who hold ``cases:legal``. Every case and
+decision metric applies :func:`hidden_tier` / :func:`decision_visible` (QA and appeals apply
+the same rule through their own sources), so neither a count, a group key (the legal queue, a
+legal-order policy) nor a filter value reveals legal-tier work to anyone else.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, cast, select
+from sqlalchemy import ColumnElement, String, and_, cast, exists, select
 from sqlalchemy.sql import Select
 
 from vigil.accounts.models import Account
 from vigil.analytics.metrics.base import Ctx, no_group
+from vigil.auth.permissions import Permission, Tier
 from vigil.cases.models import Case, Queue
 from vigil.enforcement.models import Decision, DecisionPolicy
 
@@ -29,9 +35,30 @@ def accounts_on(side: str) -> Any:
     return select(Account.id).where(Account.side == side)
 
 
+def sees_legal(ctx: Ctx) -> bool:
+    return ctx.actor.can(Permission.legal_cases)
+
+
+def hidden_tier(ctx: Ctx) -> list[ColumnElement[bool]]:
+    """On a statement that reads ``Case``: leave out legal-tier cases unless the caller may
+    see them."""
+    return [] if sees_legal(ctx) else [Case.tier != Tier.legal]
+
+
+def decision_visible(ctx: Ctx, *, case_joined: bool = False) -> list[ColumnElement[bool]]:
+    """On a statement that reads ``Decision``: leave out decisions on legal-tier cases unless
+    the caller may see them (a primary-key probe per decision, not a scan)."""
+    if sees_legal(ctx):
+        return []
+    if case_joined:
+        return [Case.tier != Tier.legal]
+    return [~exists().where(Case.id == Decision.case_id, Case.tier == Tier.legal)]
+
+
 def case_filters(ctx: Ctx) -> list[ColumnElement[bool]]:
-    """Conditions on ``Case`` for the query's filters (queue, policy, locale, side)."""
-    where: list[ColumnElement[bool]] = []
+    """Conditions on ``Case`` for the query's filters (queue, policy, locale, side) and the
+    caller's view of the legal tier."""
+    where: list[ColumnElement[bool]] = hidden_tier(ctx)
     if (queue := ctx.f("queue")) is not None:
         where.append(Case.queue_id == queue_id_of(str(queue)))
     if (policy := ctx.f("policy")) is not None:
@@ -70,8 +97,9 @@ def first_policy(decision_id: Any) -> Any:
 
 
 def decision_filters(ctx: Ctx, *, case_joined: bool = False) -> list[ColumnElement[bool]]:
-    """Conditions on ``Decision`` (and ``Case`` when the statement joins it)."""
-    where: list[ColumnElement[bool]] = []
+    """Conditions on ``Decision`` (and ``Case`` when the statement joins it), including the
+    caller's view of the legal tier."""
+    where: list[ColumnElement[bool]] = decision_visible(ctx, case_joined=case_joined)
     if (queue := ctx.f("queue")) is not None:
         if case_joined:
             where.append(Case.queue_id == queue_id_of(str(queue)))

@@ -37,7 +37,7 @@ from vigil.analytics.metrics.base import (
     text_of,
 )
 from vigil.analytics.metrics.cases import HALF, P90
-from vigil.analytics.metrics.dims import accounts_on
+from vigil.analytics.metrics.dims import accounts_on, hidden_tier
 from vigil.cases.models import Case, Resolution
 from vigil.detection.models import Event
 from vigil.disputes.models import Dispute
@@ -65,6 +65,7 @@ def rule_precision(ctx: Ctx) -> Result:
         Case.resolution.in_(JUDGED),
         live,
         name.is_not(None),
+        *hidden_tier(ctx),
     ]
     if (rule := ctx.f("rule")) is not None:
         where.append(name == str(rule))

@@ -10,7 +10,12 @@ Invariants:
   ratios and quantiles None (with a denominator of 0, so a chart can say "n=0").
 - Per-reviewer figures (a ``reviewer`` filter naming someone else, or ``group_by=reviewer``)
   need ``metrics:reviewers``; a reviewer may always read their own.
-- At most ``MAX_GROUPS`` groups, the largest first (by count, or by denominator).
+- A metric whose figures come from another domain needs that domain's read permission too
+  (``MetricDef.requires``: QA, rules, appeals, disputes, identity).
+- At most ``MAX_GROUPS`` groups, the largest first (by count, or by denominator); the line
+  beside them (``Series.buckets``/``total``) adds up every group, shown or not.
+- The window is exactly ``[start, end)``: by week, a first or last bucket may cover part of
+  its week only (goals read weekly totals over periods that need not start on a Monday).
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ DEFAULT_DAYS = 28
 DEFAULT_WEEKS = 12
 MAX_DAYS_BY_DAY = 400
 MAX_DAYS_BY_WEEK = 3 * 365 + 1
+# Instants outside these years are refused: nothing in Vigil happened before, and date
+# arithmetic on the window must not overflow.
+YEARS = (2000, 2199)
 INTERVALS: tuple[str, ...] = ("day", "week")
 
 __all__ = ["GroupSeries", "Point", "Query", "Series", "parse_query", "series", "table"]
@@ -96,6 +104,12 @@ def _instant(value: datetime | date | str | None, field: str) -> datetime | None
                 field=field,
                 code="invalid_datetime",
             ) from None
+    if not YEARS[0] <= value.year <= YEARS[1]:
+        raise InvalidInput(
+            f"give a time between the years {YEARS[0]} and {YEARS[1]}",
+            field=field,
+            code="invalid_datetime",
+        )
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise InvalidInput(
@@ -129,6 +143,8 @@ def _filter_value(name: str, value: str | int) -> str | int:
     text = str(value).strip()
     if len(text) > 200:
         raise InvalidInput(f"{name} is too long", field=name, code="invalid_filter")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise InvalidInput(f"{name} has a control character", field=name, code="invalid_filter")
     if name == "side" and text not in {s.value for s in Side}:
         raise InvalidInput(
             "side is one of " + ", ".join(s.value for s in Side),
@@ -195,8 +211,20 @@ def parse_query(
     return Query(metric, begin, finish, interval, chosen, group_by)  # type: ignore[arg-type]
 
 
-def _authorize(actor: Principal, query: Query) -> None:
+def readable(actor: Principal, definition: MetricDef) -> bool:
+    """Whether ``actor`` may read ``definition`` at all (per-reviewer figures aside)."""
+    return actor.can(Permission.metrics_read) and (
+        definition.requires is None or actor.can(definition.requires)
+    )
+
+
+def _authorize(actor: Principal, definition: MetricDef, query: Query) -> None:
     actor.require(Permission.metrics_read)
+    if definition.requires is not None and not actor.can(definition.requires):
+        raise PermissionDenied(
+            f"{definition.label} needs the '{definition.requires.value}' permission as well",
+            code="metric_forbidden",
+        )
     if actor.can(Permission.metrics_reviewers):
         return
     if query.group_by == "reviewer":
@@ -262,7 +290,7 @@ def series(session: Session, actor: Principal, query: Query) -> Series:
         raise NotFound(
             f"no metric is called '{query.metric}'", field="metric", code="unknown_metric"
         )
-    _authorize(actor, query)
+    _authorize(actor, definition, query)
     result: Result = definition.compute(Ctx(session, actor, query))
     days = bucket_starts(query.start, query.end, query.interval)
     empty = _empty(definition)
@@ -275,10 +303,11 @@ def series(session: Session, actor: Principal, query: Query) -> Series:
         buckets = points(None)
         total = _point(days[0], result.totals.get(None, empty))
     else:
-        keys = sorted(
+        ranked = sorted(
             result.totals,
             key=lambda g: (-_size(result.totals[g]), g is None, g or ""),
-        )[:MAX_GROUPS]
+        )
+        keys = ranked[:MAX_GROUPS]
         names = _labels(session, query.group_by, [k for k in keys if k is not None])
         for key in keys:
             text = key if key is not None else "none"
@@ -289,15 +318,20 @@ def series(session: Session, actor: Principal, query: Query) -> Series:
             groups.append(
                 GroupSeries(text, label, points(key), _point(days[0], result.totals[key]))
             )
-        buckets, total = _ungrouped(definition, days, groups, empty)
+        every = groups + [
+            GroupSeries("", "", points(key), _point(days[0], result.totals[key]))
+            for key in ranked[MAX_GROUPS:]
+        ]
+        buckets, total = _ungrouped(definition, days, every, empty)
     return Series(definition, query, query.interval, buckets, total, groups)
 
 
 def _ungrouped(
     definition: MetricDef, days: list[date], groups: list[GroupSeries], empty: Cell
 ) -> tuple[list[Point], Point]:
-    """The line beside the groups, from the groups shown: counts add up, ratios add their
-    numerators and denominators; quantiles do not add up, so that line has no value."""
+    """The line beside the groups, from every group (not only those shown): counts add up,
+    ratios add their numerators and denominators; quantiles do not add up, so that line has
+    no value."""
     if definition.kind == "quantile":
         blank = [_point(d, _empty(definition)) for d in days]
         return blank, _point(days[0], _empty(definition))

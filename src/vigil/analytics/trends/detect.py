@@ -1,24 +1,29 @@
 """Detection: each series' latest complete hour and day against its weekly-seasonal baseline.
 
-The baseline of an hour is the same hour of the week in each of the previous
-``trend_baseline_weeks`` weeks (of a day, the same weekday), so busy Mondays and quiet nights
-are expected rather than alerted on. Weeks before the first count Vigil holds are left out
-(not taken as zeros); with no week of history at all nothing is judged.
+The baseline of an hour is the same hour of the week, in the marketplace's local time
+(``trend_timezone``), in each of the previous ``trend_baseline_weeks`` weeks; of a day, the
+same weekday (UTC days). Local time keeps a busy Monday 09:00 compared with the previous
+Mondays' 09:00 across a daylight-saving change. Weeks before the first count Vigil holds are
+left out (not taken as zeros); with no week of history at all nothing is judged.
 
-A bucket is a significant rise when all of these hold:
+The expected count is the *median* of the baseline weeks (one unusual week, a past wave or an
+outage, does not move it), or ``trend_new_value_expected`` per hour when that is higher (a
+value never or rarely seen). Real counts vary more than a Poisson count: the test is a
+negative binomial upper tail whose variance is ``mu + mu^2/k`` times ``1 + 1.57/n`` (the
+median's own error over ``n`` weeks). ``1/k``, the series' over-dispersion, is estimated from
+its own history (method of moments, pooled over the same slots of the previous 7 days and
+their baseline weeks: 168 hours or 7 days, not just the 4 values of one slot), and is never
+below ``trend_min_overdispersion``. A bucket is a significant rise when all of these hold:
 - ``observed >= min_count`` (a handful of reports is not a trend, whatever the ratio);
-- ``observed >= min_ratio * expected``, where ``expected`` is the baseline mean (a value never
-  seen in the baseline is compared with ``trend_new_value_expected`` per hour);
-- the Poisson upper tail ``P(X >= observed)`` with mean ``expected + sd`` is below
-  ``trend_alpha``. Adding the weeks' standard deviation keeps a series that is noisier than
-  Poisson (most real ones) from alerting on its ordinary swings.
+- ``observed >= min_ratio * expected``;
+- that upper tail ``P(X >= observed)`` is below ``trend_alpha``.
 
 A significant series with no active alert opens one: its start is the first bucket of the run
-above baseline leading to it (at most 72 hours / 7 days back), its top contributors and
-sample cases come from a drill-down over the events of that window (bounded by the
-``occurred_at`` indexes). A series with an active alert extends it instead. An active alert
-whose series has been back within baseline for ``trend_resolve_hours`` resolves itself.
-Everything else reads the counts table only.
+above baseline leading to it (at most 72 hours / 6 days back), its top contributors and
+sample cases come from a bounded drill-down over the events of that window (by the
+``occurred_at`` indexes, at most ``CONTRIBUTOR_ROWS`` events per window). A series with an
+active alert extends it instead. An active alert whose series has been back within baseline
+for ``trend_resolve_hours`` resolves itself. Everything else reads the counts table only.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from scipy.special import pdtrc
-from sqlalchemy import and_, case, func, or_, select, tuple_
+from scipy.special import betainc, pdtrc
+from sqlalchemy import and_, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -49,6 +55,7 @@ from vigil.analytics.trends.states import transition
 from vigil.audit import service as audit
 from vigil.auth.principal import Principal
 from vigil.config import Settings
+from vigil.detection.models import Event
 from vigil.jobs import service as jobs
 from vigil.kit import clock
 
@@ -58,13 +65,18 @@ STATE_NAME = "detector"
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
-# How far back the start of a run above baseline is looked for.
-START_LOOKBACK = {Granularity.hour: 72, Granularity.day: 7}
+# How far back the start of a run above baseline is looked for (buckets of an hour alert;
+# hours before the end of a day alert's 24 hours). A day alert's window stays within 7 days,
+# so it never overlaps its week-1 baseline window.
+START_LOOKBACK = {Granularity.hour: 72, Granularity.day: 6 * 24}
 TOP_PER_DIMENSION = 3
 TOP_CONTRIBUTORS = 10
 MIN_SHARE = 0.05
 SAMPLE_CASES = 10
 RESOLVE_BATCH = 500
+# The drill-down reads at most this many of the series' events per window (newest first).
+CONTRIBUTOR_ROWS = 5_000
+ID_CHUNK = 1_000
 
 
 @dataclass
@@ -86,6 +98,8 @@ class Thresholds:
     resolve_hours: int
     snooze_hours: int
     notify: bool
+    min_dispersion: float = 0.0
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
 
     @classmethod
     def of(cls, settings: Settings | None) -> Thresholds:
@@ -105,6 +119,8 @@ class Thresholds:
             resolve_hours=int(get("trend_resolve_hours")),
             snooze_hours=int(get("trend_dismiss_snooze_hours")),
             notify=bool(get("trend_notify")),
+            min_dispersion=float(get("trend_min_overdispersion")),
+            zone=zone(str(get("trend_timezone"))),
         )
 
     def min_count(self, g: Granularity) -> int:
@@ -117,25 +133,68 @@ class Thresholds:
         return self.new_value_expected * (1 if g is Granularity.hour else 24)
 
 
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"trend_timezone: unknown time zone {name!r}") from None
+
+
 @dataclass(frozen=True)
 class Verdict:
     observed: int
-    expected: float  # the baseline mean (0 for a value never seen)
-    ratio: float
+    expected: float  # the baseline median (0 for a value never seen)
+    ratio: float  # observed / max(expected, the new-value floor)
     excess: float
     p_value: float
     significant: bool
 
 
-def judge(observed: int, weeks: list[int], g: Granularity, th: Thresholds) -> Verdict:
-    """The test of one bucket against the counts of its baseline weeks."""
-    mean = sum(weeks) / len(weeks) if weeks else 0.0
-    sd = statistics.stdev(weeks) if len(weeks) >= 2 else 0.0
-    reference = mean if mean > 0 else th.floor(g)
-    p_value = float(pdtrc(observed - 1, reference + sd)) if observed > 0 else 1.0
+# Variance of the median of n draws, relative to the variance of one, times n (~pi/2).
+MEDIAN_EFFICIENCY = math.pi / 2
+
+
+def center(weeks: list[int]) -> float:
+    """The baseline's expected count: the median of the weeks (robust to one odd week)."""
+    return float(statistics.median(weeks)) if weeks else 0.0
+
+
+def upper_tail(observed: int, mean: float, variance: float) -> float:
+    """``P(X >= observed)`` for a count with this mean and variance: negative binomial when
+    over-dispersed, Poisson otherwise."""
+    if observed <= 0:
+        return 1.0
+    if mean <= 0:
+        return 0.0
+    if variance <= mean * (1 + 1e-9):
+        return float(pdtrc(observed - 1, mean))
+    r = mean * mean / (variance - mean)  # the negative binomial's size (k)
+    # P(X > observed - 1) = I_{1-p}(observed, r) with p = r / (r + mean).
+    return float(betainc(observed, r, mean / (r + mean)))
+
+
+def judge(
+    observed: int, weeks: list[int], g: Granularity, th: Thresholds, dispersion: float = 0.0
+) -> Verdict:
+    """The test of one bucket against the counts of its baseline weeks; ``dispersion`` is
+    the series' estimated ``1/k`` (``estimate_dispersion``)."""
+    mid = center(weeks)
+    reference = max(mid, th.floor(g))
+    inv_k = max(dispersion, th.min_dispersion)
+    variance = reference + inv_k * reference * reference
+    if weeks:
+        variance *= 1 + MEDIAN_EFFICIENCY / len(weeks)
+    p_value = upper_tail(observed, reference, variance)
     ratio = observed / reference
     significant = observed >= th.min_count(g) and ratio >= th.min_ratio(g) and p_value < th.alpha
-    return Verdict(observed, mean, ratio, observed - mean, p_value, significant)
+    return Verdict(observed, mid, ratio, observed - mid, p_value, significant)
+
+
+def precheck(observed: int, weeks: list[int], g: Granularity, th: Thresholds) -> bool:
+    """The count and ratio conditions alone: only series passing them need the history read
+    that estimates their dispersion."""
+    reference = max(center(weeks), th.floor(g))
+    return observed >= th.min_count(g) and observed >= th.min_ratio(g) * reference
 
 
 # --- bucket keys -----------------------------------------------------------------------------
@@ -150,7 +209,11 @@ def day_key(at: datetime) -> str:
 
 
 def key_of(at: datetime, g: Granularity) -> str:
-    return hour_key(at) if g is Granularity.hour else day_key(at)
+    """An hour's key; a day's: the calendar day's key at midnight, else the key of the first
+    hour of the 24 hours (a rolling day)."""
+    if g is Granularity.day and (at.hour, at.minute, at.second) == (0, 0, 0):
+        return day_key(at)
+    return hour_key(at)
 
 
 def parse_key(key: str) -> datetime:
@@ -166,9 +229,61 @@ def step(g: Granularity) -> timedelta:
     return HOUR if g is Granularity.hour else DAY
 
 
-def baseline_weeks(slot: datetime, first: datetime, weeks: int) -> list[int]:
+def week_back(slot: datetime, k: int, g: Granularity, tz: ZoneInfo | None = None) -> datetime:
+    """The same slot ``k`` weeks before ``slot``. An hour is taken in local wall time (the
+    same local hour, ``7k`` local days back: 167 or 169 real hours across a daylight-saving
+    change); a day is a UTC day, 7k days back."""
+    if g is Granularity.day or tz is None or tz.key == "UTC":
+        return slot - k * WEEK
+    local = clock.as_utc(slot).astimezone(tz) - k * WEEK  # aware arithmetic is wall-clock
+    return floor_hour(local.astimezone(UTC))
+
+
+def baseline_weeks(
+    slot: datetime,
+    first: datetime,
+    weeks: int,
+    g: Granularity = Granularity.hour,
+    tz: ZoneInfo | None = None,
+) -> list[int]:
     """The week offsets whose same slot lies entirely after Vigil's first count."""
-    return [k for k in range(1, weeks + 1) if slot - k * WEEK >= first]
+    return [k for k in range(1, weeks + 1) if week_back(slot, k, g, tz) >= first]
+
+
+def baseline_counts(
+    hours: dict[datetime, int],
+    slot: datetime,
+    g: Granularity,
+    first: datetime,
+    weeks: int,
+    tz: ZoneInfo | None = None,
+) -> list[int]:
+    """The counts of ``slot``'s baseline weeks, from hourly counts reaching back far enough."""
+    return [
+        slot_count(hours, week_back(slot, k, g, tz), g)
+        for k in baseline_weeks(slot, first, weeks, g, tz)
+    ]
+
+
+def estimate_dispersion(
+    hours: dict[datetime, int], slot: datetime, g: Granularity, first: datetime, th: Thresholds
+) -> float:
+    """The series' over-dispersion ``1/k`` (variance ``mu + mu^2/k``), by the method of
+    moments pooled over the slots of the 7 days before ``slot`` (168 hours or 7 days), each
+    with its baseline weeks: ``sum((x - m)^2 - m) / sum(m^2)`` over slots with at least two
+    weeks. The judged slot and the rest of its week are left out, so a rise under way does
+    not widen its own band. 0 (Poisson) when there is too little history."""
+    size = step(g)
+    num = den = 0.0
+    at = slot - size
+    while at >= slot - WEEK:
+        xs = baseline_counts(hours, at, g, first, th.weeks, th.zone)
+        if len(xs) >= 2:
+            m = sum(xs) / len(xs)
+            num += sum((x - m) ** 2 for x in xs) - (len(xs) - 1) * m
+            den += (len(xs) - 1) * m * m
+        at -= size
+    return max(0.0, num / den) if den > 0 else 0.0
 
 
 # --- reading counts ----------------------------------------------------------------------------
@@ -195,9 +310,9 @@ def slot_count(hours: dict[datetime, int], slot: datetime, g: Granularity) -> in
     return sum(hours.get(slot + i * HOUR, 0) for i in range(24))
 
 
-def _day_range(day: datetime) -> Any:
-    key = day_key(day)
-    return and_(TrendCount.bucket >= f"{key}T00", TrendCount.bucket <= f"{key}T23")
+def _day_range(start: datetime) -> Any:
+    """The hour buckets of the 24 hours from ``start`` (any whole hour)."""
+    return and_(TrendCount.bucket >= hour_key(start), TrendCount.bucket < hour_key(start + DAY))
 
 
 def _current(session: Session, slot: datetime, g: Granularity, th: Thresholds) -> list[Any]:
@@ -222,7 +337,12 @@ def _current(session: Session, slot: datetime, g: Granularity, th: Thresholds) -
 
 
 def _baseline(
-    session: Session, slot: datetime, g: Granularity, ks: list[int], series: list[tuple[str, str]]
+    session: Session,
+    slot: datetime,
+    g: Granularity,
+    ks: list[int],
+    series: list[tuple[str, str]],
+    tz: ZoneInfo,
 ) -> dict[tuple[str, str], dict[int, int]]:
     """Per series, the count of the same slot ``k`` weeks back, for each ``k`` in ``ks``."""
     found: dict[tuple[str, str], dict[int, int]] = {}
@@ -230,7 +350,7 @@ def _baseline(
     for i in range(0, len(series), chunk):
         wanted = tuple_(TrendCount.dimension, TrendCount.value).in_(series[i : i + chunk])
         for k in ks:
-            back = slot - k * WEEK
+            back = week_back(slot, k, g, tz)
             if g is Granularity.hour:
                 where = TrendCount.bucket == hour_key(back)
             else:
@@ -245,96 +365,158 @@ def _baseline(
     return found
 
 
+def history(
+    session: Session, dimension: str, value: str, slot: datetime, th: Thresholds
+) -> dict[datetime, int]:
+    """The hourly counts one series' dispersion estimate and run start need: the week
+    before ``slot`` and its baseline weeks (plus an hour each side for local-time shifts)."""
+    start = slot - (th.weeks + 1) * WEEK - 2 * HOUR
+    return series_hours(session, dimension, value, start, slot + DAY)
+
+
 # --- drill-down over the events of an alert's window -------------------------------------------
 
 
-def run_start(
-    session: Session,
-    dimension: str,
-    value: str,
-    slot: datetime,
-    g: Granularity,
-    first: datetime,
-    th: Thresholds,
+def above(observed: int, weeks: list[int]) -> bool:
+    """Whether a bucket stands clearly above its baseline (the run an alert starts with):
+    two Poisson standard deviations over the median."""
+    mid = center(weeks)
+    return observed > 0 and observed > mid + 2 * math.sqrt(max(mid, 1.0))
+
+
+def rise_start(
+    hours: dict[datetime, int], end: datetime, first: datetime, th: Thresholds
 ) -> datetime:
-    """The first bucket of the run of buckets above baseline (mean + sd) that ends at
-    ``slot``, looking back at most ``START_LOOKBACK`` buckets."""
+    """The hour a rise ending at ``end`` began: the hour ``h`` (at most ``START_LOOKBACK``
+    hours back) from which the excess ``sum(x_t - m_t for h <= t < end)`` is largest, where
+    ``m_t`` is the mean of hour ``t``'s baseline weeks. Hour by hour, so a rolling day alert
+    says "since Tue 09:00" even when single hours are too small to stand out; the mean (not
+    the median) because the median of a sparse series' hours is 0 and would make every
+    quiet hour look like excess."""
+    earliest = max(end - START_LOOKBACK[Granularity.day] * HOUR, first)
+    best_at, best, excess = end - HOUR, -math.inf, 0.0
+    at = end - HOUR
+    while at >= earliest:
+        weeks = baseline_counts(hours, at, Granularity.hour, first, th.weeks, th.zone)
+        excess += hours.get(at, 0) - (sum(weeks) / len(weeks) if weeks else 0.0)
+        if excess > best:
+            best_at, best = at, excess
+        at -= HOUR
+    return best_at
+
+
+def run_start(
+    hours: dict[datetime, int], slot: datetime, g: Granularity, first: datetime, th: Thresholds
+) -> datetime:
+    """The first bucket of the run of buckets above baseline that ends at ``slot``, looking
+    back at most ``START_LOOKBACK`` buckets (``hours`` from ``history``); for a day (24 hours
+    from ``slot``), the hour the rise began (``rise_start``)."""
+    if g is Granularity.day:
+        return rise_start(hours, slot + DAY, first, th)
     size = step(g)
-    lookback = START_LOOKBACK[g]
-    earliest = slot - lookback * size
-    hours = series_hours(session, dimension, value, earliest - th.weeks * WEEK, slot + size)
+    earliest = slot - START_LOOKBACK[g] * size
     start = slot
     at = slot - size
     while at >= earliest and at >= first:
-        weeks = [slot_count(hours, at - k * WEEK, g) for k in baseline_weeks(at, first, th.weeks)]
-        mean = sum(weeks) / len(weeks) if weeks else 0.0
-        sd = statistics.stdev(weeks) if len(weeks) >= 2 else 0.0
-        observed = slot_count(hours, at, g)
-        if observed <= 0 or observed <= mean + sd:
+        weeks = baseline_counts(hours, at, g, first, th.weeks, th.zone)
+        if not above(slot_count(hours, at, g), weeks):
             break
         start = at
         at -= size
     return start
 
 
-def _windows(start: datetime, end: datetime, ks: list[int]) -> list[tuple[int, datetime, datetime]]:
-    return [(0, start, end)] + [(k, start - k * WEEK, end - k * WEEK) for k in ks]
+def _windows(
+    start: datetime, end: datetime, ks: list[int], g: Granularity, tz: ZoneInfo | None
+) -> list[tuple[int, datetime, datetime]]:
+    return [(0, start, end)] + [
+        (k, week_back(start, k, g, tz), week_back(end, k, g, tz)) for k in ks
+    ]
 
 
-def contributors(
+@dataclass
+class Drill:
+    contributors: list[dict[str, Any]]
+    sample_case_ids: list[int]
+
+
+def _series_rows(
+    session: Session, dimension: str, value: str, a: datetime, b: datetime
+) -> tuple[list[tuple[int, int | None]], float]:
+    """The series' events in ``[a, b)``, newest first, at most ``CONTRIBUTOR_ROWS``, as
+    ``(event_id, case_id)``; and the factor that scales counts among them to the window
+    (1 unless the cap cut the window short)."""
+    dialect = dialect_of(session)
+    m = rollup.members(dialect, dimension, rollup.in_window(a, b)).subquery("m")
+    rows = [
+        (int(e), None if c is None else int(c))
+        for e, c in session.execute(
+            select(m.c.event_id, m.c.case_id)
+            .where(m.c.value == value)
+            .order_by(m.c.event_id.desc())
+            .limit(CONTRIBUTOR_ROWS)
+        )
+    ]
+    if len(rows) < CONTRIBUTOR_ROWS:
+        return rows, 1.0
+    total = session.scalar(select(func.count()).select_from(m).where(m.c.value == value)) or 0
+    return rows, max(1.0, total / len(rows))
+
+
+def drill_down(
     session: Session,
     dimension: str,
     value: str,
     start: datetime,
     end: datetime,
     ks: list[int],
-) -> list[dict[str, Any]]:
-    """The values of the other dimensions that account for most of the series' excess over
-    its baseline in ``[start, end)``: for each, its count among the series' events in the
-    window, the mean count in the same window of the baseline weeks, and its share of the
-    excess. Best first."""
+    g: Granularity = Granularity.hour,
+    tz: ZoneInfo | None = None,
+) -> Drill:
+    """What the series' events in ``[start, end)`` have in common, against the same window in
+    each baseline week ``k`` of ``ks``: the values of the other dimensions that account for
+    most of the excess (count among the series' events in the window, mean count in the
+    baseline windows, share of the excess; best first), and up to ``SAMPLE_CASES`` cases of
+    the newest events.
+
+    Bounded: one indexed read of the series' events per window (at most ``CONTRIBUTOR_ROWS``,
+    newest first; counts are scaled up when a window holds more), then, per other dimension,
+    a description of just those events by id. Every event of the series is described, flagged
+    or not (a payment-method wave of disputed payments still gets its countries)."""
     dialect = dialect_of(session)
-    windows = _windows(start, end, ks)
-    in_any = or_(*(rollup.in_window(a, b) for _k, a, b in windows))
-    s = rollup.members(dialect, dimension, in_any).subquery("s")
-    series = select(s.c.event_id).where(s.c.value == value).distinct().subquery("se")
-
-    def week_of(col: Any) -> Any:
-        return case(*((and_(col >= a, col < b), k) for k, a, b in windows), else_=-1)
-
+    week_of: dict[int, int] = {}
+    scale: dict[int, float] = {}
+    totals: dict[int, float] = {}
+    cases: list[int] = []
+    for k, a, b in _windows(start, end, ks, g, tz):
+        series, factor = _series_rows(session, dimension, value, a, b)
+        scale[k] = factor
+        totals[k] = len(series) * factor
+        for event_id, case_id in series:
+            week_of.setdefault(event_id, k)
+            if k == 0 and case_id is not None and case_id not in cases:
+                cases.append(case_id)
     n = len(ks)
-    # The week of each row is a column of a subquery, grouped by name: PostgreSQL does not
-    # match a CASE in GROUP BY with the one in SELECT (their parameters are bound apart).
-    w = (
-        select(s.c.event_id, week_of(s.c.occurred_at).label("wk"))
-        .where(s.c.value == value)
-        .subquery("w")
+    series_excess = totals.get(0, 0.0) - (
+        sum(c for k, c in totals.items() if k > 0) / n if n else 0
     )
-    totals = {
-        int(k): int(c)
-        for k, c in session.execute(
-            select(w.c.wk, func.count(func.distinct(w.c.event_id))).group_by(w.c.wk)
-        )
-    }
-    series_excess = totals.get(0, 0) - (sum(c for k, c in totals.items() if k > 0) / n if n else 0)
+    ids = sorted(week_of)
     found: list[dict[str, Any]] = []
     for other in DIMENSIONS:
         if other == dimension:
             continue
-        m = rollup.members(dialect, other, in_any).subquery("m")
-        j = (
-            select(m.c.value, week_of(m.c.occurred_at).label("wk"))
-            .select_from(m.join(series, series.c.event_id == m.c.event_id))
-            .subquery("j")
-        )
-        counts: dict[str, dict[int, int]] = {}
-        for v, k, c in session.execute(
-            select(j.c.value, j.c.wk, func.count()).group_by(j.c.value, j.c.wk)
-        ):
-            counts.setdefault(str(v), {})[int(k)] = int(c)
+        counts: dict[str, dict[int, float]] = {}
+        for i in range(0, len(ids), ID_CHUNK):
+            m = rollup.members(
+                dialect, other, Event.id.in_(ids[i : i + ID_CHUNK]), counted_only=False
+            ).subquery("m")
+            for event_id, v in session.execute(select(m.c.event_id, m.c.value)):
+                k = week_of[int(event_id)]
+                by_week = counts.setdefault(str(v), {})
+                by_week[k] = by_week.get(k, 0.0) + scale[k]
         rows = []
         for v, by_week in counts.items():
-            observed = by_week.get(0, 0)
+            observed = by_week.get(0, 0.0)
             expected = sum(c for k, c in by_week.items() if k > 0) / n if n else 0.0
             if observed - expected > 0:
                 rows.append((v, observed, expected, observed - expected))
@@ -349,13 +531,25 @@ def contributors(
                     {
                         "dimension": other,
                         "value": v,
-                        "observed": observed,
+                        "observed": round(observed),
                         "expected": round(expected, 2),
                         "share": round(share, 4),
                     }
                 )
     found.sort(key=lambda r: (-r["share"], r["dimension"], r["value"]))
-    return found[:TOP_CONTRIBUTORS]
+    return Drill(found[:TOP_CONTRIBUTORS], cases[:SAMPLE_CASES])
+
+
+def contributors(
+    session: Session,
+    dimension: str,
+    value: str,
+    start: datetime,
+    end: datetime,
+    ks: list[int],
+) -> list[dict[str, Any]]:
+    """The contributors of ``drill_down`` (UTC week offsets)."""
+    return drill_down(session, dimension, value, start, end, ks).contributors
 
 
 def sample_cases(
@@ -363,17 +557,7 @@ def sample_cases(
 ) -> list[int]:
     """Up to ``SAMPLE_CASES`` cases linked to the series' events in ``[start, end)``, those
     with the newest events first."""
-    m = rollup.members(dialect_of(session), dimension, rollup.in_window(start, end)).subquery()
-    return [
-        int(c)
-        for c in session.scalars(
-            select(m.c.case_id)
-            .where(m.c.value == value, m.c.case_id.is_not(None))
-            .group_by(m.c.case_id)
-            .order_by(func.max(m.c.event_id).desc())
-            .limit(SAMPLE_CASES)
-        )
-    ]
+    return drill_down(session, dimension, value, start, end, []).sample_case_ids
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -406,20 +590,20 @@ def _active(session: Session, dimension: str, value: str) -> TrendAlert | None:
     )
 
 
-def _extend(alert: TrendAlert, slot: datetime, g: Granularity, v: Verdict) -> bool:
+def _extend(alert: TrendAlert, slot: datetime, g: Granularity, v: Verdict, now: datetime) -> bool:
     changed = False
     if alert.granularity is g and slot > parse_key(alert.last_bucket):
         alert.observed, alert.expected = v.observed, v.expected
         alert.ratio, alert.excess, alert.p_value = v.ratio, v.excess, v.p_value
         alert.peak_ratio = max(alert.peak_ratio, v.ratio)
-        alert.last_bucket = key_of(slot, g)
+        alert.last_bucket = hour_key(slot)
         changed = True
     end = slot + step(g)
     if end > alert.last_seen_at:
         alert.last_seen_at = end
         changed = True
     if changed:
-        alert.updated_at = clock.now()
+        alert.updated_at = now
     return changed
 
 
@@ -432,8 +616,9 @@ def _open(
     g: Granularity,
     v: Verdict,
     first: datetime,
+    hours: dict[datetime, int],
+    now: datetime,
 ) -> TrendAlert | None:
-    now = clock.now()
     snoozed = session.scalar(
         select(TrendAlert.id)
         .where(
@@ -446,9 +631,12 @@ def _open(
     )
     if snoozed is not None:
         return None
-    start = run_start(session, dimension, value, slot, g, first, th)
+    start = run_start(hours, slot, g, first, th)
     end = slot + step(g)
-    ks = baseline_weeks(start, first, th.weeks)
+    # The same window in the baseline weeks, hour by hour in local time (a day alert's start
+    # is an hour).
+    ks = baseline_weeks(start, first, th.weeks, Granularity.hour, th.zone)
+    drill = drill_down(session, dimension, value, start, end, ks, Granularity.hour, th.zone)
     alert = TrendAlert(
         dimension=dimension,
         value=value,
@@ -460,12 +648,12 @@ def _open(
         excess=v.excess,
         p_value=v.p_value,
         peak_ratio=v.ratio,
-        start_bucket=key_of(start, g),
+        start_bucket=hour_key(start),
         started_at=start,
-        last_bucket=key_of(slot, g),
+        last_bucket=hour_key(slot),
         last_seen_at=end,
-        contributors=contributors(session, dimension, value, start, end, ks),
-        sample_case_ids=sample_cases(session, dimension, value, start, end),
+        contributors=drill.contributors,
+        sample_case_ids=drill.sample_case_ids,
         opened_at=now,
         updated_at=now,
     )
@@ -501,27 +689,33 @@ def _judge_slot(
     slot: datetime,
     g: Granularity,
     first: datetime,
+    now: datetime,
     result: DetectResult,
 ) -> None:
-    ks = baseline_weeks(slot, first, th.weeks)
+    ks = baseline_weeks(slot, first, th.weeks, g, th.zone)
     if not ks:
         return  # not a week of history yet: nothing to compare with
     current = _current(session, slot, g, th)
     if not current:
         return
-    base = _baseline(session, slot, g, ks, [(d, v) for d, v, _c in current])
+    base = _baseline(session, slot, g, ks, [(d, v) for d, v, _c in current], th.zone)
     for dimension, value, observed in sorted(current, key=lambda r: (r[0], r[1])):
         by_week = base.get((dimension, value), {})
-        verdict = judge(int(observed), [by_week.get(k, 0) for k in ks], g, th)
+        weeks = [by_week.get(k, 0) for k in ks]
+        if not precheck(int(observed), weeks, g, th):
+            continue
+        hours = history(session, dimension, value, slot, th)
+        dispersion = estimate_dispersion(hours, slot, g, first, th)
+        verdict = judge(int(observed), weeks, g, th, dispersion)
         if not verdict.significant:
             continue
         alert = _active(session, dimension, value)
         if alert is not None:
-            changed = _extend(alert, slot, g, verdict)
+            changed = _extend(alert, slot, g, verdict, now)
             if changed and alert.id not in result.opened + result.updated:
                 result.updated.append(alert.id)
             continue
-        opened = _open(session, th, dimension, value, slot, g, verdict, first)
+        opened = _open(session, th, dimension, value, slot, g, verdict, first, hours, now)
         if opened is not None:
             result.opened.append(opened.id)
 
@@ -533,21 +727,25 @@ def _elevated(hours: dict[datetime, int], start: datetime, end: datetime, first:
     total = expected_total = 0.0
     at = start
     while at < end:
-        weeks = [hours.get(at - k * WEEK, 0) for k in baseline_weeks(at, first, th.weeks)]
-        mean = sum(weeks) / len(weeks) if weeks else 0.0
+        mid = center(baseline_counts(hours, at, Granularity.hour, first, th.weeks, th.zone))
         observed = hours.get(at, 0)
-        reference = mean if mean > 0 else th.floor(Granularity.hour)
+        reference = max(mid, th.floor(Granularity.hour))
         if observed >= th.hour_min_count and observed >= th.hour_min_ratio * reference:
             return True
         total += observed
-        expected_total += mean
+        expected_total += mid
         at += HOUR
-    reference = expected_total if expected_total > 0 else th.floor(Granularity.day)
+    reference = max(expected_total, th.floor(Granularity.day))
     return total >= th.day_min_count and total >= th.day_min_ratio * reference
 
 
 def _resolve(
-    session: Session, th: Thresholds, hour_end: datetime, first: datetime, result: DetectResult
+    session: Session,
+    th: Thresholds,
+    hour_end: datetime,
+    first: datetime,
+    now: datetime,
+    result: DetectResult,
 ) -> None:
     span = timedelta(hours=th.resolve_hours)
     quiet_since = hour_end - span
@@ -560,12 +758,16 @@ def _resolve(
     )
     for alert in list(alerts):
         hours = series_hours(
-            session, alert.dimension, alert.value, quiet_since - th.weeks * WEEK, hour_end
+            session,
+            alert.dimension,
+            alert.value,
+            quiet_since - th.weeks * WEEK - 2 * HOUR,
+            hour_end,
         )
         if _elevated(hours, quiet_since, hour_end, first, th):
             continue
         note = f"back within baseline since {hour_key(quiet_since)}:00 UTC"
-        transition(alert, AlertStatus.resolved, text=note)
+        transition(alert, AlertStatus.resolved, text=note, at=now)
         audit.record(
             session, DETECTOR, "trends.alert.resolve", "trend_alert", alert.id, reason=note
         )
@@ -575,9 +777,12 @@ def _resolve(
 def run(
     session: Session, *, now: datetime | None = None, settings: Settings | None = None
 ) -> DetectResult:
-    """Judge the latest complete hour (the one ending at ``floor_hour(now)``) and the latest
-    complete day of every series, open or extend alerts, and resolve those back to normal.
-    Never commits; the alert emails are jobs that go out after the caller commits."""
+    """Judge the latest complete hour (the one ending at ``floor_hour(now)``) and the 24
+    hours ending with it (a rolling day, so a rise is judged every hour rather than once a
+    calendar day is over) of every series, open or extend alerts, and resolve those back to
+    normal.
+    ``now`` (default: the clock) also stamps what changes. Never commits; the alert emails
+    are jobs that go out after the caller commits."""
     th = Thresholds.of(settings)
     at = clock.as_utc(now or clock.now())
     result = DetectResult()
@@ -587,20 +792,22 @@ def run(
         return result
     first = parse_key(first_key)
     hour_end = floor_hour(at)
-    _judge_slot(session, th, hour_end - HOUR, Granularity.hour, first, result)
-    today = hour_end.replace(hour=0)
-    _judge_slot(session, th, today - DAY, Granularity.day, first, result)
-    _resolve(session, th, hour_end, first, result)
+    _judge_slot(session, th, hour_end - HOUR, Granularity.hour, first, at, result)
+    _judge_slot(session, th, hour_end - DAY, Granularity.day, first, at, result)
+    _resolve(session, th, hour_end, first, at, result)
     session.flush()
     return result
 
 
 def expected_for(
-    hours: dict[datetime, int], slot: datetime, g: Granularity, first: datetime, weeks: int
+    hours: dict[datetime, int],
+    slot: datetime,
+    g: Granularity,
+    first: datetime,
+    weeks: int,
+    tz: ZoneInfo | None = None,
 ) -> float:
-    """The baseline mean of ``slot`` from hourly counts (``hours`` must reach back far
-    enough): what charts draw as the expected line."""
-    ks = baseline_weeks(slot, first, weeks)
-    if not ks:
-        return math.nan
-    return sum(slot_count(hours, slot - k * WEEK, g) for k in ks) / len(ks)
+    """The baseline median of ``slot`` from hourly counts (``hours`` must reach back far
+    enough): what charts draw as the expected line; NaN without a week of history."""
+    counts = baseline_counts(hours, slot, g, first, weeks, tz)
+    return center(counts) if counts else math.nan

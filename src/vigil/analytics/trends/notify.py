@@ -8,6 +8,7 @@ twice, never zero times.
 
 from __future__ import annotations
 
+import re
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -20,22 +21,37 @@ from vigil.auth.permissions import Role
 from vigil.config import Settings
 from vigil.kit import clock
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+
 LABELS = {
     "report_reason": "report reason",
     "rule": "rule",
     "policy": "policy",
     "country": "country",
-    "signup_cohort": "signup cohort",
+    "signup_cohort": "account age",
     "payment_method": "payment method",
 }
 
 
+def one_line(value: object) -> str:
+    """A value on one line: a report reason is free text, and a line break in a header
+    (or a forged line in the body) must not come from it."""
+    return _CONTROL.sub(" ", str(value)).strip()
+
+
 def headline(alert: TrendAlert) -> str:
-    """``report reason = scam up 4.2x since 2026-11-17T14 (63 vs 15.0 expected)``."""
+    """``report reason = scam up 4.2x since 2026-11-17T14 (63 vs 15.0 expected per hour)``,
+    or ``... is new since ... (15 per hour, no history)`` for a value never seen."""
     label = LABELS.get(alert.dimension, alert.dimension)
     per = "hour" if alert.granularity.value == "hour" else "day"
+    value = one_line(alert.value)
+    if alert.expected < 0.05:
+        return (
+            f"{label} = {value} is new since {alert.start_bucket} "
+            f"({alert.observed} per {per}, no history)"
+        )
     return (
-        f"{label} = {alert.value} up {alert.ratio:.1f}x since {alert.start_bucket} "
+        f"{label} = {value} up {alert.ratio:.1f}x since {alert.start_bucket} "
         f"({alert.observed} vs {alert.expected:.1f} expected per {per})"
     )
 
@@ -62,7 +78,8 @@ def build(settings: Settings, alert: TrendAlert, to: list[str]) -> EmailMessage:
         lines.append("Top contributors:")
         for c in alert.contributors[:5]:
             label = LABELS.get(c["dimension"], c["dimension"])
-            lines.append(f"  - {label} = {c['value']}: {round(100 * c['share'])}% of the rise")
+            share = round(100 * c["share"])
+            lines.append(f"  - {label} = {one_line(c['value'])}: {share}% of the rise")
         lines.append("")
     if alert.sample_case_ids:
         lines.append(f"{len(alert.sample_case_ids)} sample case(s) are linked to it.")
@@ -71,7 +88,7 @@ def build(settings: Settings, alert: TrendAlert, to: list[str]) -> EmailMessage:
     email["From"] = settings.mail_from
     email["To"] = ", ".join(to)
     label = LABELS.get(alert.dimension, alert.dimension)
-    email["Subject"] = f"[Vigil] Trend alert #{alert.id}: {label} = {alert.value}"[:200]
+    email["Subject"] = f"[Vigil] Trend alert #{alert.id}: {label} = {one_line(alert.value)}"[:200]
     email["Date"] = format_datetime(clock.now())
     email["Auto-Submitted"] = "auto-generated"
     email.set_content("\n".join(lines), subtype="plain", charset="utf-8")

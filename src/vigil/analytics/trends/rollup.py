@@ -9,20 +9,30 @@ What each dimension counts (``members``), by the hour of the event's ``occurred_
   policy). Hits rather than cases: every case a rule opens has its hit here, and counting
   from events keeps one mark for the whole roll-up.
 - ``country``: flagged events (outcome review or block) and reports, by the country of the
-  event's account.
-- ``signup_cohort``: the same events, by the Monday of the ISO week the account registered
-  (``registered_at``, else when Vigil first saw it), e.g. ``2026-11-16``.
+  event's *subject*: the account the event is about. For a report that is the reported
+  account (the envelope's ``counterparty_id``), not the reporter: a scam wave by new accounts
+  in one country shows up as that country whatever the victims' country. For every other
+  event it is the account that acted (the sender of a flagged message, the payer...).
+- ``signup_cohort``: the same events, by the subject's account age at the event (``occurred_at``
+  minus ``registered_at``), in bands: ``<1d``, ``1-7d``, ``8-30d``, ``31-90d``, ``>90d``, and
+  ``unknown`` when the marketplace never told Vigil when the account registered. A relative
+  age rather than the registration week: a calendar week would be a new value every week,
+  with no baseline, and alert on every marketplace that has new accounts.
 - ``payment_method``: ``payment`` and ``payout_request`` events that were flagged or whose
   ``data.status`` is ``failed`` or ``disputed``, by ``data.method`` (``unknown`` when absent).
 
-Events whose value is missing (no account yet, no reason) are not counted for that dimension.
+Events whose value is missing (no account known yet, a report without a reported account,
+no reason) are not counted for that dimension.
 
 The walk: events are taken by id from a high-water mark, in id ranges of ``batch`` events,
 each range counted by one ``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE`` per
-dimension, so no event is read into Python. The mark only passes events received more than
-``settle`` ago, and never passes an event received after that, so an event whose transaction
-commits after one with a higher id is still ahead of the mark. The state row is locked for
-the run: a second worker waits and then continues from the new mark, so a rerun adds nothing.
+dimension, so no event is read into Python. The mark only ever moves onto a *settled* event
+(received more than ``settle`` ago) and never past an unsettled one it can see. An event
+still being written is invisible, so the mark can only pass it by moving onto a settled event
+with a higher id, which was received after it (ids come from a sequence): that needs the
+invisible event's transaction to have lasted longer than ``settle``. The state row is locked
+for the run: a second worker waits and then continues from the new mark, so a rerun adds
+nothing.
 """
 
 from __future__ import annotations
@@ -32,13 +42,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, literal, or_, select, true
+from sqlalchemy import String, and_, case, cast, func, literal, or_, select, true, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from vigil.accounts.models import Account
-from vigil.analytics.sql import bucket, dialect_of, json_elements, json_member, json_text
+from vigil.analytics.sql import (
+    bucket,
+    dialect_of,
+    json_elements,
+    json_member,
+    json_text,
+    seconds_between,
+)
 from vigil.analytics.trends.models import DIMENSIONS, Dimension, TrendCount, TrendRollupState
 from vigil.detection.models import Event
 from vigil.kit import clock
@@ -64,16 +81,62 @@ def _text(value: Any) -> ColumnElement[str]:
     return func.substr(cast(value, String), 1, VALUE_MAX)
 
 
-def members(dialect: str, dimension: str, *where: Any) -> Any:
+# Account age bands of ``signup_cohort``: (upper bound in days, label), youngest first.
+AGE_BANDS: tuple[tuple[int, str], ...] = ((1, "<1d"), (8, "1-7d"), (31, "8-30d"), (91, "31-90d"))
+AGE_OLDEST = ">90d"
+AGE_UNKNOWN = "unknown"
+AGE_VALUES: tuple[str, ...] = (*(label for _d, label in AGE_BANDS), AGE_OLDEST, AGE_UNKNOWN)
+
+
+def _age_band(dialect: str) -> ColumnElement[str]:
+    """The subject's account age at the event, as a band (a negative age, from clocks a few
+    seconds apart at signup, counts as the youngest band)."""
+    age = seconds_between(dialect, Account.registered_at, Event.occurred_at)
+    whens: list[Any] = [(Account.registered_at.is_(None), AGE_UNKNOWN)]
+    whens += [(age < days * 86400, label) for days, label in AGE_BANDS]
+    return case(*whens, else_=AGE_OLDEST)
+
+
+def _subject_members(
+    dialect: str, dimension: str, cols: tuple[Any, ...], counted_only: bool, where: tuple[Any, ...]
+) -> Any:
+    """Rows for ``country`` / ``signup_cohort``, described by the event's subject: the
+    reported account for a report (joined on its unique ``external_id``), the acting account
+    for anything else. Two branches so each join uses its own index."""
+    if dimension == Dimension.country:
+        value: ColumnElement[str] = _text(Account.country)
+    else:
+        value = _age_band(dialect)
+    actor = (
+        select(*cols, value.label("value"))
+        .select_from(Event)
+        .join(Account, Account.id == Event.account_id)
+        .where(Event.type != "report_filed", value.is_not(None), *where)
+    )
+    if counted_only:
+        actor = actor.where(Event.outcome.in_(FLAGGED))
+    reported = (
+        select(*cols, value.label("value"))
+        .select_from(Event)
+        .join(Account, Account.external_id == Event.counterparty_external_id)
+        .where(Event.type == "report_filed", value.is_not(None), *where)
+    )
+    return union_all(actor, reported)
+
+
+def members(dialect: str, dimension: str, *where: Any, counted_only: bool = True) -> Any:
     """One row per (event, value) an event is counted under for ``dimension``, with the
     columns ``event_id``, ``occurred_at``, ``case_id`` and ``value``; ``where`` narrows the
-    events (an id range for the roll-up, a time window for drill-downs)."""
+    events (an id range for the roll-up, a time window or ids for drill-downs).
+
+    ``counted_only=False`` drops the "which events count" filters (flagged, failed or
+    disputed) and only describes events: the drill-down uses it to give, say, the country of
+    every event of a payment-method wave, flagged or not."""
     cols = (
         Event.id.label("event_id"),
         Event.occurred_at.label("occurred_at"),
         Event.case_id.label("case_id"),
     )
-    flagged_or_report = or_(Event.outcome.in_(FLAGGED), Event.type == "report_filed")
     if dimension == Dimension.report_reason:
         value = _text(json_text(dialect, Event.payload, "data", "reason"))
         return select(*cols, value.label("value")).where(
@@ -92,25 +155,14 @@ def members(dialect: str, dimension: str, *where: Any) -> Any:
             .distinct()
         )
     if dimension in (Dimension.country, Dimension.signup_cohort):
-        if dimension == Dimension.country:
-            value = _text(Account.country)
-        else:
-            registered = func.coalesce(Account.registered_at, Account.created_at)
-            value = _text(bucket(dialect, registered, "week"))
-        return (
-            select(*cols, value.label("value"))
-            .select_from(Event)
-            .join(Account, Account.id == Event.account_id)
-            .where(flagged_or_report, value.is_not(None), *where)
-        )
+        return _subject_members(dialect, dimension, cols, counted_only, where)
     if dimension == Dimension.payment_method:
         status = json_text(dialect, Event.payload, "data", "status")
         value = _text(func.coalesce(json_text(dialect, Event.payload, "data", "method"), "unknown"))
-        return select(*cols, value.label("value")).where(
-            Event.type.in_(PAYMENT_TYPES),
-            or_(Event.outcome.in_(FLAGGED), status.in_(PAYMENT_PROBLEMS)),
-            *where,
-        )
+        query = select(*cols, value.label("value")).where(Event.type.in_(PAYMENT_TYPES), *where)
+        if counted_only:
+            query = query.where(or_(Event.outcome.in_(FLAGGED), status.in_(PAYMENT_PROBLEMS)))
+        return query
     raise ValueError(f"unknown dimension {dimension!r}")
 
 
@@ -134,6 +186,16 @@ def _upsert(dialect: str, dimension: str, lo: int, hi: int) -> Any:
     )
 
 
+def _execute(session: Session, dialect: str, stmt: Any) -> int:
+    """Run one upsert; the number of count rows it inserted or added to. PostgreSQL reports
+    no rowcount for this ``INSERT ... SELECT ... ON CONFLICT`` (-1), so there the rows come
+    back as ``RETURNING 1`` (one per (value, hour) of the batch: bounded)."""
+    if dialect == "postgresql":
+        return len(session.execute(stmt.returning(literal(1))).all())
+    result: Any = session.execute(stmt)
+    return max(result.rowcount or 0, 0)
+
+
 def _state(session: Session) -> TrendRollupState:
     query = (
         select(TrendRollupState)
@@ -155,21 +217,26 @@ def _state(session: Session) -> TrendRollupState:
 
 
 def _next_range(session: Session, mark: int, batch: int, cutoff: datetime) -> tuple[int, int]:
-    """``(upper, n)``: the next id range ``(mark, upper]`` of at most ``batch`` events, all
-    received at or before ``cutoff``; ``n == 0`` when there is nothing settled to count."""
+    """``(upper, n)``: the next id range ``(mark, upper]`` of at most ``batch`` events, where
+    ``upper`` is a settled event (received at or before ``cutoff``) below every unsettled one
+    visible; ``n == 0`` when there is nothing settled to count.
+
+    ``upper`` must itself be settled: "just below the first unsettled id" could be the id of
+    an event still being written (invisible), which would then never be counted."""
     window = select(Event.id).where(Event.id > mark).order_by(Event.id).limit(batch).subquery()
-    upper = session.scalar(select(func.max(window.c.id)))
-    if upper is None:
+    top = session.scalar(select(func.max(window.c.id)))
+    if top is None:
         return mark, 0
-    # The first event in the range not yet settled stops the range below it.
     unsettled = session.scalar(
         select(func.min(Event.id)).where(
-            Event.id > mark, Event.id <= upper, Event.received_at > cutoff
+            Event.id > mark, Event.id <= top, Event.received_at > cutoff
         )
     )
+    settled = [Event.id > mark, Event.id <= top, Event.received_at <= cutoff]
     if unsettled is not None:
-        upper = unsettled - 1
-    if upper <= mark:
+        settled.append(Event.id < unsettled)
+    upper = session.scalar(select(func.max(Event.id)).where(*settled))
+    if upper is None or upper <= mark:
         return mark, 0
     n = session.scalar(select(func.count()).where(Event.id > mark, Event.id <= upper)) or 0
     return upper, n
@@ -198,8 +265,9 @@ def run(
         if n == 0:
             break
         for dimension in DIMENSIONS:
-            result: Any = session.execute(_upsert(dialect, dimension, state.last_event_id, upper))
-            rows += max(result.rowcount or 0, 0)
+            rows += _execute(
+                session, dialect, _upsert(dialect, dimension, state.last_event_id, upper)
+            )
         state.last_event_id = upper
         events += n
         if budget_seconds is not None and time.monotonic() - started >= budget_seconds:

@@ -23,7 +23,8 @@ from vigil.analytics.trends.detect import (
     HOUR,
     WEEK,
     Thresholds,
-    baseline_weeks,
+    baseline_counts,
+    center,
     floor_hour,
     key_of,
     parse_key,
@@ -42,12 +43,17 @@ from vigil.audit import service as audit
 from vigil.auth.permissions import Permission, Tier
 from vigil.auth.principal import Principal
 from vigil.cases.models import Case
+from vigil.config import get_settings
 from vigil.kit.errors import InvalidInput, NotFound
 from vigil.kit.pagination import Page, decode_id_cursor, encode_cursor
 
 NOTE_MAX = 2000
 # The longest span one counts request may cover, per interval (bounded responses).
 MAX_SPAN = {"hour": timedelta(days=31), "day": timedelta(days=400)}
+# Dates a counts request may name: bucket keys are four-digit years, and far-off dates are
+# typing mistakes rather than questions.
+EARLIEST_YEAR = 2000
+LATEST_YEAR = 2200
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -146,7 +152,7 @@ def alert_series(
 ) -> list[tuple[str, int, float]]:
     """``(bucket_key, observed, expected)`` of the alert's series, oldest first, over the
     ``hours`` before the end of its latest bucket (in day buckets for a day alert).
-    ``expected`` is the baseline mean (0 before there is a week of history)."""
+    ``expected`` is the baseline median (0 before there is a week of history)."""
     alert = get_alert(session, actor, alert_id)
     if hours < 1 or hours > 24 * 92:
         raise InvalidInput("hours must be between 1 and 2208", field="hours", code="invalid_hours")
@@ -161,16 +167,17 @@ def alert_series(
 def _series(
     session: Session, dimension: str, value: str, g: Granularity, start: datetime, end: datetime
 ) -> list[tuple[str, int, float]]:
-    weeks = Thresholds.of(None).weeks
+    # The deployment's baseline weeks and time zone, so the chart's expected line is the
+    # detector's expected count.
+    th = Thresholds.of(get_settings())
     first = _first_bucket(session)
-    counts = series_hours(session, dimension, value, start - weeks * WEEK, end)
+    counts = series_hours(session, dimension, value, start - th.weeks * WEEK - 2 * HOUR, end)
     size = HOUR if g is Granularity.hour else DAY
     out: list[tuple[str, int, float]] = []
     at = start
     while at < end:
-        ks = [] if first is None else baseline_weeks(at, first, weeks)
-        expected = sum(slot_count(counts, at - k * WEEK, g) for k in ks) / len(ks) if ks else 0.0
-        out.append((key_of(at, g), slot_count(counts, at, g), round(expected, 3)))
+        weeks = [] if first is None else baseline_counts(counts, at, g, first, th.weeks, th.zone)
+        out.append((key_of(at, g), slot_count(counts, at, g), round(center(weeks), 3)))
         at += size
     return out
 
@@ -202,13 +209,21 @@ def counts(
     limit: int = 5,
 ) -> CountSeries:
     """Counts of ``dimension`` per ``interval`` in ``[start, end)`` (both rounded down to
-    the hour or day), with each bucket's baseline mean. One ``value``, or the ``limit``
+    the hour or day), with each bucket's baseline median. One ``value``, or the ``limit``
     values with the highest total in the range."""
     actor.require(Permission.trends_read)
     _dimension(dimension)
     if interval not in MAX_SPAN:
         raise InvalidInput("interval must be hour or day", field="interval",
                            code="invalid_interval")  # fmt: skip
+    for name, at in (("start", start), ("end", end)):
+        # By the year alone: converting a far-off date to UTC can overflow.
+        if not EARLIEST_YEAR <= at.year < LATEST_YEAR:
+            raise InvalidInput(
+                f"{name} must be between {EARLIEST_YEAR} and {LATEST_YEAR}",
+                field=name,
+                code="invalid_range",
+            )
     g = Granularity(interval)
     start = floor_hour(start)
     end = floor_hour(end)

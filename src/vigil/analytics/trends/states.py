@@ -7,6 +7,8 @@ later rise of the same series opens a new alert. Any other move is 409 ``illegal
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from vigil.analytics.trends.models import AlertStatus, TrendAlert
 from vigil.kit import clock
 from vigil.kit.errors import IllegalTransition
@@ -33,13 +35,16 @@ def transition(
     staff_id: int | None = None,
     text: str | None = None,
     incident_id: int | None = None,
+    at: datetime | None = None,
 ) -> None:
-    """Move ``alert`` to ``to``, stamping the step's time, who did it and their note."""
+    """Move ``alert`` to ``to``, stamping the step's time (``at``, default the clock), who
+    did it and their note."""
     if not can_move(alert.status, to):
+        article = "an" if alert.status.value[0] in "aeiou" else "a"
         raise IllegalTransition(
-            f"a {alert.status.value} alert cannot become {to.value}", field="status"
+            f"{article} {alert.status.value} alert cannot become {to.value}", field="status"
         )
-    now = clock.now()
+    now = at or clock.now()
     if to is S.acknowledged:
         alert.acknowledged_at, alert.acknowledged_by_id, alert.ack_note = now, staff_id, text
     elif to is S.dismissed:

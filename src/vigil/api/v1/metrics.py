@@ -6,8 +6,10 @@ times with a zone; by default the last 28 days by day), an ``interval``, filters
 and say which parameter is at fault: 404 ``unknown_metric``; 422 ``invalid_window``,
 ``window_too_long``, ``invalid_interval``, ``invalid_datetime``, ``naive_datetime``,
 ``filter_not_supported``, ``group_by_not_supported``, ``invalid_filter``, ``invalid_format``;
-403 ``reviewer_metrics_forbidden`` (another reviewer's figures without ``metrics:reviewers``).
-docs/metrics.md defines every metric.
+403 ``reviewer_metrics_forbidden`` (another reviewer's figures without ``metrics:reviewers``),
+``metric_forbidden`` (a metric whose domain's read permission the caller lacks, e.g.
+``qa:read`` for QA figures). A download is audited (``metrics.series.export``), as every
+export of staff or case data is. docs/metrics.md defines every metric.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vigil.analytics import export
 from vigil.analytics.metrics import catalog, service
 from vigil.api.deps import DB, require
+from vigil.audit.service import record
 from vigil.auth.permissions import Permission
 from vigil.auth.principal import Principal
 
@@ -38,6 +41,11 @@ class MetricOut(BaseModel):
     family: str = Field(examples=["cases"])
     filters: list[str] = Field(examples=[["queue", "policy", "locale", "side"]])
     group_by: list[str] = Field(examples=[["queue", "policy", "locale", "side", "type"]])
+    requires: str | None = Field(
+        default=None,
+        examples=["qa:read"],
+        description="The permission needed besides metrics:read, if any.",
+    )
 
     @classmethod
     def of(cls, m: catalog.MetricDef) -> MetricOut:
@@ -50,6 +58,7 @@ class MetricOut(BaseModel):
             family=m.family,
             filters=sorted(m.filters),
             group_by=sorted(m.group_by),
+            requires=m.requires.value if m.requires is not None else None,
         )
 
 
@@ -115,9 +124,11 @@ def as_out(s: service.Series) -> SeriesOut:
     )
 
 
-@router.get("/metrics", response_model=CatalogOut, summary="Every metric and what it accepts")
+@router.get("/metrics", response_model=CatalogOut, summary="The metrics the caller may read")
 def list_metrics(actor: MetricsRead) -> CatalogOut:
-    return CatalogOut(items=[MetricOut.of(m) for m in catalog.METRICS.values()])
+    return CatalogOut(
+        items=[MetricOut.of(m) for m in catalog.METRICS.values() if service.readable(actor, m)]
+    )
 
 
 Text = Annotated[str | None, Query(max_length=200)]
@@ -170,5 +181,21 @@ def get_metric(
     if fmt is None:
         return as_out(result)
     columns, rows = service.table(result)
+    record(
+        db,
+        actor,
+        "metrics.series.export",
+        "metric",
+        name,
+        data={
+            "format": fmt,
+            "rows": len(rows),
+            "start": query.start.isoformat(),
+            "end": query.end.isoformat(),
+            "interval": query.interval,
+            "filters": dict(query.filters),
+            "group_by": query.group_by,
+        },
+    )
     stem = f"{name}-{query.start.date().isoformat()}-{query.interval}"
     return export.response(fmt, stem, columns, rows, sheet=result.metric.label)

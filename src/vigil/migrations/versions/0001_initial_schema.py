@@ -674,6 +674,13 @@ def upgrade() -> None:
             sqlite_where=sa.text("status <> 'closed' AND sla_breached_at IS NULL"),
         )
         batch_op.create_index(
+            "ix_cases_unclosed_opened_at",
+            ["opened_at"],
+            unique=False,
+            postgresql_where=sa.text("closed_at IS NULL"),
+            sqlite_where=sa.text("closed_at IS NULL"),
+        )
+        batch_op.create_index(
             "uq_cases_open_dedup_key",
             ["dedup_key"],
             unique=True,
@@ -3769,6 +3776,11 @@ def upgrade() -> None:
             "ix_events_type_occurred", ["type", "occurred_at", "id"], unique=False
         )
         batch_op.create_index(
+            "ix_events_type_outcome_occurred",
+            ["type", "outcome", "occurred_at", "id"],
+            unique=False,
+        )
+        batch_op.create_index(
             "ix_events_unlinked",
             ["account_external_id"],
             unique=False,
@@ -4201,6 +4213,7 @@ def downgrade() -> None:
             postgresql_where=sa.text("account_id IS NULL"),
             sqlite_where=sa.text("account_id IS NULL"),
         )
+        batch_op.drop_index("ix_events_type_outcome_occurred")
         batch_op.drop_index("ix_events_type_occurred")
         batch_op.drop_index("ix_events_occurred")
         batch_op.drop_index(
@@ -4499,6 +4512,11 @@ def downgrade() -> None:
             "uq_cases_open_dedup_key",
             postgresql_where=sa.text("status <> 'closed' AND dedup_key IS NOT NULL"),
             sqlite_where=sa.text("status <> 'closed' AND dedup_key IS NOT NULL"),
+        )
+        batch_op.drop_index(
+            "ix_cases_unclosed_opened_at",
+            postgresql_where=sa.text("closed_at IS NULL"),
+            sqlite_where=sa.text("closed_at IS NULL"),
         )
         batch_op.drop_index(
             "ix_cases_sla_due",
