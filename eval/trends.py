@@ -18,9 +18,9 @@ Reported per seed and in total:
   (its first ``moves`` entry: ``report_reason = scam`` / ``= quality``) is opened or extended
   at or after its start, before it ends plus a day; each other series it moves is listed too;
 - detection delay: hours from the wave's start to the run that raised it;
-- false alerts per week: alerts opened during the evaluation period of the clean run, by
-  dimension (every one is false: nothing was injected; the simulator's own scammers and fraud
-  rings do come in bursts, so some of these are real, unlabelled bursts);
+- alerts per week on the clean runs, each classified by the simulator's labels (``Cause``):
+  a real burst of labelled bad actors (the simulator's own scammers and fraud rings come in
+  bursts; not injected, but real) or false (mostly ordinary users), listed one by one;
 - the scam wave's cluster: a new text cluster whose examples carry the wave's pitch, and when.
 
     .venv/bin/python eval/trends.py                       # seeds 1 2, 3,000 accounts, 7 weeks

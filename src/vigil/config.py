@@ -189,8 +189,9 @@ class Settings(BaseSettings):
 
     # Trend alerts (vigil.analytics.trends, docs/trends.md). Every ``trend_rollup_seconds``
     # new events are added to hourly counts per category; every ``trend_detect_seconds`` the
-    # latest complete hour and day of each series are compared with the same hour of the week
-    # (same weekday) over the previous ``trend_baseline_weeks`` weeks; hours are matched in
+    # latest complete hour and the 24 hours ending with it (a rolling day) of each series are
+    # compared with the same hours of the week over the previous ``trend_baseline_weeks``
+    # weeks; hours are matched in
     # the marketplace's local time ``trend_timezone`` (an IANA name, so a daylight-saving
     # change does not shift busy hours). A rise alerts when its negative-binomial upper-tail
     # p-value is below ``trend_alpha`` (baseline median; the series' own over-dispersion, at
@@ -206,9 +207,9 @@ class Settings(BaseSettings):
     trend_alpha: float = 1e-4
     trend_hour_min_count: int = 10
     trend_hour_min_ratio: float = 2.0
-    trend_day_min_count: int = 30
+    trend_day_min_count: int = 20
     trend_day_min_ratio: float = 1.5
-    trend_new_value_expected: float = 0.5
+    trend_new_value_expected: float = 0.1
     trend_resolve_hours: int = 24
     trend_dismiss_snooze_hours: int = 24
     trend_notify: bool = True

@@ -110,7 +110,8 @@ def _report(
 def scam_wave(db: Session, settings: Settings, frozen: FrozenClock) -> Wave:
     """Four quiet Mondays (three scam reports between 14:00 and 15:00, by Spanish users about
     Spanish accounts), then this Monday 40 scam reports in that hour, 32 of them about new
-    Brazilian accounts, three filed on cases. The roll-up and both detectors run at 15:05; everything is committed."""
+    Brazilian accounts, three filed on cases. The roll-up and both detectors run at 15:05;
+    everything is committed."""
     frozen.set(WAVE_HOUR - 5 * WEEK)
     ensure_default_queues(db, SYSTEM)
     spain = [_account(db, f"es-{i}", "ES", "2025-01-07") for i in range(4)]

@@ -489,8 +489,12 @@ def _trend_jobs(
     from vigil.analytics.trends.models import AlertStatus, TrendAlert
 
     end = plan.now.replace(minute=0, second=0)
-    with transaction(factory) as session, clock.frozen(plan.now):
-        rollup.run(session, now=plan.now)
+    # Past the roll-up's settle lag: the last fed events were received moments before
+    # ``plan.now``, and the mark never passes an unsettled event, so counting at ``plan.now``
+    # would stop below them and leave out the history stored after them (the baseline).
+    counted_at = plan.now + rollup.SETTLE_LAG + timedelta(seconds=1)
+    with transaction(factory) as session, clock.frozen(counted_at):
+        rollup.run(session, now=counted_at)
     for h in range(TREND_REPLAY_HOURS, -1, -1):
         at = end - timedelta(hours=h) + timedelta(minutes=1)
         with transaction(factory) as session, clock.frozen(at):

@@ -1,8 +1,12 @@
-"""Detection: each series' latest complete hour and day against its weekly-seasonal baseline.
+"""Detection: each series' latest complete hour, and the 24 hours ending with it, against
+their weekly-seasonal baseline.
 
+Both buckets end at the latest whole hour and are judged at every run: the hour catches a
+sudden burst, the rolling day (``Granularity.day``: 24 hours from any whole hour) a rise too
+thin for a single hour, within hours of its start instead of once a calendar day is over.
 The baseline of an hour is the same hour of the week, in the marketplace's local time
 (``trend_timezone``), in each of the previous ``trend_baseline_weeks`` weeks; of a day, the
-same weekday (UTC days). Local time keeps a busy Monday 09:00 compared with the previous
+same 24 hours 7k days earlier (UTC). Local time keeps a busy Monday 09:00 compared with the previous
 Mondays' 09:00 across a daylight-saving change. Weeks before the first count Vigil holds are
 left out (not taken as zeros); with no week of history at all nothing is judged.
 
@@ -18,12 +22,17 @@ below ``trend_min_overdispersion``. A bucket is a significant rise when all of t
 - ``observed >= min_ratio * expected``;
 - that upper tail ``P(X >= observed)`` is below ``trend_alpha``.
 
-A significant series with no active alert opens one: its start is the first bucket of the run
-above baseline leading to it (at most 72 hours / 6 days back), its top contributors and
+A significant series with no active alert opens one: its start is the first hour of the run
+of hours above baseline leading to it (at most 72 hours back), or for a day the hour from
+which the excess adds up to the most (``rise_start``, at most 6 days back); its top
+contributors and
 sample cases come from a bounded drill-down over the events of that window (by the
 ``occurred_at`` indexes, at most ``CONTRIBUTOR_ROWS`` events per window). A series with an
-active alert extends it instead. An active alert whose series has been back within baseline
-for ``trend_resolve_hours`` resolves itself. Everything else reads the counts table only.
+active alert extends it instead (one active alert per series, whatever the granularity;
+alert bucket keys are hours: a day alert's ``last_bucket`` is the first hour of its latest
+24 hours). An active alert whose series has been back within baseline for
+``trend_resolve_hours`` after its last seen resolves itself. Everything else reads the
+counts table only.
 """
 
 from __future__ import annotations

@@ -102,7 +102,9 @@ class TrendAlert(IdMixin, Base):
 
     ``observed``/``expected``/``ratio``/``excess``/``p_value`` describe the latest bucket
     that fired (``last_bucket``); ``peak_ratio`` the largest seen. ``start_bucket`` is the
-    first bucket of the run above baseline that led to the alert."""
+    hour the rise began. Both are hour keys: a day alert's bucket is the 24 hours from its
+    ``last_bucket`` hour (a rolling day), ending at ``last_seen_at``; rows written before
+    days rolled may hold day keys (``2026-11-22``)."""
 
     __tablename__ = "trend_alerts"
     __table_args__ = (
