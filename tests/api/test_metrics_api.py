@@ -82,13 +82,19 @@ def test_catalog_and_series_in_three_formats(
     assert as_csv.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
     assert rows[0] == ["bucket", "sla_attainment", "numerator", "denominator"]
+    # A share stays as computed; the counts behind it are whole numbers.
     assert rows[1:] == [
-        ["2026-11-18", "", "0.0", "0.0"],
-        ["2026-11-19", "0.0", "0.0", "1.0"],
-        ["2026-11-20", "1.0", "1.0", "1.0"],
-        ["2026-11-21", "", "0.0", "0.0"],
-        ["total", "0.5", "1.0", "2.0"],
+        ["2026-11-18", "", "0", "0"],
+        ["2026-11-19", "0.0", "0", "1"],
+        ["2026-11-20", "1.0", "1", "1"],
+        ["2026-11-21", "", "0", "0"],
+        ["total", "0.5", "1", "2"],
     ]
+    # Named by the first and the last day included, and the interval.
+    assert (
+        "sla_attainment-2026-11-18-to-2026-11-21-by-day.csv"
+        in (as_csv.headers["content-disposition"])
+    )
 
     as_xlsx = client.get(f"/v1/metrics/sla_attainment?{WINDOW}&format=xlsx")
     assert as_xlsx.status_code == 200
@@ -101,16 +107,21 @@ def test_catalog_and_series_in_three_formats(
     # Grouped CSV: one row per group and bucket, then the group's total.
     grouped_csv = client.get(f"/v1/metrics/enforcement_actions?{WINDOW}&group_by=action&format=csv")
     lines = list(csv.reader(io.StringIO(grouped_csv.content.decode("utf-8-sig"))))
+    # "group" whatever the split (as docs/metrics.md says); counts as whole numbers.
     assert lines[0] == [
         "bucket",
-        "action",
+        "group",
         "label",
         "enforcement_actions",
         "numerator",
         "denominator",
     ]
-    assert ["2026-11-19", "suspend", "suspend", "1.0", "", ""] in lines
-    assert ["total", "warn", "warn", "1.0", "", ""] in lines
+    assert ["2026-11-19", "suspend", "suspend", "1", "", ""] in lines
+    assert ["total", "warn", "warn", "1", "", ""] in lines
+    assert (
+        "enforcement_actions-2026-11-18-to-2026-11-21-by-day-split-action.csv"
+        in (grouped_csv.headers["content-disposition"])
+    )
 
 
 def test_refusals(client: TestClient, db: Session, week: Week) -> None:  # noqa: F811
@@ -152,6 +163,10 @@ def test_refusals(client: TestClient, db: Session, week: Week) -> None:  # noqa:
         f"/v1/metrics/decisions_per_hour?{WINDOW}&group_by=reviewer", headers=auth_header(secret)
     )
     assert r.status_code == 403
+    # QA figures need a scope no key can hold: the refusal says so rather than asking for it.
+    qa = client.get(f"/v1/metrics/qa_kappa?{WINDOW}", headers=auth_header(secret))
+    assert qa.status_code == 403 and qa.json()["code"] == "metric_forbidden"
+    assert "not available to API keys" in qa.json()["message"]
     _, other = make_api_key(db, scopes=["cases:read"])
     db.commit()
     assert client.get("/v1/metrics", headers=auth_header(other)).status_code == 403

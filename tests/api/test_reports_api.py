@@ -34,6 +34,8 @@ def test_json_and_csv_show_the_same_figures(
     download = client.get("/v1/reports/transparency", params={**NOV, "format": "csv"})
     assert download.status_code == 200
     assert download.headers["content-type"].startswith("text/csv")
+    # end=2026-12-01 is exclusive: the file is named by the last day it covers.
+    assert "transparency-2026-11-01-to-2026-11-30.csv" in download.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(download.content.decode("utf-8-sig"))))
     assert list(rows[0]) == ["Section", "Figure", "Breakdown", "Value", "Note"]
     received = [r for r in rows if r["Figure"] == "orders_received" and not r["Breakdown"]]

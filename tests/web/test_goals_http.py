@@ -97,6 +97,29 @@ def test_a_target_that_cannot_be_read_or_is_out_of_range_is_an_inline_error(
     assert count(db, Goal) == 0
 
 
+def test_a_time_target_is_typed_and_shown_in_hours_and_minutes(
+    client: TestClient, db: Session, frozen: FrozenClock
+) -> None:
+    csrf = head(client, db)
+    goal = {**SLA_GOAL, "metric": "time_to_decision_median", "comparator": "lte"}
+    for typed, seconds in (("4h", 14400), ("90m", 5400), ("1h30m", 5400)):
+        sent = client.post(
+            "/goals", data={**goal, "target": typed, "csrf_token": csrf}, follow_redirects=False
+        )
+        assert sent.status_code == 303, field_error(sent.text, "target")
+        db.expire_all()
+        stored = db.scalars(select(Goal.target).order_by(Goal.id.desc())).first()
+        db.rollback()
+        assert stored == seconds
+    page = client.get("/goals").text
+    assert "Time to decision (median) &lt;= 4h" in page
+    assert "1h 30m" in page
+    assert "14400 s" not in page and "5400 s" not in page
+    bad = client.post("/goals", data={**goal, "target": "4 hours", "csrf_token": csrf})
+    assert bad.status_code == 422
+    assert "4h, 90m or 1h30m" in field_error(bad.text, "target")
+
+
 def test_a_goal_can_be_changed_and_archived(
     client: TestClient, db: Session, frozen: FrozenClock
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ from vigil.auth.principal import Principal
 from vigil.cases import service as cases
 from vigil.cases.models import CaseType
 from vigil.cases.routing import ensure_default_queues
+from vigil.kit.errors import InvalidInput
 from vigil.web.incidents import parse_case_refs
 
 SYSTEM = Principal.system("test")
@@ -83,8 +85,16 @@ def _open(client: TestClient, token: str, refs: str, title: str = "Review ring")
 
 
 def test_case_references_are_read_as_staff_write_them() -> None:
-    assert parse_case_refs("C-12, c13 #14\n15;C-12") == [12, 13, 14, 15]
+    assert parse_case_refs("C-12, c13 #14\n#15;C-12") == [12, 13, 14, 15]
     assert parse_case_refs("", required=False) == []
+
+
+def test_a_bare_number_is_refused_rather_than_linking_that_case() -> None:
+    # "C-160 c163, #177 1": the stray "1" must not link C-1.
+    with pytest.raises(InvalidInput) as refused:
+        parse_case_refs("C-160 c163, #177 1")
+    assert refused.value.code == "invalid_case_ref"
+    assert "write C-1 (or #1)" in refused.value.message
 
 
 def test_an_agent_opens_an_incident_by_hand_with_the_cases_that_show_it(
@@ -118,7 +128,11 @@ def test_a_refused_new_incident_keeps_what_was_typed_and_creates_nothing(
     token = login_as(client, db, agent)
     for data, key, words in (
         ({"title": "", "cases": ""}, "title", "Give the incident a title"),
-        ({"title": "Ring", "cases": "X-1"}, "cases", "“X-1” is not a case reference: write C-123"),
+        (
+            {"title": "Ring", "cases": "X-1"},
+            "cases",
+            "“X-1” is not a case reference: write C-123 (or #123)",
+        ),
         ({"title": "Ring", "cases": "C-999999"}, "cases", "There is no case C-999999 you can see"),
         # A legal-tier case is not there for an agent: the same words as a missing one.
         ({"title": "Ring", "cases": f"C-{hidden[0]}"}, "cases",
@@ -169,13 +183,14 @@ def test_cases_are_linked_by_reference_and_removed(client: TestClient, db: Sessi
     agent = make_staff(db, role=Role.agent)
     token = login_as(client, db, agent)
     incident_id = _open(client, token, f"C-{ids[0]}")
-    done = _post(client, f"/incidents/{incident_id}/cases", token, cases=f"c{ids[1]} {ids[2]}")
+    done = _post(client, f"/incidents/{incident_id}/cases", token, cases=f"c{ids[1]} #{ids[2]}")
     assert done.status_code == 303
     assert _linked(db, incident_id) == set(ids)
     refused = _post(client, f"/incidents/{incident_id}/cases", token, cases="C-12abc")
     assert refused.status_code == 422
     assert (
-        field_error(refused.text, "link-cases") == "“C-12abc” is not a case reference: write C-123"
+        field_error(refused.text, "link-cases")
+        == "“C-12abc” is not a case reference: write C-123 (or #123)"
     )
     assert 'value="C-12abc"' in refused.text
     refused = _post(client, f"/incidents/{incident_id}/cases", token, cases="")

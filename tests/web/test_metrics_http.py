@@ -190,6 +190,8 @@ def test_an_agent_sees_the_team_and_only_their_own_reviewer_figures(
     html = timed_get(client, "/metrics?period=7")
     assert headline(panel(html, "cases_opened")) == "3"
     assert options(html, "mx-reviewer") == [str(agent.id)]
+    # Legal-tier cases never count for an agent: the legal queue is not offered.
+    assert "legal" not in options(html, "mx-queue") and options(html, "mx-queue")
     assert timed_get(client, f"/metrics?period=7&reviewer={agent.id}")
 
     refused = client.get(f"/metrics?period=7&reviewer={other.id}")
@@ -237,6 +239,10 @@ def test_detail_splits_by_a_group_and_downloads_read_back(
     totals = _rows_of_totals(html)
     assert sorted(totals.values()) == ["1", "2"]
     assert selected(html, "mx-group-by") == "type"
+    # "Split by" words its choices as the filter bar does, not as raw keys.
+    split = re.search(r'<select id="mx-group-by".*?</select>', html, re.S).group(0)  # type: ignore[union-attr]
+    assert ">Case type</option>" in split and ">Language</option>" in split
+    assert ">locale</option>" not in split
 
     csv_href = unescape(re.search(r'href="([^"]+format=csv)"', html).group(1))  # type: ignore[union-attr]
     xlsx_href = unescape(re.search(r'href="([^"]+format=xlsx)"', html).group(1))  # type: ignore[union-attr]

@@ -43,6 +43,15 @@ def test_the_page_shows_every_section_with_its_explanation(
     download = client.get("/reports/transparency", params={**NOV, "format": "csv"})
     rows = list(csv.DictReader(io.StringIO(download.content.decode("utf-8-sig"))))
     assert any(r["Figure"] == "notices_received" and r["Value"] == "3" for r in rows)
+    # Named by the last day included, as the page words the period.
+    assert "transparency-2026-11-01-to-2026-11-30.csv" in download.headers["content-disposition"]
+    # Durations are shown in hours, so the page does not call them seconds (the CSV keeps the
+    # stable figure names); long category codes may break only after a "_".
+    assert "median time to action" in html and "median seconds" not in html
+    assert any(r["Figure"] == "median_seconds_to_action" for r in rows)
+    assert "=<wbr>STATEMENT_<wbr>CATEGORY_<wbr>SCAMS_<wbr>AND_<wbr>FRAUD" in html
+    # The dashboard's automation rate counts pending decisions too: the report says so.
+    assert "awaiting a second approval" in html
 
 
 def test_defaults_errors_and_permission(

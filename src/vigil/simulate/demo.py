@@ -177,7 +177,7 @@ class _Feed:
         ]
         # The events before the window are kept as history for the trend baseline (see
         # _history); the ground truth of the fed ones tells which verdicts they can borrow.
-        self.history: list[SimEvent] = [e for e in stream.events if e.at < since]
+        self.history: list[SimEvent] = baseline_history(stream.events, plan.now, since)
         self.truth = {
             e.envelope["event_id"]: e.label.policy_code for e in stream.events if e.at >= since
         }
@@ -295,6 +295,47 @@ def _measure(r: RestrictionPlan) -> ActionIn | None:
     if scope is None:
         return None
     return ActionIn(type=ActionType.restrict, scope=scope, duration_days=r.days or 30)
+
+
+# Weeks of trend baseline kept before the fed window (the detector's default four, and one
+# more for the days the replay looks back).
+HISTORY_WEEKS = 4
+
+
+def baseline_history(events: list[SimEvent], now: datetime, since: datetime) -> list[SimEvent]:
+    """The history stored before the fed window: the marketplace *at its current size*.
+
+    The simulated marketplace grows over the month (from a few dozen events a day to a few
+    thousand), so its real early weeks would make every series look new against a baseline
+    near zero. Instead, the last week's ordinary events (an injected wave's left out) are
+    repeated 1, 2, ... weeks back, keeping their hour of the week, down to
+    ``HISTORY_WEEKS`` weeks and a day before ``since``; the days between the last week's
+    start and ``since`` are kept as they were. Each copy gets its own event id
+    (``<id>~w<k>``). So the trend baseline is the marketplace as it is now, and an injected
+    wave stands out among few other alerts."""
+    week = timedelta(days=7)
+    last_week = [e for e in events if e.at >= now - week and not _in_wave(e)]
+    kept = [e for e in events if now - week <= e.at < since]
+    floor = since - HISTORY_WEEKS * week - timedelta(days=1)
+    out = list(kept)
+    k = 1
+    while now - week - (k - 1) * week > floor:
+        shift = k * week
+        for e in last_week:
+            at = e.at - shift
+            if at < floor or at >= since:
+                continue
+            env = dict(e.envelope)
+            env["event_id"] = f"{env['event_id']}~w{k}"
+            env["occurred_at"] = at.isoformat()
+            out.append(SimEvent(at, env, e.label))
+        k += 1
+    out.sort(key=lambda e: (e.at, e.envelope["event_id"]))
+    return out
+
+
+def _in_wave(e: SimEvent) -> bool:
+    return waves.wave_of(e.label.what) is not None
 
 
 def _reported(c: CasePlan) -> bool:

@@ -11,6 +11,7 @@ A share (a ``ratio`` metric) is typed as a percentage on the form ("95" or "95%"
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from types import ModuleType
 from typing import Annotated, Any
@@ -133,7 +134,12 @@ def progress_view(progress: Any) -> dict[str, Any]:
         "period_start": progress.period_start,
         "period_last": progress.period_end - timedelta(days=1),
         "current": fmt_value(progress.current, unit),
-        "target": fmt_value(progress.target, unit),
+        # A time target as the goal's title words it ("4h", not "4h 00m").
+        "target": (
+            _goals()[0].duration_text(float(progress.target))
+            if unit == "seconds"
+            else fmt_value(progress.target, unit)
+        ),
         "comparator": SYMBOL.get(_value(goal.comparator), _value(goal.comparator)),
         "n": f"n={denominator:,.0f}" if unit == "ratio" and denominator is not None else "",
         "status": status_chip(progress.status),
@@ -184,12 +190,16 @@ def form_of(goal: Any) -> dict[str, str]:
     """The edit form prefilled from a goal (a share shown as a percentage)."""
     metric = _value(goal.metric)
     target = float(goal.target)
-    shown = target * 100 if _unit(metric) == "ratio" else target
+    unit = _unit(metric)
+    if unit == "seconds":
+        shown = _goals()[0].duration_text(target)
+    else:
+        shown = f"{target * 100 if unit == 'ratio' else target:g}"
     form = blank_form()
     form.update(
         metric=metric,
         comparator=_value(goal.comparator),
-        target=f"{shown:g}",
+        target=shown,
         period=_value(goal.period),
         starts_on=goal.starts_on.isoformat() if goal.starts_on else "",
         recurring="1" if goal.recurring else "",
@@ -215,15 +225,16 @@ def read_form(form: dict[str, str]) -> tuple[dict[str, Any], Errors]:
     }
     if not form["metric"]:
         errors["metric"] = ["Choose the metric the goal is about."]
-    raw = form["target"].strip().rstrip("%").strip().replace(",", ".")
-    try:
-        target = float(raw)
-        if target != target or target in (float("inf"), float("-inf")):
-            raise ValueError
-    except ValueError:
-        errors["target"] = ["Give the target as a number, e.g. 95 (for 95%) or 3600."]
+    unit = _unit(form["metric"])
+    target = read_target(form["target"], unit)
+    if target is None:
+        errors["target"] = [
+            "Give the time as 4h, 90m or 1h30m (or a number of seconds)."
+            if unit == "seconds"
+            else "Give the target as a number, e.g. 95 (for 95%)."
+        ]
     else:
-        data["target"] = target / 100 if _unit(form["metric"]) == "ratio" else target
+        data["target"] = target
     if form["starts_on"]:
         try:
             data["starts_on"] = date.fromisoformat(form["starts_on"])
@@ -235,6 +246,46 @@ def read_form(form: dict[str, str]) -> tuple[dict[str, Any], Errors]:
         else:
             errors["owner_id"] = ["Choose the owner from the list."]
     return data, errors
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def read_duration(text: str) -> float | None:
+    """``4h``, ``90m``, ``1h30m``, ``1h 30m``, ``2d``, ``45s`` or a plain number of seconds;
+    None for anything else (``4x``, ``h``, ``1h 30``)."""
+    raw = text.strip().lower().replace(",", ".")
+    if not raw:
+        return None
+    try:
+        return _finite(float(raw))
+    except ValueError:
+        pass
+    compact = raw.replace(" ", "")
+    parts = _DURATION.findall(compact)
+    if not parts or "".join(n + u for n, u in parts) != compact:
+        return None
+    return float(sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+
+
+def _finite(value: float) -> float | None:
+    return None if value != value or value in (float("inf"), float("-inf")) else value
+
+
+def read_target(text: str, unit: str) -> float | None:
+    """The form's target in the service's unit: a percentage for shares (95 or 95% -> 0.95),
+    a duration for times, a plain number otherwise; None when it cannot be read."""
+    if unit == "seconds":
+        return read_duration(text)
+    raw = text.strip().rstrip("%").strip().replace(",", ".")
+    try:
+        value = _finite(float(raw))
+    except ValueError:
+        return None
+    if value is None:
+        return None
+    return value / 100 if unit == "ratio" else value
 
 
 def _error_key(field: str | None) -> str:

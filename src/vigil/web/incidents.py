@@ -109,7 +109,9 @@ FORM_FIELDS = {
     },
 }
 
-_REF = re.compile(r"^(?:c-?|#)?(\d{1,19})$", re.IGNORECASE)
+# A reference names its kind: "C-123", "c123" or "#123". A bare number is refused, since a
+# stray "1" (a count, a list item) would otherwise link case C-1 without anyone noticing.
+_REF = re.compile(r"^(?:c-?|#)(\d{1,19})$", re.IGNORECASE)
 
 
 def reference(case_id: int) -> str:
@@ -117,9 +119,9 @@ def reference(case_id: int) -> str:
 
 
 def parse_case_refs(raw: str, *, required: bool = True) -> list[int]:
-    """``C-123``, ``c123``, ``#123`` or ``123``, separated by spaces, commas or new lines, in
-    the order given, each once. Anything else is refused naming the token, so a typo never
-    links a different case."""
+    """``C-123``, ``c123`` or ``#123``, separated by spaces, commas or new lines, in the order
+    given, each once. Anything else, a bare number included, is refused naming the token, so
+    a typo never links a different case."""
     tokens = [t for t in re.split(r"[\s,;]+", raw.strip()) if t]
     if not tokens:
         if required:
@@ -132,8 +134,9 @@ def parse_case_refs(raw: str, *, required: bool = True) -> list[int]:
         found = _REF.match(token)
         value = int(found.group(1)) if found else 0
         if not found or not 1 <= value <= 2**63 - 1:
+            number = token if token.isdigit() else "123"
             raise InvalidInput(
-                f"“{token[:40]}” is not a case reference: write C-123",
+                f"“{token[:40]}” is not a case reference: write C-{number} (or #{number})",
                 field="cases",
                 code="invalid_case_ref",
             )

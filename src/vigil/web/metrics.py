@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from vigil.accounts.models import Side
 from vigil.api.deps import DB
 from vigil.auth.models import StaffUser
-from vigil.auth.permissions import Permission
+from vigil.auth.permissions import Permission, Tier
 from vigil.auth.principal import Principal
 from vigil.cases.models import Queue
 from vigil.communications.templating import LOCALES
@@ -75,6 +75,27 @@ FILTER_LABELS = {
     "locale": "language",
     "side": "side",
 }
+# "Split by" choices, worded as the filter bar words the same things.
+GROUP_LABELS = {
+    "queue": "Queue",
+    "policy": "Policy",
+    "rule": "Rule",
+    "reviewer": "Reviewer",
+    "locale": "Language",
+    "side": "Side",
+    "type": "Case type",
+    "resolution": "Resolution",
+    "age_band": "Age band",
+    "action": "Action",
+    "outcome": "Outcome",
+    "reason": "Reason",
+}
+
+
+def group_label(key: str) -> str:
+    return GROUP_LABELS.get(key, key.replace("_", " ").capitalize())
+
+
 # The dashboard's panels by theme, in reading order: the headline figure of each question
 # (medians; the p90s, maxima and breakdowns are one click away, under "More metrics").
 THEMES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -84,6 +105,7 @@ THEMES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "Speed",
         (
             "sla_attainment",
+            "backlog_past_sla",
             "time_to_first_action_median",
             "time_to_decision_median",
             "handle_time_median",
@@ -236,8 +258,13 @@ class Option:
 
 def filter_options(db: Session, p: Principal) -> dict[str, list[Option]]:
     """The filter bar's choices, from the database. Someone who may not see other reviewers'
-    figures is offered only themselves."""
-    queues = db.execute(select(Queue.slug, Queue.name).order_by(Queue.name).limit(OPTION_LIMIT))
+    figures is offered only themselves; someone who may not see legal-tier cases is not
+    offered the legal queues."""
+    visible = select(Queue.slug, Queue.name)
+    if not p.can(Permission.legal_cases):
+        # Legal-tier cases never count for them: a legal queue would always show nothing.
+        visible = visible.where(Queue.tier != Tier.legal)
+    queues = db.execute(visible.order_by(Queue.name).limit(OPTION_LIMIT))
     policies = db.scalars(select(Policy.code).order_by(Policy.code).limit(OPTION_LIMIT))
     rules = db.scalars(select(Rule.name).order_by(Rule.name).limit(OPTION_LIMIT))
     if p.can(Permission.metrics_reviewers):
@@ -340,7 +367,7 @@ def _table(
             {"group": str(g.label), "value": fmt_value(g.total.value, unit), "n": _count(g.total)}
             for g in groups
         ]
-        label = (group_by or "group").replace("_", " ").capitalize()
+        label = group_label(group_by or "group")
         return {"grouped": True, "group_label": label, "rows": rows, "total": total}
     rows = [
         {"bucket": _label(b.start, interval), "value": fmt_value(b.value, unit), "n": _count(b)}
@@ -522,7 +549,10 @@ def detail(request: Request, db: DB, who: Console, name: str) -> HTMLResponse:
         metric=definition,
         unit=unit,
         group_by=group_by,
-        group_choices=sorted(definition.group_by),
+        group_choices=sorted(
+            ((g, group_label(g)) for g in definition.group_by), key=lambda c: c[1]
+        ),
+        group_by_label=group_label(group_by).lower() if group_by else "",
         unsupported=_unsupported(definition, view),
         csv_url=f"/v1/metrics/{definition.name}?{download}&format=csv",
         xlsx_url=f"/v1/metrics/{definition.name}?{download}&format=xlsx",

@@ -8,12 +8,14 @@ document. Needs ``reports:read``.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup, escape
 
 from vigil.analytics import export
 from vigil.analytics.transparency import service
@@ -49,6 +51,20 @@ def shown(figure: str, value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.1f}"
     return f"{value:,}"
+
+
+def figure_label(figure: str) -> str:
+    """A figure's name for readers. Durations are stored in seconds (the CSV and the API keep
+    ``median_seconds_to_...``) but shown in hours or minutes, so the page says "time"."""
+    return figure.replace("median_seconds_", "median_time_").replace("_", " ")
+
+
+def breakable(text: str) -> Markup:
+    """A breakdown such as ``category=STATEMENT_CATEGORY_SCAMS_AND_FRAUD`` with line-break
+    opportunities after each "_" and "=" (and at spaces): printed columns are narrow, and a
+    code must never be cut in the middle of a word."""
+    pieces = re.split(r"(?<=[_=])", text)
+    return Markup("<wbr>").join(escape(piece) for piece in pieces if piece)
 
 
 def _day(value: str | None, field: str) -> date | None:
@@ -107,6 +123,8 @@ def transparency(
         last=last,
         errors=errors,
         shown=shown,
+        figure_label=figure_label,
+        breakable=breakable,
         csv_url=f"/reports/transparency?{query}&format=csv",
         xlsx_url=f"/reports/transparency?{query}&format=xlsx",
     )

@@ -34,6 +34,7 @@ from vigil.analytics.clusters import service as clusters
 from vigil.analytics.clusters.models import ClusterStatus, TextCluster
 from vigil.analytics.incidents import service as incidents
 from vigil.analytics.trends import service as trends
+from vigil.analytics.trends import wording
 from vigil.analytics.trends.models import DIMENSIONS, AlertStatus, Granularity, TrendAlert
 from vigil.api.deps import DB
 from vigil.auth.models import StaffUser
@@ -54,7 +55,11 @@ TRIAGED_PAGE = 20
 CLUSTERS_SHOWN = 10
 # The explorer's windows: two weeks of hours, eight weeks of days (both within what
 # ``trends.service.counts`` accepts, and a readable number of points).
-EXPLORER_WINDOW = {"hour": timedelta(days=14), "day": timedelta(days=56)}
+EXPLORER_WINDOW = {
+    "hour": timedelta(days=14),
+    "day": timedelta(days=56),
+    "24h": timedelta(days=14),  # rolling 24 hours to the latest whole hour (as day alerts)
+}
 
 ALERT_STATUS = {
     AlertStatus.open: ("open", "warning"),
@@ -144,17 +149,34 @@ def alert_chart(a: TrendAlert, points: list[tuple[str, int, float]]) -> dict[str
     observed = [by_key[k][0] for k in keys]
     expected = [round(float(by_key[k][1]), 2) for k in keys]
     upper = [round(e + 3 * math.sqrt(max(e, 0.0)), 2) for e in expected]
-    unit = "hour" if "T" in (keys[0] if keys else "T") else "day"
+    daily = Granularity(a.granularity) is Granularity.day
+    # A day alert's buckets are rolling 24 hours ending at the hour its last one ended
+    # (keyed by their first hour): labelled by their end, "24 h to 22:00, 21 Nov".
+    if daily:
+        title = "Count per 24 hours (rolling, UTC), observed and expected"
+        first = "24 h to (UTC)"
+    else:
+        title = "Count per hour (UTC), observed and expected"
+        first = "Hour (UTC)"
+
+    def row_label(k: str) -> str:
+        at = bucket_time(k)
+        if not daily or at is None:
+            return _bucket_label(k)
+        end = at + timedelta(days=1)
+        return f"{end:%H:%M}, {end:%a} {end.day} {end:%b}"
+
     return {
         "id": f"alert-{a.id}-chart",
-        "title": f"Count per {unit}, observed and expected",
-        "labels": [unit.capitalize() + " (UTC)", "Observed", "Expected"],
+        "title": title,
+        "labels": [first, "Observed", "Expected"],
         "rows": [
-            [_bucket_label(k), o, f"{e:.1f}"]
+            [row_label(k), o, f"{e:.1f}"]
             for k, o, e in reversed(list(zip(keys, observed, expected, strict=True)))
         ],
         "json": {
-            "x": [_epoch(k) for k in keys],
+            # Points at the end of their bucket for a day alert (the 24 h to that hour).
+            "x": [(_epoch(k) or 0) + (86400 if daily else 0) for k in keys],
             "series": [
                 {"label": "Usual range", "values": upper, "role": "upper"},
                 {"label": "Expected", "values": expected, "role": "expected"},
@@ -166,9 +188,9 @@ def alert_chart(a: TrendAlert, points: list[tuple[str, int, float]]) -> dict[str
             ("", "observed"),
             (
                 "tr-expected",
-                "expected (same hour of the week, previous weeks)"
-                if unit == "hour"
-                else "expected (same weekday, previous weeks)",
+                "expected (median of the same hour of the week, previous weeks)"
+                if not daily
+                else "expected (median of the same 24 hours, previous weeks)",
             ),
             ("tr-band", "usual range"),
             ("tr-start", "start of the rise"),
@@ -183,7 +205,8 @@ def explorer_chart(series: Any, dimension: str, interval: str, value: str) -> di
     index = {k: i for i, k in enumerate(series.buckets)}
     lines: list[dict[str, Any]] = []
     legend: list[tuple[str, str]] = []
-    labels = ["Hour (UTC)" if interval == "hour" else "Day (UTC)"]
+    rolling = interval == "24h"
+    labels = [{"hour": "Hour (UTC)", "24h": "24 h to (UTC)"}.get(interval, "Day (UTC)")]
     columns: list[list[Any]] = []
     if value and series.series:
         s = series.series[0]
@@ -203,16 +226,26 @@ def explorer_chart(series: Any, dimension: str, interval: str, value: str) -> di
             legend.append((f"tr-c{n}" if n else "", s.value))
             labels.append(s.value)
             columns.append(obs)
+
+    def row_label(k: str) -> str:
+        at = bucket_time(k)
+        if not rolling or at is None:
+            return _bucket_label(k)
+        end = at + timedelta(days=1)  # a rolling 24 h is named by its end
+        return f"{end:%H:%M}, {end:%a} {end.day} {end:%b}"
+
     rows = [
-        [_bucket_label(k), *(col[i] for col in columns)] for i, k in reversed(list(enumerate(keys)))
+        [row_label(k), *(col[i] for col in columns)] for i, k in reversed(list(enumerate(keys)))
     ]
     subject = f"{dimension_label(dimension)} = {value}" if value else dimension_label(dimension)
+    per = "24 hours (rolling, as day alerts count)" if rolling else interval
+    shift = 86400 if rolling else 0
     return {
         "id": "explorer-chart",
-        "title": f"Count per {interval} by {subject}",
+        "title": f"Count per {per} by {subject}",
         "labels": labels,
         "rows": rows,
-        "json": {"x": [_epoch(k) for k in keys], "series": lines, "start": None},
+        "json": {"x": [(_epoch(k) or 0) + shift for k in keys], "series": lines, "start": None},
         "legend": legend,
         "height": 220,
     }
@@ -250,22 +283,13 @@ def _pct(share: Any) -> int:
 
 
 def size_label(a: TrendAlert) -> str:
-    """'4.2x', or 'new' for a value with no history (nothing expected)."""
-    if a.expected < 0.05 or not math.isfinite(a.ratio):
-        return "new"
-    return f"{a.ratio:.1f}x"
+    """'4.2x', or 'new' for a value with no history in its baseline weeks."""
+    return wording.size(a)
 
 
 def headline(a: TrendAlert) -> str:
-    """'report reason = scam up 4.2x since Tue 14:00 (observed 63 vs 15 expected)'."""
-    series = f"{dimension_label(a.dimension)} = {a.value}"
-    since = since_label(a.started_at, Granularity(a.granularity))
-    if size_label(a) == "new":
-        return f"{series} new since {since} (observed {a.observed}, none expected)"
-    return (
-        f"{series} up {size_label(a)} since {since} "
-        f"(observed {a.observed} vs {a.expected:.0f} expected)"
-    )
+    """The alert's sentence, as in its email and incident (``wording.sentence``)."""
+    return wording.sentence(a)
 
 
 def alert_headline(db: Session, who: ConsoleUser, alert_id: int) -> str:
@@ -436,13 +460,15 @@ def _explorer(
     if dimension not in DIMENSIONS:
         errors["explore"], dimension = "Choose a dimension from the list.", "report_reason"
     if interval not in EXPLORER_WINDOW:
-        errors["interval"], interval = "Choose hours or days.", "hour"
+        errors["interval"], interval = "Choose hours, days or rolling 24 hours.", "hour"
     value = value.strip()[:200]
     # Up to the end of the bucket now filling (its count is still growing), so today's
     # reports show today.
     now = clock.now()
     if interval == "hour":
         end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    elif interval == "24h":
+        end = now.replace(minute=0, second=0, microsecond=0)  # whole hours only
     else:
         end = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     start = end - EXPLORER_WINDOW[interval]
@@ -538,6 +564,13 @@ def _cases(db: Session, who: ConsoleUser, ids: list[int]) -> list[dict[str, Any]
     return out
 
 
+def _reconcile_url(a: TrendAlert) -> str:
+    """The explorer showing the hours that make up the alert's latest bucket, so its figure
+    can be checked against the counts (a day alert is the sum of 24 hourly counts)."""
+    interval = "24h" if Granularity(a.granularity) is Granularity.day else "hour"
+    return _url({"explore": a.dimension, "interval": interval, "value": a.value}) + "#explorer"
+
+
 def _alert_page(
     request: Request,
     db: Session,
@@ -558,7 +591,7 @@ def _alert_page(
     live = status in (AlertStatus.open, AlertStatus.acknowledged)
     can_triage = p.can(Permission.trends_triage)
     title = f"{dimension_label(a.dimension)[:1].upper()}{dimension_label(a.dimension)[1:]}"
-    title += f" = {a.value} up {size_label(a)} since {since_label(a.started_at, granularity)}"
+    title += f" = {a.value} up {size_label(a)} since {wording.when(a.started_at)}"
     if size_label(a) == "new":
         title = f"New: {dimension_label(a.dimension)} = {a.value}"
     form_values = {"escalate-title": title[:200]}
@@ -570,7 +603,9 @@ def _alert_page(
             "size": size_label(a),
             "excess": f"+{a.excess:.0f}",
             "observed": a.observed,
-            "expected": f"{a.expected:.1f}",
+            "window": wording.window(a),
+            "expected": wording.expected_text(a),
+            "reconcile": _reconcile_url(a),
             "peak": f"{a.peak_ratio:.1f}x" if math.isfinite(a.peak_ratio) else "—",
             "started_at": a.started_at,
             "last_seen_at": a.last_seen_at,
@@ -721,12 +756,14 @@ def _cluster_page(
     history.sort(key=lambda s: s["at"])
     form_values = {"escalate-title": f"Emerging cluster: {c.label}"[:200]}
     form_values.update(values or {})
+    case_ids = clusters.case_ids(db, c)
     return page(
         request, who, "trends/cluster.html", status_code=status_code,
-        c=row, cluster=c, examples=examples,
+        c=row, cluster=c, examples=examples, novelty=_novelty(request, c),
+        any_case=bool(case_ids),
         terms=[str(t) for t in (c.terms or [])][:12],
         event_types=[TYPE_LABELS.get(str(t), str(t)) for t in (c.event_types or [])],
-        cases=_cases(db, who, clusters.case_ids(db, c)),
+        cases=_cases(db, who, case_ids),
         history=history,
         can_ack=can_triage and status == ClusterStatus.new,
         can_dismiss=can_triage and live,
@@ -735,6 +772,27 @@ def _cluster_page(
         first_error=next(iter(errors or {}), None),
         nav=_nav(who, "trends"), notice=_notice(request),
     )  # fmt: skip
+
+
+def _novelty(request: Request, c: TextCluster) -> str:
+    """Why the group counts as new, in plain words: how many look-alikes the days before held,
+    scaled to the recent window, against its size."""
+    settings = getattr(request.app.state, "settings", None)
+    window = int(getattr(settings, "cluster_window_hours", 24))
+    days = int(getattr(settings, "cluster_baseline_days", 7))
+    ratio = float(getattr(settings, "cluster_novelty_ratio", 4.0))
+    before = int(c.baseline_matches or 0)
+    expected = before * window / (days * 24)
+    if before == 0:
+        return (
+            f"None of the texts in the {days} days before the last {window} hours looked like "
+            f"these: the group is new."
+        )
+    return (
+        f"In the {days} days before, {before} texts looked like these: about {expected:.1f} "
+        f"per {window} hours, against {c.size} now. A group counts as new when it is at least "
+        f"{ratio:g} times what those days would predict."
+    )
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -148,8 +148,9 @@ def test_open_from_an_alert_links_its_sample_cases_and_marks_it_escalated(db: Se
     incident = service.open_from_alert(db, lead, alert.id)
 
     assert incident.origin == IncidentOrigin.alert
-    assert incident.title == "Rise in report_reason = scam"
-    assert "42 observed" in incident.summary
+    assert incident.title == "Rise in report reason = scam"
+    assert "42 in the hour to 09:00, 21 Nov vs 6.0 expected" in incident.summary
+    assert "T0" not in incident.summary  # no raw bucket key
     assert _case_ids(db, lead, incident.id) == sorted([a.id, b.id])
     db.refresh(alert)
     assert alert.status == "escalated" and alert.incident_id == incident.id

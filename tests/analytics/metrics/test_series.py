@@ -49,6 +49,22 @@ def test_case_flow(db: Session, week: Week) -> None:
     assert values(run(db, "cases_opened", locale="es")) == [1, 0, 0, 0]
 
 
+def test_open_past_sla_shows_the_late_backlog_attainment_cannot(db: Session, week: Week) -> None:
+    # D is due on the 19th at 00:00 and never closed; C is due 21st 08:30, still open at 09:00.
+    week.d.sla_due_at = at(19, 0)
+    week.c.sla_due_at = at(21, 8).replace(minute=30)
+    db.flush()
+    late = run(db, "backlog_past_sla")
+    # 18th's end: A (due 20:00, closed next day). 19th, 20th: D. Now (21st 09:00): D and C.
+    assert values(late) == [1, 1, 1, 2]
+    assert late.total.value == 2  # a snapshot: the late backlog now
+    # Meanwhile attainment, over closed cases only, shows one of two on time.
+    assert run(db, "sla_attainment").total.value == 0.5
+    assert values(run(db, "backlog_past_sla", side="client")) == [0, 0, 0, 0]
+    by_side = run(db, "backlog_past_sla", group_by="side")
+    assert group(by_side, "freelancer") == [1, 1, 1, 1]
+
+
 def test_backlog_age(db: Session, week: Week) -> None:
     by_band = run(db, "backlog", group_by="age_band")
     # At the 18th's end D is 3 d 15 h old, A 14 h, B 12 h; at the 19th's end B is 36 h old;

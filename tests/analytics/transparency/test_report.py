@@ -121,7 +121,30 @@ def test_a_period_outside_the_data_reports_zeros_not_gaps(db: Session, reported:
     assert f["orders", "orders_received", ""] == 0
     assert f["notices", "notices_received", ""] == 0
     assert f["notices", "median_seconds_to_action", ""] is None
-    assert f["article_24", "average_monthly_active_recipients", ""] == 0
+    # Months before Vigil's first record hold no data, not zero activity: not recorded.
+    assert f["article_24", "average_monthly_active_recipients", ""] is None
+    note = next(x.note for x in service.figures(r) if x.figure.startswith("average_monthly"))
+    assert "6 earlier month(s)" in note and "first record" in note
+
+
+def test_recipients_leave_out_months_before_the_first_record(
+    db: Session, reported: Reported
+) -> None:
+    # Six months to the end of November; the first event is in November: May-October are not
+    # averaged in as zeros (which would divide November's 2 by 7), and the note says so.
+    r = service.report(
+        db,
+        principal(reported.closed.head),
+        datetime(2026, 5, 1, tzinfo=UTC),
+        datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    figure = next(
+        x for x in service.figures(r) if x.figure.startswith("average_monthly") and not x.breakdown
+    )
+    assert figure.value == 2.0
+    assert "over the 1 full calendar month(s) from 2026-11-01" in figure.note
+    assert "6 earlier month(s) of the period are left out" in figure.note
+    assert "2026-11 began before that first record and may be low" in figure.note
 
 
 def test_refusals(db: Session, reported: Reported) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -16,7 +17,7 @@ from tests.analytics.trends.conftest import (
     make_account,
     report,
 )
-from vigil.analytics.trends import detect, rollup, service
+from vigil.analytics.trends import detect, rollup, service, wording
 from vigil.analytics.trends.models import AlertStatus, TrendAlert
 from vigil.audit.models import AuditRecord
 from vigil.auth.principal import Principal
@@ -148,8 +149,34 @@ def test_a_value_never_seen_before_alerts(db: Session, frozen: FrozenClock) -> N
         ("country", "PT"),
     }
     alert = next(a for a in alerts(db) if a.value == "crypto_giveaway")
-    assert (alert.observed, alert.expected) == (15, 0.0)
+    # Judged against the new-value floor, and the ratio and excess use that same number.
+    assert (alert.observed, alert.baseline_median, alert.baseline_history) == (15, 0.0, 0)
+    assert alert.expected == pytest.approx(0.1)
+    assert alert.ratio == pytest.approx(15 / alert.expected)
+    assert alert.excess == pytest.approx(15 - alert.expected)
+    assert wording.is_new(alert) and wording.size(alert) == "new"
     assert alert.start_bucket == "2026-11-23T11"
+
+
+def test_a_value_with_history_but_a_zero_median_is_not_called_new(
+    db: Session, frozen: FrozenClock
+) -> None:
+    """A reason reported now and then in the baseline weeks (never at 11:00 on a Monday):
+    its median is 0, but it has history, so the alert names the floor instead of "new"."""
+    scenario = Scenario(db, until=MONDAY + timedelta(hours=12))
+    someone = make_account(db, "PT")
+    past = [MONDAY - timedelta(days=d, hours=5) for d in (3, 10, 17)]
+    add(db, [report(t, scenario.victims[0], "crypto_giveaway", about=someone) for t in past])
+    at = MONDAY + timedelta(hours=11)
+    add(db, [report(at + timedelta(minutes=i), scenario.victims[0], "crypto_giveaway",
+                    about=someone) for i in range(15)])  # fmt: skip
+    judge(db, frozen, timedelta(hours=12, minutes=5))
+    alert = next(a for a in alerts(db) if a.value == "crypto_giveaway")
+    assert alert.baseline_median == 0.0 and (alert.baseline_history or 0) >= 1
+    assert not wording.is_new(alert)
+    text = wording.sentence(alert)
+    assert " is new" not in text and "none" not in text
+    assert f"vs at least {alert.expected:.1f} expected (baseline median 0.0)" in text
 
 
 def test_a_rise_too_thin_for_any_hour_is_found_by_the_rolling_day_the_same_day(
@@ -173,7 +200,7 @@ def test_a_rise_too_thin_for_any_hour_is_found_by_the_rolling_day_the_same_day(
     # Its start is the hour the rise began; its bucket the 24 hours it was last judged on.
     assert br.start_bucket == "2026-11-23T09" and br.started_at == RISE_AT
     assert br.last_bucket == "2026-11-22T23" and br.last_seen_at == MONDAY + timedelta(hours=23)
-    assert br.observed == 4 * 14 and br.expected == 0.0
+    assert br.observed == 4 * 14 and br.baseline_median == 0.0  # judged against the floor
     assert {(c["dimension"], c["value"]) for c in br.contributors} >= {
         ("report_reason", "scam"),
         ("signup_cohort", "1-7d"),

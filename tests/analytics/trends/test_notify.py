@@ -36,7 +36,10 @@ def test_policy_leads_get_an_email(
     text = mail.text
     assert f"Trend alert #{alert_id}: report reason = crypto_giveaway" in mail.subject
     # A reason never reported before: no ratio against nothing, it is new.
-    assert "crypto_giveaway is new since 2026-11-23T11 (15 per hour, no history)" in text
+    assert (
+        "crypto_giveaway is new since 23 Nov 11:00: 15 in the hour to 12:00, 23 Nov, "
+        "none in the baseline weeks"
+    ) in text
     assert f"/trends/alerts/{alert_id}" in text
 
 

@@ -17,11 +17,10 @@ from vigil.detection.models import Event
 T = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)
 
 
+@pytest.mark.only_backend("postgresql")
 def test_an_event_whose_transaction_is_open_is_not_skipped(
     backend: str, session_factory: sessionmaker[Session]
 ) -> None:
-    if backend != "postgresql":
-        pytest.skip("SQLite serialises writers: no event commits while another is in flight")
     with session_factory() as setup:
         account = make_account(setup, "BR")
         reporter = make_account(setup, "DE")

@@ -151,8 +151,23 @@ def format_value(value: float | None, unit: str) -> str:
     if unit == "ratio":
         return f"{value * 100:.4g}%"
     if unit == "seconds":
-        return f"{value:.0f} s"
+        return duration_text(value)
     return f"{value:.4g}"
+
+
+def duration_text(seconds: float) -> str:
+    """A duration target as a leader writes it: ``4h``, ``1h 30m``, ``2d``, ``45s``. Every
+    non-zero unit is kept (no rounding), so the text reads back to the same number of seconds
+    through the console form."""
+    rest = round(abs(seconds))
+    if rest == 0:
+        return "0s"
+    parts = []
+    for suffix, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{suffix}")
+    return ("-" if seconds < 0 else "") + " ".join(parts)
 
 
 def _meets(comparator: Comparator, value: float, target: float) -> bool:

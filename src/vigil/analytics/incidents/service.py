@@ -504,6 +504,7 @@ def open_from_alert(
     """Escalate trend alert ``alert_id`` into a new incident (or into ``incident_id``),
     linking the alert's sample cases; the alert becomes ``escalated``."""
     from vigil.analytics.trends import service as trends
+    from vigil.analytics.trends import wording
 
     actor.require(Permission.incidents_write)
     alert = trends.get_alert(session, actor, alert_id)
@@ -516,12 +517,8 @@ def open_from_alert(
     _check_source_free(session, SourceKind.alert, alert.id)
     _check_open(session, actor, incident_id)
     owner = _owner(session, owner_id)
-    default_title = f"Rise in {alert.dimension} = {alert.value}"
-    ratio = f"{float(alert.ratio):.1f}x" if alert.ratio is not None else "above"
-    default_summary = (
-        f"Trend alert #{alert.id}: {alert.observed} observed against {float(alert.expected):.1f} "
-        f"expected ({ratio} the baseline) per {alert.granularity}, since {alert.start_bucket}."
-    )
+    default_title = f"Rise in {wording.label(alert.dimension)} = {alert.value}"
+    default_summary = f"Trend alert #{alert.id}: {wording.sentence(alert)} (UTC)."
     incident = _target(
         session,
         actor,

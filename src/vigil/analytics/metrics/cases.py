@@ -9,7 +9,9 @@ Definitions (docs/metrics.md repeats them for readers):
   By ``age_band`` it counts, for each bucket end, the open cases by how long they had been
   open then.
 - ``sla_attainment``: of the cases closed in the bucket, the share closed by their
-  ``sla_due_at`` and never flagged as breached.
+  ``sla_due_at`` and never flagged as breached. It says nothing of cases still open, so
+  ``backlog_past_sla`` counts the open cases already past their ``sla_due_at`` at each
+  bucket's end (a snapshot, like ``backlog``).
 - ``time_to_first_action``: from opening to the first time a person took the case
   (``first_assigned_at``), placed by ``first_assigned_at``. Cases closed without anyone taking
   them (automation) have no first action and are not counted.
@@ -158,8 +160,13 @@ def _reach(ctx: Ctx) -> timedelta | None:
     return timedelta(seconds=math.ceil(float(longest)) + 1)
 
 
-def _aged(ctx: Ctx, value: Callable[[ColumnElement[float]], ColumnElement[Any]]) -> Any:
-    """The cases open at each bucket end (``k``, ``g``, ``v`` = ``value(age then)``).
+def _aged(
+    ctx: Ctx,
+    value: Callable[[ColumnElement[float]], ColumnElement[Any]],
+    past_due: bool = False,
+) -> Any:
+    """The cases open at each bucket end (``k``, ``g``, ``v`` = ``value(age then)``); with
+    ``past_due``, only those whose ``sla_due_at`` had passed by then.
 
     A case open at ``e`` (opened before it, not closed by then) is either still open now
     (read through the partial index on unclosed cases, as many rows as today's backlog), or
@@ -172,14 +179,16 @@ def _aged(ctx: Ctx, value: Callable[[ColumnElement[float]], ColumnElement[Any]])
     age = ctx.seconds(Case.opened_at, ends.c.e)
     still_open, g1 = case_group(ctx, select(ends.c.k).select_from(ends).join(Case, true()))
     closed_since, g2 = case_group(ctx, select(ends.c.k).select_from(ends).join(Case, true()))
+    due = [Case.sla_due_at < ends.c.e] if past_due else []
     return union_all(
         still_open.with_only_columns(ends.c.k.label("k"), g1, value(age).label("v")).where(
-            Case.closed_at.is_(None), Case.opened_at < ends.c.e, *case_filters(ctx)
+            Case.closed_at.is_(None), Case.opened_at < ends.c.e, *due, *case_filters(ctx)
         ),
         closed_since.with_only_columns(ends.c.k.label("k"), g2, value(age).label("v")).where(
             Case.opened_at >= ends.c.lo,
             Case.opened_at < ends.c.e,
             Case.closed_at >= ends.c.e,
+            *due,
             *case_filters(ctx),
         ),
     ).subquery()
@@ -210,6 +219,17 @@ def _snapshot_totals(ctx: Ctx, result: Result) -> Result:
     last = bucket_starts(ctx.start, ctx.end, ctx.query.interval)[-1].isoformat()
     groups = {g for _, g in result.cells} | set(result.totals)
     result.totals = {g: result.cells.get((last, g), Cell(None, None, 0.0)) for g in groups}
+    return result
+
+
+def backlog_past_sla(ctx: Ctx) -> Result:
+    """Open cases whose SLA due time had passed at each bucket end: the late backlog that
+    ``sla_attainment`` (closed cases only) cannot show until those cases close."""
+    aged = _aged(ctx, lambda age: age, past_due=True)
+    result = counts(ctx, select(aged.c.k, aged.c.g, literal(1).label("n")))
+    last = bucket_starts(ctx.start, ctx.end, ctx.query.interval)[-1].isoformat()
+    groups = {g for _, g in result.cells}
+    result.totals = {g: result.cells.get((last, g), Cell(0.0)) for g in groups}
     return result
 
 

@@ -98,8 +98,12 @@ _ALL = [
        "seconds", "lower", _CASE, _CASE_G, "cases", cases.backlog_age_max, "quantile", True),
     _m("sla_attainment", "SLA attainment",
        "Of the cases closed in the bucket, the share closed by their SLA due time and never "
-       "flagged as breached.",
+       "flagged as breached. Open cases are not in it: see Open and past SLA.",
        "ratio", "higher", _CASE, _CASE_G, "cases", cases.sla_attainment, "ratio"),
+    _m("backlog_past_sla", "Open and past SLA",
+       "Cases open at the end of each bucket (now, for the current one) whose SLA due time "
+       "had already passed: the late backlog that SLA attainment shows only once it closes.",
+       "count", "lower", _CASE, _CASE_G, "cases", cases.backlog_past_sla, snapshot=True),
     _m("time_to_first_action_median", "Time to first action (median)",
        "Seconds from a case's opening to the first time a person took it, by the time taken.",
        "seconds", "lower", _CASE, _CASE_G, "cases", cases.time_to_first_action_median,
@@ -128,7 +132,9 @@ _ALL = [
        "per_hour", "higher", frozenset({"reviewer"}), frozenset({"reviewer"}), "people",
        decisions.decisions_per_hour, "ratio"),
     _m("automation_rate", "Automation rate",
-       "Decisions made with no human decider / all decisions.",
+       "Decisions made with no human decider / all decisions not rejected, by creation time; "
+       "it includes those still awaiting a second approval, which the transparency report "
+       "(decisions applied or reversed only) leaves out.",
        "ratio", "higher", _CASE, _CASE | {"action"}, "decisions", decisions.automation_rate,
        "ratio"),
     _m("enforcement_actions", "Enforcement actions",
@@ -136,10 +142,12 @@ _ALL = [
        "count", None, _DEC, _DEC | {"action"}, "decisions", decisions.enforcement_actions),
     # Quality
     _m("qa_agreement_rate", "QA agreement",
-       "Share of scored QA samples whose blind re-decision matched the original label.",
+       "Share of scored QA samples whose blind re-decision matched the original's label and "
+       "policy (as on the QA scorecards); QA kappa compares the labels only.",
        "ratio", "higher", _QA, _QA, "quality", review.qa_agreement_rate, "ratio"),
     _m("qa_kappa", "QA kappa",
-       "Cohen's kappa between original and blind labels (null with < 2 samples or one label).",
+       "Cohen's kappa between original and blind labels only, policy aside, so it can be "
+       "higher than QA agreement suggests (null with < 2 samples or one label).",
        "score", "higher", _QA, _QA, "quality", review.qa_kappa, "quantile"),
     _m("qa_message_quality", "Message quality",
        "Mean QA score (1-5) of the message to the user, over samples given one.",

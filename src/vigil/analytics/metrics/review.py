@@ -1,9 +1,11 @@
 """Quality of decisions: QA scores and agreement, appeal and overturn rates.
 
 QA figures use the scorecards' definitions (``vigil.quality.scores``): scored samples, placed
-by the time of the original decision (``qa_samples.decided_at``); agreement is the blind
-re-decision's label equal to the original's; kappa is Cohen's kappa of the two labels
-(``vigil.quality.kappa``), undefined (null) with fewer than two samples or a single label.
+by the time of the original decision (``qa_samples.decided_at``); agreement is the scorecards'
+``agreed``: the blind re-decision's label *and* policy equal to the original's; kappa is
+Cohen's kappa of the two labels alone (``vigil.quality.kappa``), undefined (null) with fewer
+than two samples or a single label. A sample with the same label but another policy counts
+as agreeing for kappa and not for agreement: the catalog and docs say so beside both.
 Legal-tier cases count only for callers who may see them, as on the scorecards.
 
 Appeal figures use ``vigil.appeals.metrics``' cohort: restrictive decisions that took effect

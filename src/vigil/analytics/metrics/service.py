@@ -41,8 +41,8 @@ from vigil.analytics.metrics.base import (
 )
 from vigil.analytics.metrics.catalog import METRICS, MetricDef
 from vigil.auth.models import StaffUser
-from vigil.auth.permissions import Permission
-from vigil.auth.principal import Principal
+from vigil.auth.permissions import API_KEY_SCOPES, Permission
+from vigil.auth.principal import ActorType, Principal
 from vigil.cases.models import Queue
 from vigil.kit import clock
 from vigil.kit.errors import InvalidInput, NotFound, PermissionDenied
@@ -221,6 +221,14 @@ def readable(actor: Principal, definition: MetricDef) -> bool:
 def _authorize(actor: Principal, definition: MetricDef, query: Query) -> None:
     actor.require(Permission.metrics_read)
     if definition.requires is not None and not actor.can(definition.requires):
+        # A key can never hold some domains' read scopes: asking for one would mislead.
+        if actor.type == ActorType.api_key and definition.requires not in API_KEY_SCOPES:
+            raise PermissionDenied(
+                f"{definition.label} is not available to API keys (it needs the "
+                f"'{definition.requires.value}' permission, which an API key cannot hold); "
+                "read it in the console",
+                code="metric_forbidden",
+            )
         raise PermissionDenied(
             f"{definition.label} needs the '{definition.requires.value}' permission as well",
             code="metric_forbidden",
@@ -354,7 +362,8 @@ def table(result: Series) -> tuple[list[Column], list[list[Any]]]:
     (``bucket`` = ``total``)."""
     columns = [Column("bucket", "bucket")]
     if result.groups:
-        columns += [Column("group", result.query.group_by or "group"), Column("label", "label")]
+        # "group" whatever the split, so a script reads every split's file the same way.
+        columns += [Column("group", "group"), Column("label", "label")]
     columns += [
         Column("value", result.metric.name),
         Column("numerator", "numerator"),
@@ -362,8 +371,15 @@ def table(result: Series) -> tuple[list[Column], list[list[Any]]]:
     ]
     rows: list[list[Any]] = []
 
+    counted = result.metric.kind == "count"
+
+    def whole(value: float | None) -> Any:
+        # Counts are written as counts ("25", not "25.0"); rates and durations as they are.
+        return int(value) if value is not None and float(value).is_integer() else value
+
     def row(p: Point, bucket: str, *group: str) -> list[Any]:
-        return [bucket, *group, p.value, p.numerator, p.denominator]
+        value = whole(p.value) if counted else p.value
+        return [bucket, *group, value, whole(p.numerator), whole(p.denominator)]
 
     if result.groups:
         for g in result.groups:

@@ -505,7 +505,12 @@ def _automated(
     ).one()
     s.add("decisions", int(total))
     s.add("decisions", int(automated), _pairs({"automated": "yes"}))
-    s.add("automation_rate", (automated / total) if total else None)
+    s.add(
+        "automation_rate",
+        (automated / total) if total else None,
+        note="decisions applied or reversed only; the metrics dashboard's automation rate also "
+        "counts decisions still awaiting a second approval, so it can differ",
+    )
     overturned = int(
         session.scalar(
             select(func.count())
@@ -560,7 +565,8 @@ def _article_24(session: Session, d: str, start: datetime, end: datetime) -> Sec
         "Disputes submitted to certified out-of-court settlement bodies, suspensions imposed "
         "for misuse (Art. 23), and the average monthly active recipients of the service in the "
         "Union: accounts registered in an EU Member State with at least one event in a "
-        "calendar month, averaged over the full calendar months of the period.",
+        "calendar month, averaged over the full calendar months of the period from the month of "
+        "Vigil's first record on (earlier months hold no data, not zero activity).",
     )
     s.add(
         "out_of_court_disputes",
@@ -576,13 +582,40 @@ def _article_24(session: Session, d: str, start: datetime, end: datetime) -> Sec
         "suspensions in Vigil's data",
     )
     first, after = full_months(start, end)
+    # Months that ended before Vigil's first record hold no data, not zero activity:
+    # averaging over them would understate the figure, so they are left out and said so. The
+    # month of the first record counts, flagged as possibly low.
+    earliest = session.scalar(select(func.min(Event.occurred_at)))
+    skipped = ""
+    if earliest is not None:
+        begins = clock.as_utc(earliest)
+        since = begins.date().replace(day=1)
+        if since > first:
+            left_out = _months(first, min(since, after))
+            first = min(since, after)
+            skipped = (
+                f"; {left_out} earlier month(s) of the period are left out: they ended before "
+                f"Vigil's first record ({begins:%Y-%m-%d})"
+            )
+        if first == since and first < after and begins > datetime.combine(since, time(), UTC):
+            skipped += (
+                f"; {since:%Y-%m} began before that first record and may be low"
+                if skipped
+                else f"; {since:%Y-%m} began before Vigil's first record ({begins:%Y-%m-%d}) "
+                "and may be low"
+            )
     months = _months(first, after)
     if months == 0:
-        note = "the period covers no full calendar month"
+        note = "the period covers no full calendar month" + (
+            f" from the month of Vigil's first record on{skipped}" if skipped else ""
+        )
         s.add("average_monthly_active_recipients", None, note=note)
         s.add("average_monthly_active_recipients", None, _pairs({"country": "unknown"}), note)
         return s
-    scope = f"over the {months} full calendar month(s) from {first:%Y-%m-%d} to {after:%Y-%m-%d}"
+    scope = (
+        f"over the {months} full calendar month(s) from {first:%Y-%m-%d} to {after:%Y-%m-%d}"
+        + skipped
+    )
     eu = _monthly_active(session, d, first, after, Account.country.in_(EU_COUNTRY_CODES))
     unknown = _monthly_active(session, d, first, after, Account.country.is_(None))
     s.add(
@@ -694,6 +727,8 @@ COLUMNS = [
 
 def download(report: TransparencyReport, fmt: export.Format) -> Any:
     """The report as a CSV / XLSX download: one row per figure."""
-    stem = f"transparency-{report.start:%Y-%m-%d}-{report.end:%Y-%m-%d}"
+    # Named by the last day included (the period's end is exclusive), as the page says.
+    last = report.end - timedelta(microseconds=1)
+    stem = f"transparency-{report.start:%Y-%m-%d}-to-{last:%Y-%m-%d}"
     rows = ([f.section, f.figure, f.breakdown, f.value, f.note] for f in figures(report))
     return export.response(fmt, stem, COLUMNS, rows, sheet="Transparency report")

@@ -12,7 +12,10 @@ left out (not taken as zeros); with no week of history at all nothing is judged.
 
 The expected count is the *median* of the baseline weeks (one unusual week, a past wave or an
 outage, does not move it), or ``trend_new_value_expected`` per hour when that is higher (a
-value never or rarely seen). Real counts vary more than a Poisson count: the test is a
+value never or rarely seen): the *floor*. The alert's expected count, ratio and excess are all
+computed from that one number, and the alert records the median and the series' total count
+over the baseline weeks, so a value is called "new" only when it has no history at all there.
+Real counts vary more than a Poisson count: the test is a
 negative binomial upper tail whose variance is ``mu + mu^2/k`` times ``1 + 1.57/n`` (the
 median's own error over ``n`` weeks). ``1/k``, the series' over-dispersion, is estimated from
 its own history (method of moments, pooled over the same slots of the previous 7 days and
@@ -152,11 +155,12 @@ def zone(name: str) -> ZoneInfo:
 @dataclass(frozen=True)
 class Verdict:
     observed: int
-    expected: float  # the baseline median (0 for a value never seen)
-    ratio: float  # observed / max(expected, the new-value floor)
-    excess: float
+    expected: float  # max(median, the new-value floor): what ratio and excess use
+    ratio: float  # observed / expected
+    excess: float  # observed - expected
     p_value: float
     significant: bool
+    median: float = 0.0  # the baseline median itself (0 for a value never seen)
 
 
 # Variance of the median of n draws, relative to the variance of one, times n (~pi/2).
@@ -196,7 +200,7 @@ def judge(
     p_value = upper_tail(observed, reference, variance)
     ratio = observed / reference
     significant = observed >= th.min_count(g) and ratio >= th.min_ratio(g) and p_value < th.alpha
-    return Verdict(observed, mid, ratio, observed - mid, p_value, significant)
+    return Verdict(observed, reference, ratio, observed - reference, p_value, significant, mid)
 
 
 def precheck(observed: int, weeks: list[int], g: Granularity, th: Thresholds) -> bool:
@@ -599,17 +603,58 @@ def _active(session: Session, dimension: str, value: str) -> TrendAlert | None:
     )
 
 
-def _extend(alert: TrendAlert, slot: datetime, g: Granularity, v: Verdict, now: datetime) -> bool:
+def baseline_history(
+    hours: dict[datetime, int], start: datetime, first: datetime, weeks: int
+) -> int:
+    """The series' total count over the ``weeks`` weeks before ``start`` (the start of the
+    rise), from Vigil's first count on: 0 is a value with no history there, the only one
+    called "new"."""
+    since = max(start - weeks * WEEK, first)
+    return sum(c for at, c in hours.items() if since <= at < start)
+
+
+def recent_cases(
+    session: Session, dimension: str, value: str, start: datetime, end: datetime
+) -> list[int]:
+    """Up to ``SAMPLE_CASES`` cases of the series' events in ``[start, end)``, those with the
+    newest events first (one bounded, indexed read)."""
+    rows, _factor = _series_rows(session, dimension, value, start, end)
+    cases: list[int] = []
+    for _event_id, case_id in rows:
+        if case_id is not None and case_id not in cases:
+            cases.append(case_id)
+            if len(cases) >= SAMPLE_CASES:
+                break
+    return cases
+
+
+def _extend(
+    session: Session,
+    alert: TrendAlert,
+    slot: datetime,
+    g: Granularity,
+    v: Verdict,
+    now: datetime,
+    history_total: int | None = None,
+) -> bool:
     changed = False
     if alert.granularity is g and slot > parse_key(alert.last_bucket):
         alert.observed, alert.expected = v.observed, v.expected
         alert.ratio, alert.excess, alert.p_value = v.ratio, v.excess, v.p_value
+        alert.baseline_median = v.median
+        if history_total is not None:
+            alert.baseline_history = history_total
         alert.peak_ratio = max(alert.peak_ratio, v.ratio)
         alert.last_bucket = hour_key(slot)
         changed = True
     end = slot + step(g)
     if end > alert.last_seen_at:
         alert.last_seen_at = end
+        # The cases opened since it was raised (a wave's reports keep arriving): the sample
+        # stays the newest ones of the whole window.
+        cases = recent_cases(session, alert.dimension, alert.value, alert.started_at, end)
+        if cases != list(alert.sample_case_ids or []):
+            alert.sample_case_ids = cases
         changed = True
     if changed:
         alert.updated_at = now
@@ -657,6 +702,8 @@ def _open(
         excess=v.excess,
         p_value=v.p_value,
         peak_ratio=v.ratio,
+        baseline_median=v.median,
+        baseline_history=baseline_history(hours, start, first, th.weeks),
         start_bucket=hour_key(start),
         started_at=start,
         last_bucket=hour_key(slot),
@@ -720,7 +767,8 @@ def _judge_slot(
             continue
         alert = _active(session, dimension, value)
         if alert is not None:
-            changed = _extend(alert, slot, g, verdict, now)
+            total = baseline_history(hours, alert.started_at, first, th.weeks)
+            changed = _extend(session, alert, slot, g, verdict, now, total)
             if changed and alert.id not in result.opened + result.updated:
                 result.updated.append(alert.id)
             continue

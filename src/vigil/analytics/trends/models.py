@@ -101,7 +101,12 @@ class TrendAlert(IdMixin, Base):
     """A significant rise of one series over its weekly-seasonal baseline.
 
     ``observed``/``expected``/``ratio``/``excess``/``p_value`` describe the latest bucket
-    that fired (``last_bucket``); ``peak_ratio`` the largest seen. ``start_bucket`` is the
+    that fired (``last_bucket``); ``peak_ratio`` the largest seen. ``expected`` is the
+    number the ratio and the excess were computed from: the baseline median
+    (``baseline_median``), or the new-value floor when that is higher.
+    ``baseline_history`` is the series' total count over its baseline weeks before the
+    bucket: 0 means a value with no history ("new"). Both are null on rows written before
+    they were recorded. ``start_bucket`` is the
     hour the rise began. Both are hour keys: a day alert's bucket is the 24 hours from its
     ``last_bucket`` hour (a rolling day), ending at ``last_seen_at``; rows written before
     days rolled may hold day keys (``2026-11-22``)."""
@@ -133,6 +138,8 @@ class TrendAlert(IdMixin, Base):
     excess: Mapped[float] = mapped_column(Float)
     p_value: Mapped[float] = mapped_column(Float)
     peak_ratio: Mapped[float] = mapped_column(Float)
+    baseline_median: Mapped[float | None] = mapped_column(Float)
+    baseline_history: Mapped[int | None] = mapped_column(BigInteger)
     start_bucket: Mapped[str] = mapped_column(String(13))
     started_at: Mapped[datetime]
     last_bucket: Mapped[str] = mapped_column(String(13))

@@ -8,52 +8,27 @@ twice, never zero times.
 
 from __future__ import annotations
 
-import re
 from email.message import EmailMessage
 from email.utils import format_datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vigil.analytics.trends import wording
 from vigil.analytics.trends.models import TrendAlert
 from vigil.auth.models import StaffUser
 from vigil.auth.permissions import Role
 from vigil.config import Settings
 from vigil.kit import clock
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
-
-LABELS = {
-    "report_reason": "report reason",
-    "rule": "rule",
-    "policy": "policy",
-    "country": "country",
-    "signup_cohort": "account age",
-    "payment_method": "payment method",
-}
-
-
-def one_line(value: object) -> str:
-    """A value on one line: a report reason is free text, and a line break in a header
-    (or a forged line in the body) must not come from it."""
-    return _CONTROL.sub(" ", str(value)).strip()
+LABELS = wording.LABELS
+one_line = wording.one_line
 
 
 def headline(alert: TrendAlert) -> str:
-    """``report reason = scam up 4.2x since 2026-11-17T14 (63 vs 15.0 expected per hour)``,
-    or ``... is new since ... (15 per hour, no history)`` for a value never seen."""
-    label = LABELS.get(alert.dimension, alert.dimension)
-    per = "hour" if alert.granularity.value == "hour" else "day"
-    value = one_line(alert.value)
-    if alert.expected < 0.05:
-        return (
-            f"{label} = {value} is new since {alert.start_bucket} "
-            f"({alert.observed} per {per}, no history)"
-        )
-    return (
-        f"{label} = {value} up {alert.ratio:.1f}x since {alert.start_bucket} "
-        f"({alert.observed} vs {alert.expected:.1f} expected per {per})"
-    )
+    """The alert's sentence (``wording.sentence``): ``report reason = scam up 6.1x since
+    19 Nov 14:00: 73 in the 24 h to 22:00, 21 Nov vs 12.0 expected``."""
+    return wording.sentence(alert)
 
 
 def recipients(session: Session) -> list[str]:
@@ -83,6 +58,11 @@ def build(settings: Settings, alert: TrendAlert, to: list[str]) -> EmailMessage:
         lines.append("")
     if alert.sample_case_ids:
         lines.append(f"{len(alert.sample_case_ids)} sample case(s) are linked to it.")
+    if alert.granularity.value == "day":
+        lines.append(
+            "A day alert counts a rolling 24 hours (UTC), not a calendar day: the hourly counts"
+            " of that span add up to its figure."
+        )
     lines += [f"Open it: {link}", "", "Acknowledge, dismiss or escalate it from the console."]
     email = EmailMessage()
     email["From"] = settings.mail_from

@@ -26,10 +26,24 @@ class AlertOut(BaseModel):
     value: str
     granularity: Granularity
     status: AlertStatus
-    observed: int = Field(description="Count in the latest bucket that fired.")
-    expected: float = Field(description="Baseline mean of that bucket (0: never seen).")
-    ratio: float
-    excess: float
+    observed: int = Field(
+        description="Count in the latest bucket that fired (a day alert's: the rolling 24 "
+        "hours ending at last_seen_at, not a calendar day)."
+    )
+    expected: float = Field(
+        description="The expected count ratio and excess are computed from: the baseline "
+        "median, or the new-value floor when higher."
+    )
+    ratio: float = Field(description="observed / expected.")
+    excess: float = Field(description="observed - expected.")
+    baseline_median: float | None = Field(
+        None, description="The baseline median itself (below expected when floored)."
+    )
+    baseline_history: int | None = Field(
+        None,
+        description="The series' total count over its baseline weeks before the rise; 0 is "
+        "a new value.",
+    )
     p_value: float
     peak_ratio: float
     start_bucket: str

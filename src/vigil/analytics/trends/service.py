@@ -10,6 +10,7 @@ field.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,7 +50,9 @@ from vigil.kit.pagination import Page, decode_id_cursor, encode_cursor
 
 NOTE_MAX = 2000
 # The longest span one counts request may cover, per interval (bounded responses).
-MAX_SPAN = {"hour": timedelta(days=31), "day": timedelta(days=400)}
+# "24h" is rolling 24 hours ending at ``end``'s hour: the buckets a day alert judges (its
+# figure is one of them), where "day" is the UTC calendar day.
+MAX_SPAN = {"hour": timedelta(days=31), "day": timedelta(days=400), "24h": timedelta(days=400)}
 # Dates a counts request may name: bucket keys are four-digit years, and far-off dates are
 # typing mistakes rather than questions.
 EARLIEST_YEAR = 2000
@@ -203,18 +206,19 @@ def counts(
     *,
     dimension: str,
     value: str | None = None,
-    interval: Literal["hour", "day"] | str = "hour",
+    interval: Literal["hour", "day", "24h"] | str = "hour",
     start: datetime,
     end: datetime,
     limit: int = 5,
 ) -> CountSeries:
     """Counts of ``dimension`` per ``interval`` in ``[start, end)`` (both rounded down to
-    the hour or day), with each bucket's baseline median. One ``value``, or the ``limit``
-    values with the highest total in the range."""
+    the hour or day; for ``24h``, rolling 24 hours ending at ``end``'s hour, keyed by their
+    first hour: what a day alert counts), with each bucket's baseline median. One
+    ``value``, or the ``limit`` values with the highest total in the range."""
     actor.require(Permission.trends_read)
     _dimension(dimension)
     if interval not in MAX_SPAN:
-        raise InvalidInput("interval must be hour or day", field="interval",
+        raise InvalidInput("interval must be hour, day or 24h", field="interval",
                            code="invalid_interval")  # fmt: skip
     for name, at in (("start", start), ("end", end)):
         # By the year alone: converting a far-off date to UTC can overflow.
@@ -224,11 +228,14 @@ def counts(
                 field=name,
                 code="invalid_range",
             )
-    g = Granularity(interval)
+    g = Granularity.hour if interval == "hour" else Granularity.day
     start = floor_hour(start)
     end = floor_hour(end)
-    if g is Granularity.day:
+    if interval == "day":
         start, end = start.replace(hour=0), end.replace(hour=0)
+    elif interval == "24h" and end > start:
+        # Whole 24 hours back from ``end`` (the last one ends there, as a day alert's does).
+        start = end - math.ceil((end - start) / DAY) * DAY
     if end <= start:
         raise InvalidInput("end must be after start", field="end", code="invalid_range")
     if end - start > MAX_SPAN[interval]:

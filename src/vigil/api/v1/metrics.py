@@ -14,7 +14,7 @@ export of staff or case data is. docs/metrics.md defines every metric.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -197,5 +197,10 @@ def get_metric(
             "group_by": query.group_by,
         },
     )
-    stem = f"{name}-{query.start.date().isoformat()}-{query.interval}"
+    # The last day included (the window's end is exclusive) and the split, so two downloads
+    # of different views never share a name.
+    last = (query.end - timedelta(microseconds=1)).date()
+    stem = f"{name}-{query.start.date().isoformat()}-to-{last.isoformat()}-by-{query.interval}"
+    if query.group_by:
+        stem += f"-split-{query.group_by}"
     return export.response(fmt, stem, columns, rows, sheet=result.metric.label)

@@ -109,7 +109,7 @@ def counts(
     start: datetime,
     end: datetime,
     value: Annotated[str | None, Query(max_length=200)] = None,
-    interval: Literal["hour", "day"] = "hour",
+    interval: Literal["hour", "day", "24h"] = "hour",
     limit: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> CountsOut:
     for name, at in (("start", start), ("end", end)):

@@ -1500,6 +1500,8 @@ def upgrade() -> None:
         sa.Column("excess", sa.Float(), nullable=False),
         sa.Column("p_value", sa.Float(), nullable=False),
         sa.Column("peak_ratio", sa.Float(), nullable=False),
+        sa.Column("baseline_median", sa.Float(), nullable=True),
+        sa.Column("baseline_history", sa.BigInteger(), nullable=True),
         sa.Column("start_bucket", sa.String(length=13), nullable=False),
         sa.Column("started_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_bucket", sa.String(length=13), nullable=False),

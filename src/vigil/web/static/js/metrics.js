@@ -21,6 +21,32 @@
     if (m) return m + "m";
     return s + "s";
   }
+  // An axis tick on a round duration: "30m", "1h", "6h", "1d", "1d 12h" (no "1h 00m").
+  function tick(seconds) {
+    var s = Math.abs(Math.round(seconds)), out = [];
+    var d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+    if (d) out.push(d + "d");
+    if (h) out.push(h + "h");
+    if (m && !d) out.push(m + "m");
+    if (!out.length) out.push((s % 60) + "s");
+    return out.join(" ");
+  }
+  // Steps a duration axis may use, so its ticks fall on round times (1h, 2h, 6h, 1d, ...).
+  var DURATION_STEPS = [1, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
+    43200, 86400, 172800, 259200, 604800, 1209600, 2592000];
+  // The y axis is as wide as its longest label (uPlot calls this as the labels change), so
+  // "12h 30m" or "1,204" is never cut at the canvas edge.
+  function axisSize(u, values, axisIdx, cycleNum) {
+    var axis = u.axes[axisIdx];
+    if (cycleNum > 1 && axis._size) return axis._size;
+    var size = (axis.ticks && axis.ticks.size || 0) + (axis.gap || 0) + 8;
+    var longest = (values || []).reduce(function (a, v) { return v != null && String(v).length > a.length ? String(v) : a; }, "");
+    if (longest) {
+      u.ctx.font = axis.font[0];
+      size += u.ctx.measureText(longest).width / (window.devicePixelRatio || 1);
+    }
+    return Math.ceil(Math.max(size, 32));
+  }
   var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
   // Bucket starts are UTC midnights: "25 Oct", the console's way of writing a day.
   function day(ts) {
@@ -36,6 +62,17 @@
       if (unit === "count") return Math.abs(v) >= 1000 ? (Math.round(v / 100) / 10) + "k" : String(Math.round(v * 10) / 10);
       return String(Math.round(v * 100) / 100);
     };
+  }
+
+  function yAxis(unit, fmt) {
+    var axis = { stroke: "#5b6475", grid: { stroke: "#eef1f6" }, ticks: { stroke: "#dde1e8" },
+                 size: axisSize, values: function (u, vals) { return vals.map(fmt); } };
+    if (unit === "seconds") {
+      axis.incrs = DURATION_STEPS;
+      axis.space = 24;
+      axis.values = function (u, vals) { return vals.map(tick); };
+    }
+    return axis;
   }
 
   function draw(el) {
@@ -85,8 +122,7 @@
           // Whole days only (1 day, 2 days, a week, ...): a bucket is never less than a day.
           incrs: [86400, 172800, 604800, 1209600, 2419200, 7776000], space: 44,
           values: function (u, splits) { return splits.map(day); } },
-        { stroke: "#5b6475", grid: { stroke: "#eef1f6" }, ticks: { stroke: "#dde1e8" }, size: 56,
-          values: function (u, vals) { return vals.map(fmt); } },
+        yAxis(spec.unit, fmt),
       ],
       series: series,
     };

@@ -70,6 +70,19 @@
     };
   }
 
+  // The x axis in the console's style, UTC: "21 Nov" at a day's tick, "14:00" within a day
+  // (uPlot's default is local time in US order, "11/21").
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function tickLabels(u, splits) {
+    return splits.map(function (t) {
+      var d = new Date(t * 1000);
+      var day = d.getUTCDate() + " " + MONTHS[d.getUTCMonth()];
+      if (d.getUTCHours() === 0 && d.getUTCMinutes() === 0) return day;
+      return pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
+    });
+  }
+
   function size(figure) {
     var box = figure.querySelector(".tr-canvas");
     var width = Math.max(240, Math.floor(box.clientWidth));
@@ -92,7 +105,7 @@
       series: built.series,
       bands: built.bands,
       axes: [
-        { stroke: MUTED, grid: { stroke: "#eef1f6" } },
+        { stroke: MUTED, grid: { stroke: "#eef1f6" }, values: tickLabels },
         { stroke: MUTED, grid: { stroke: "#eef1f6" }, size: 48 }
       ],
       hooks: { draw: [startMarker(data.start)] }
