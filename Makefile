@@ -26,8 +26,8 @@ demo: install fonts
 test: install browser fonts lint typecheck migrations-check pytest
 
 lint:
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench eval
+	$(BIN)/ruff format --check src tests bench eval
 
 typecheck:
 	$(BIN)/mypy src
