@@ -35,7 +35,9 @@ def test_demo_data_loads_once_and_tells_how_to_log_in(cli: CliRunner, db: Sessio
     assert "log in as agent@vigil.example / vigil-demo-agent" in first.output
     assert "specialist@vigil.example" in first.output
     accounts, cases = count(db, Account), count(db, Case)
-    assert accounts == 80 and cases > 0 and count(db, Queue) >= 10
+    # The 80 asked for, and the demo's injected scam wave's own few new accounts (three a
+    # day at this size, over the part of its three days that has begun).
+    assert 80 < accounts <= 89 and cases > 0 and count(db, Queue) >= 10
 
     for user in DEMO_STAFF:
         staff = auth.get_staff_by_email(db, user.email)

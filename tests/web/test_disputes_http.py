@@ -607,7 +607,7 @@ def test_staff_who_may_not_mediate_and_visitors_are_kept_out(
 
 
 def test_the_case_page_of_a_dispute_links_to_the_two_sided_view(
-    client: TestClient, db: Session, settings: Settings
+    client: TestClient, db: Session, settings: Settings, frozen: FrozenClock
 ) -> None:
     world = _world(db, settings)
     login_as(client, db, world.agent)
