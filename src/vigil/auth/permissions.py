@@ -92,6 +92,8 @@ class Permission(StrEnum):
     goals_write = "goals:write"  # set targets on metrics per period
     reports_read = "reports:read"  # transparency reports (DSA Art. 15 / 24 figures)
     data_export = "data:export"  # CSV / XLSX downloads of case and decision lists
+    legal_holds_write = "legal_holds:write"  # place and lift legal holds (retention never deletes)
+    privacy_requests = "privacy:requests"  # erasure and access requests for a person's data
 
 
 P = Permission
@@ -146,6 +148,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.restrictions_write,
             P.legal_cases,
             P.reports_read,
+            P.legal_holds_write,
+            P.privacy_requests,
         }
     ),
     Role.qa: frozenset(
@@ -253,6 +257,7 @@ API_KEY_SCOPES: frozenset[Permission] = frozenset(
         P.appeals_write,
         P.metrics_read,
         P.reports_read,
+        P.privacy_requests,
     }
 )
 
