@@ -15,6 +15,7 @@ from vigil.api import errors
 from vigil.config import Settings
 from vigil.db import make_engine, make_sessionmaker
 from vigil.kit.asgi import BodyLimit, ConcurrencyLimit, RequestContext
+from vigil.ops import metrics as ops_metrics
 
 log = logging.getLogger("vigil")
 
@@ -48,6 +49,7 @@ API_ROUTERS = [
     "vigil.api.v1.orders",
     "vigil.api.v1.metrics",
     "vigil.api.v1.trends",
+    "vigil.api.v1.privacy",
 ]
 
 # Modules that register job handlers and periodic tasks when imported.
@@ -65,6 +67,8 @@ TASK_MODULES = [
     "vigil.identity.tasks",
     "vigil.analytics.clusters.tasks",
     "vigil.analytics.trends.tasks",
+    "vigil.keys.tasks",
+    "vigil.privacy.tasks",
 ]
 
 
@@ -119,6 +123,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     errors.install(app)
     for name in API_ROUTERS:
         app.include_router(import_module(name).router, prefix="/v1")
+    # /readyz and /ops/metrics, at the root where balancers and scrapers look.
+    app.include_router(import_module("vigil.api.v1.health").root_router)
+    ops_metrics.install_hooks()
 
     from vigil.api.v1 import disputes as disputes_api
     from vigil.api.v1 import identity as identity_api
@@ -141,11 +148,14 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     from vigil.web import goals as web_goals
     from vigil.web import incidents as web_incidents
     from vigil.web import metrics as web_metrics
+    from vigil.web import privacy as web_privacy
     from vigil.web import reports as web_reports
+    from vigil.web import security as web_security
     from vigil.web import trends as web_trends
 
     web_auth.install(app)
     app.include_router(views.router)
+    app.include_router(web_security.router)
     app.include_router(casepage.router)
     app.include_router(precedent.router)
     app.include_router(search.router)
@@ -163,6 +173,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.include_router(web_goals.router)
     app.include_router(web_trends.router)
     app.include_router(web_incidents.router)
+    app.include_router(web_privacy.router)
     app.mount("/static", StaticFiles(packages=[("vigil.web", "static")]), name="static")
 
     app.add_middleware(
@@ -172,5 +183,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         session_cookie=settings.session_cookie,
     )
     app.add_middleware(ConcurrencyLimit, limit=settings.request_concurrency)
-    app.add_middleware(RequestContext)
+    # Outside the concurrency limit: latency counts the wait for a slot; /livez never waits.
+    app.add_middleware(ops_metrics.Observe, access_log_enabled=settings.access_log)
+    app.add_middleware(RequestContext, hsts=settings.cookie_secure)
     return app

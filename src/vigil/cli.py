@@ -33,9 +33,10 @@ SUBCOMMANDS = [
     ("vigil.detection.links.cli", "links"),
     ("vigil.identity.cli", "identity"),
     ("vigil.screening.cli", "screening"),
+    ("vigil.keys.cli", "keys"),
 ]
 # Modules that add top-level commands (``vigil worker``, ``vigil simulate``).
-TOP_LEVEL = ["vigil.jobs.cli", "vigil.simulate.cli"]
+TOP_LEVEL = ["vigil.jobs.cli", "vigil.simulate.cli", "vigil.privacy.cli"]
 
 
 def settings() -> Settings:
@@ -60,16 +61,28 @@ def main(
     ctx: typer.Context,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug output."),
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    _configure_logging(verbose)
     if not verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)
     asking_help = "--help" in sys.argv[1:]
     needs_schema = _needs_schema(ctx.invoked_subcommand)
     if needs_schema and not ctx.resilient_parsing and not asking_help:
         _require_schema(settings())
+
+
+def _configure_logging(verbose: bool) -> None:
+    """VIGIL_LOG_FORMAT (text or json) and VIGIL_LOG_LEVEL for every command's logs; leaves
+    logging alone when something else (a test runner) has set it up already."""
+    from vigil.ops.logging import configure, is_configured_elsewhere
+
+    if is_configured_elsewhere():
+        return
+    try:
+        s = settings()
+        log_format, level = s.log_format, s.log_level
+    except Exception:  # invalid settings are reported by the command that reads them
+        log_format, level = "text", "INFO"
+    configure(log_format, "DEBUG" if verbose else level)
 
 
 def _require_schema(s: Settings) -> None:
@@ -140,7 +153,15 @@ def serve(
 
     s = settings()
     application = create_app(s, run_worker=worker)
-    uvicorn.run(application, host=host or s.host, port=port or s.port, log_level="info")
+    from vigil.ops.logging import uvicorn_log_settings
+
+    uvicorn.run(
+        application,
+        host=host or s.host,
+        port=port or s.port,
+        log_level=s.log_level.lower(),
+        **uvicorn_log_settings(),
+    )
 
 
 def _register() -> None:

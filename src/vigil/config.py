@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -219,6 +220,70 @@ class Settings(BaseSettings):
     # Page sizes for keyset pagination.
     page_size_default: int = 50
     page_size_max: int = 500
+
+    # --- Part F: operations (docs/observability.md, docs/deployment.md) ---
+    # Log lines as JSON objects (one per line, for log shippers) or as plain text.
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    # One access log line per HTTP request (method, route template, status, duration).
+    access_log: bool = True
+    # Bearer token for ``GET /ops/metrics`` (and the worker's metrics port). Empty: only
+    # clients on loopback may scrape.
+    metrics_token: SecretStr = SecretStr("")
+    # Readiness fails when a check takes longer than this (seconds).
+    readiness_timeout_seconds: float = 2.0
+
+    # --- Part A: access (docs/security.md) ---
+    # Requests per minute per API key, and per staff member on /v1 with a session cookie;
+    # 0 turns the limit off. Shared through Redis when ``redis_url`` is set.
+    api_rate_limit: int = 600
+    # Namespace of the rate-limit keys in Redis (two installs sharing one Redis differ here).
+    rate_limit_prefix: str = "vigil:rl:"
+    # Login attempts allowed per client IP and per email within ``login_window_seconds``
+    # (0 = no limit); then 429 until the window slides on.
+    login_ip_limit: int = 30
+    login_email_limit: int = 10
+    login_window_seconds: int = 900
+    # After ``lockout_threshold`` consecutive failed logins a staff account is locked for
+    # ``lockout_minutes`` (kept in the database; 0 = never lock). Admins can unlock earlier.
+    lockout_threshold: int = 10
+    lockout_minutes: int = 15
+    # Roles that must enrol a TOTP second factor at their next login (comma-separated).
+    require_totp_for_roles: str = ""
+    # Second-factor codes a staff member may try per ``login_window_seconds``.
+    totp_attempt_limit: int = 10
+
+    # --- Part B: field encryption and key rotation (docs/encryption.md) ---
+    # Keys of the sealed database fields (document numbers, birth dates, MRZ lines...): base64
+    # keys of 32 bytes, comma-separated; the first seals, all open. Unset: one key in
+    # ``data_dir/field.key`` (one machine only; several machines set this).
+    field_keys: SecretStr = SecretStr("")
+    # The re-seal job (``keys.rotate``): rows per transaction, and how often the scheduler
+    # runs it (seconds; daily: each run scans the sealed columns, and writes nothing when
+    # every value is sealed with the first key; after a rotation run ``vigil keys rotate``).
+    keys_rotate_batch: int = 500
+    keys_rotate_interval_seconds: int = 86400
+
+    # --- Part C: privacy: retention, legal holds, erasure (docs/privacy.md) ---
+    # Days each data class is kept (0 = kept for ever). Nothing under a legal hold goes.
+    # Identity images and what was read from documents: counted from the decision.
+    retention_identity_images_days: int = 90
+    retention_identity_fields_days: int = 180
+    # Texts users wrote (messages, reviews, listings, reports) in events, then the rest of
+    # the personal payload of every event (ip, device, payment instrument, data).
+    retention_event_texts_days: int = 365
+    retention_event_payloads_days: int = 730
+    # Address and body of messages sent to users (the statement of reasons stays).
+    retention_messages_days: int = 730
+    # Console sessions, counted from their expiry; finished webhook deliveries.
+    retention_staff_sessions_days: int = 30
+    retention_webhook_deliveries_days: int = 90
+    # Blob files no row points at are deleted once this old (0 = never swept).
+    retention_orphan_blob_grace_hours: int = 24
+    # Rows per batch, and at most this many rows per class per run (one transaction).
+    retention_batch_size: int = 500
+    retention_max_rows_per_run: int = 50_000
+    retention_interval_seconds: int = 6 * 3600
 
     @field_validator("database_url")
     @classmethod

@@ -8,6 +8,7 @@ the job runner opens a session, commits on success and rolls back on error. Serv
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,23 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# The settings each engine was made from: sealed columns (``vigil.kit.sealed_orm``) find their
+# keyring through the session's engine.
+_engine_settings: weakref.WeakKeyDictionary[Engine, Settings] = weakref.WeakKeyDictionary()
+
+
+def settings_of(engine: Engine) -> Settings | None:
+    """The settings ``engine`` was made from by :func:`make_engine` (None for others)."""
+    return _engine_settings.get(engine)
+
+
 def make_engine(settings: Settings, **kwargs: Any) -> Engine:
+    engine = _make_engine(settings, **kwargs)
+    _engine_settings[engine] = settings
+    return engine
+
+
+def _make_engine(settings: Settings, **kwargs: Any) -> Engine:
     url = settings.database_url
     if settings.is_sqlite:
         path = url.split("///", 1)[-1]

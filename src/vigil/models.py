@@ -22,6 +22,7 @@ from vigil.integrations import models as integrations_models
 from vigil.jobs import models as jobs_models
 from vigil.kit.models import Base
 from vigil.policies import models as policies_models
+from vigil.privacy import models as privacy_models
 from vigil.quality import models as quality_models
 from vigil.screening import models as screening_models
 from vigil.simulate import models as simulate_models
@@ -47,6 +48,7 @@ __all__ = [
     "jobs_models",
     "links_models",
     "policies_models",
+    "privacy_models",
     "quality_models",
     "rules_models",
     "screening_models",

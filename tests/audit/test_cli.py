@@ -40,7 +40,7 @@ def test_verify_fails_and_lists_each_break(db: Session) -> None:
     result = runner.invoke(app, ["audit", "verify"])
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
-    assert lines[0] == "BROKEN: 3 problem(s) in 4 records"
+    assert lines[0] == "BROKEN: 3 problem(s) in 4 records; first bad record: 2"
     assert lines[1:] == [
         "record 2: record content does not match its hash",
         "record 5: records 4..4 are missing",

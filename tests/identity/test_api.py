@@ -543,9 +543,10 @@ def test_qa_and_policy_leads_see_personal_data_masked(
     ]
     assert actions.count("identity.verification.view") == 2
     assert actions.count("identity.verification.list") == 4
-    # An agent (pii:reveal) sees the document as read.
+    # An agent (pii:reveal) sees the document as read after an audited reveal with a reason.
     login_as(client, db, make_staff(db, role=Role.agent))
-    full = client.get(f"/v1/identity/verifications/{vid}").text
+    assert "D23145890" not in client.get(f"/v1/identity/verifications/{vid}").text
+    full = client.get(f"/v1/identity/verifications/{vid}?reveal=true&reason=case+12").text
     assert "ERIKSSON" in full and "D23145890" in full and "I<SWE" in full
 
 

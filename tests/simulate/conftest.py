@@ -40,7 +40,6 @@ def rows_digest(session: Session) -> str:
             Account.side,
             Account.display_name,
             Account.legal_name,
-            Account.date_of_birth,
             Account.country,
             Account.locale,
             Account.email,
@@ -72,8 +71,13 @@ def rows_digest(session: Session) -> str:
         .join(Account, Account.id == SimulationLabel.account_id)
         .order_by(Account.external_id)
     ).all()
+    # The date of birth is sealed (random nonce): compared as read through the model.
+    births = [
+        (a.external_id, a.date_of_birth)
+        for a in session.scalars(select(Account).order_by(Account.external_id))
+    ]
     body = json.dumps(
-        [[list(r) for r in rows] for rows in (accounts, identifiers, labels)],
+        [[list(r) for r in rows] for rows in (accounts, identifiers, labels, births)],
         sort_keys=True,
         default=str,
     )

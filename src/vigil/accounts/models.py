@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
-    Date,
     ForeignKey,
     Index,
     String,
@@ -16,8 +15,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vigil.kit import clock
+from vigil.kit import clock, sealed
 from vigil.kit.models import Base, BigId, IdMixin, TimestampMixin, enum_check, str_enum
+from vigil.kit.sealed_orm import SealedJSON, install
+
+_DATE_OF_BIRTH = sealed.register_column("accounts", "date_of_birth")
 
 
 class Side(StrEnum):
@@ -71,7 +73,8 @@ class Account(IdMixin, TimestampMixin, Base):
         CheckConstraint(enum_check("status", AccountStatus), name="status"),
         Index("ix_accounts_email", "email"),
         Index("ix_accounts_phone", "phone"),
-        Index("ix_accounts_legal_name_dob", "legal_name", "date_of_birth"),
+        # The date of birth is sealed (nothing looks it up in SQL): the name alone.
+        Index("ix_accounts_legal_name", "legal_name"),
         # Status-filtered lists (and the sweep over restricted accounts) page by id.
         Index("ix_accounts_status_id", "status", "id"),
     )
@@ -80,7 +83,13 @@ class Account(IdMixin, TimestampMixin, Base):
     side: Mapped[Side] = mapped_column(str_enum(Side))
     display_name: Mapped[str | None] = mapped_column(String(200))
     legal_name: Mapped[str | None] = mapped_column(String(300))
-    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    # Sealed (``vigil.kit.sealed``): the column holds a token bound to the row,
+    # ``date_of_birth`` the ``date`` (docs/encryption.md).
+    date_of_birth_sealed: Mapped[str | None] = mapped_column("date_of_birth", Text)
+    date_of_birth = SealedJSON(
+        "date_of_birth_sealed", _DATE_OF_BIRTH, default=lambda: None,
+        dump=date.isoformat, load=date.fromisoformat,
+    )  # fmt: skip
     country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166-1 alpha-2
     locale: Mapped[str] = mapped_column(String(16), default="en")
     email: Mapped[str | None] = mapped_column(String(320))  # lower-cased
@@ -94,6 +103,9 @@ class Account(IdMixin, TimestampMixin, Base):
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+install(Account)
 
 
 class Identifier(IdMixin, Base):

@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from vigil.auth import guard
 from vigil.auth import service as auth_service
 from vigil.auth.models import StaffSession, StaffUser
 from vigil.auth.permissions import Permission
@@ -68,6 +69,7 @@ def get_principal(
         if principal is None:
             raise NotAuthenticated("API key is unknown, revoked or expired", code="invalid_api_key")
         request.state.principal = principal
+        guard.after_authentication(request, settings, principal)  # rate limit (part A)
         return principal
     cookie = request.cookies.get(settings.session_cookie)
     if cookie:
@@ -79,6 +81,7 @@ def get_principal(
             request.state.staff_session = staff_session
             principal = auth_service.principal_for(user)
             request.state.principal = principal
+            guard.after_authentication(request, settings, principal)  # part A
             return principal
     raise NotAuthenticated("log in or send an API key", code="not_authenticated")
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -37,15 +37,26 @@ _HTTP_CODES = {
 }
 
 
+# A body of a million bad list items must not answer with a million details (a response
+# tens of times larger than the request): the first ones are enough to fix the request.
+MAX_DETAILS = 100
+
+
 def error_body(
     code: str, message: str, field: str | None = None, details: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
+    listed = details or []
+    if len(listed) > MAX_DETAILS:
+        more = len(listed) - MAX_DETAILS
+        listed = [*listed[:MAX_DETAILS], {
+            "code": "more_errors", "field": None, "message": f"{more} more errors not listed",
+        }]  # fmt: skip
     return {
         "code": code,
         "message": message,
         "field": field,
         "request_id": current_request_id(),
-        "details": details or [],
+        "details": listed,
     }
 
 
@@ -179,6 +190,14 @@ def install(app: FastAPI) -> None:
     for kind in (OverflowError, UnicodeError, RecursionError):
         app.add_exception_handler(kind, _bad_value_handler)
 
+    # The database is unreachable (stopped, restarting, failed over) or the connection broke
+    # mid-request: the transaction did not commit (short of a commit whose acknowledgement
+    # was lost, which retrying with the same event_id / idempotency key makes harmless), and
+    # the same request works once it is back (the pool checks each connection before use).
+    # 503 with a stable code and Retry-After, not a 500.
+    for outage in (OperationalError, InterfaceError):
+        app.add_exception_handler(outage, _database_unavailable)
+
 
 def _bad_value() -> JSONResponse:
     return JSONResponse(
@@ -188,6 +207,18 @@ def _bad_value() -> JSONResponse:
             "a value in the request is out of range or cannot be stored "
             "(numbers past 64 bits, NUL characters, dates beyond year 9999, broken unicode)",
         ),
+    )
+
+
+def _database_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
+    message = "the database is unavailable; send the request again shortly"
+    if _wants_page(request):
+        return _page(request, 503, message)
+    return JSONResponse(
+        status_code=503,
+        content=error_body("database_unavailable", message),
+        headers={"Retry-After": "1"},
     )
 
 

@@ -22,7 +22,8 @@ def verify(
         help="ID:HASH saved earlier with `vigil audit head`; also catches deleted newest records.",
     ),
 ) -> None:
-    """Walk the whole chain. Exit 0 with "ok: N records", or 1 listing each break."""
+    """Walk the whole chain. Exit 0 with "ok: N records", or 1 naming the first bad record
+    and listing each break."""
     try:
         head = service.Head.parse(expect_head) if expect_head else None
     except InvalidInput as exc:
@@ -33,7 +34,11 @@ def verify(
     if result.ok:
         typer.echo(f"ok: {result.checked} records")
         return
-    typer.echo(f"BROKEN: {len(result.breaks)} problem(s) in {result.checked} records")
+    first = min(br.record_id for br in result.breaks)
+    typer.echo(
+        f"BROKEN: {len(result.breaks)} problem(s) in {result.checked} records; "
+        f"first bad record: {first}"
+    )
     for br in result.breaks:
         typer.echo(f"record {br.record_id}: {br.problem}")
     raise typer.Exit(1)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import typer
 from sqlalchemy.orm import Session
 
-from vigil.auth import service
+from vigil.auth import guard, service
 from vigil.auth.permissions import Role
 from vigil.auth.principal import Principal
 from vigil.config import Settings
@@ -123,3 +123,33 @@ def deactivate(
         user = service.get_staff_by_email(session, email)
         service.update_staff(session, CLI_ACTOR, user.id, active=False, reason=reason)
         typer.echo(f"deactivated {user.email}")
+
+
+@cli.command("unlock")
+def unlock(
+    email: str = typer.Argument(..., help="The staff member's email."),
+    reason: str | None = typer.Option(None, help="Why (kept in the audit log)."),
+) -> None:
+    """End a login lockout now and clear the failed-login count."""
+    with unit_of_work() as session:
+        user = service.get_staff_by_email(session, email)
+        service.unlock_staff(session, CLI_ACTOR, user.id, reason=reason)
+        # With Redis this also clears the email's attempt limit for every process; the
+        # in-process limiter of a single ``vigil serve`` forgets it within the window.
+        guard.login_succeeded(Settings(), user.email)
+        typer.echo(f"unlocked {user.email}")
+
+
+@cli.command("reset-second-factor")
+def reset_second_factor(
+    email: str = typer.Argument(..., help="The staff member's email."),
+    reason: str = typer.Option(..., help="Why (kept in the audit log)."),
+) -> None:
+    """Remove a staff member's TOTP second factor (a lost phone); they enrol again, and
+    their console sessions end."""
+    from vigil.auth import totp
+
+    with unit_of_work() as session:
+        user = service.get_staff_by_email(session, email)
+        totp.reset(session, CLI_ACTOR, user, reason=reason)
+        typer.echo(f"second factor reset for {user.email}")

@@ -3,11 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vigil.auth.permissions import Role
-from vigil.kit import clock
+from vigil.kit import clock, sealed
 from vigil.kit.models import (
     Base,
     BigId,
@@ -33,6 +33,27 @@ class StaffUser(IdMixin, TimestampMixin, Base):
     languages: Mapped[list[str]] = mapped_column(JSONList, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_login_at: Mapped[datetime | None]
+    # Login lockout (docs/security.md): consecutive failed attempts since the last success;
+    # at the threshold the account is locked until ``locked_until``. In the database, so it
+    # holds across processes and restarts.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+    # TOTP second factor: the secret sealed (vigil.kit.sealed, bound to this row), set at
+    # enrolment and active once ``totp_enabled_at`` is set (a first code confirmed it). The
+    # last time step accepted, so a code cannot be used twice inside its window. Recovery
+    # codes are SHA-256 hashes of random 50-bit codes, removed as they are used.
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    totp_enabled_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    recovery_codes: Mapped[list[str]] = mapped_column(JSONList, default=list)
+
+    @property
+    def totp_enabled(self) -> bool:
+        return self.totp_enabled_at is not None
+
+
+# Re-sealed by ``vigil keys rotate`` (vigil.kit.sealed).
+sealed.register_column("staff_users", "totp_secret")
 
 
 class StaffSession(Base):

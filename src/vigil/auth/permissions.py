@@ -94,6 +94,7 @@ class Permission(StrEnum):
     data_export = "data:export"  # CSV / XLSX downloads of case and decision lists
     legal_holds_write = "legal_holds:write"  # place and lift legal holds (retention never deletes)
     privacy_requests = "privacy:requests"  # erasure and access requests for a person's data
+    privacy_erase = "privacy:erase"  # carry out or refuse an erasure request (staff only)
 
 
 P = Permission
@@ -150,6 +151,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.reports_read,
             P.legal_holds_write,
             P.privacy_requests,
+            P.privacy_erase,
         }
     ),
     Role.qa: frozenset(

@@ -14,7 +14,7 @@ class _Request(BaseModel):
 
 
 class StaffOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
 
     id: int
     email: str
@@ -24,6 +24,12 @@ class StaffOut(BaseModel):
     active: bool
     created_at: datetime
     last_login_at: datetime | None
+    # Consecutive failed logins, and the end of a lockout (past or ``null``: not locked).
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    second_factor: bool = Field(
+        default=False, validation_alias="totp_enabled", description="A TOTP second factor is on."
+    )
 
 
 class StaffMe(StaffOut):
@@ -88,7 +94,9 @@ class ApiKeyCreated(ApiKeyOut):
 
 class ApiKeyCreate(_Request):
     name: str = Field(min_length=1, max_length=200, examples=["marketplace production"])
-    scopes: list[str] = Field(min_length=1, examples=[["accounts:write", "cases:create"]])
+    scopes: list[str] = Field(
+        min_length=1, max_length=100, examples=[["accounts:write", "cases:create"]]
+    )
     expires_at: datetime | None = None
 
 
@@ -100,3 +108,11 @@ class ApiKeyRotate(_Request):
     # The old key keeps working this long, so the new secret can be deployed first.
     grace_seconds: int = Field(default=0, ge=0, le=30 * 24 * 3600)
     reason: str | None = Field(default=None, max_length=2000)
+
+
+class StaffUnlock(_Request):
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class SecondFactorReset(_Request):
+    reason: str = Field(min_length=1, max_length=2000)

@@ -27,7 +27,14 @@ from vigil.auth.models import ApiKey, StaffSession, StaffUser
 from vigil.auth.permissions import API_KEY_SCOPES, Permission, Role
 from vigil.auth.principal import Principal
 from vigil.kit import clock
-from vigil.kit.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, PermissionDenied
+from vigil.kit.errors import (
+    Conflict,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+)
 from vigil.kit.pagination import decode_cursor, encode_cursor
 
 API_KEY_PREFIX = "vgl_"
@@ -280,33 +287,92 @@ class IssuedSession:
     expires_at: datetime
 
 
-def login(
-    session: Session, email: str, password: str, *, ttl: timedelta, user_agent: str | None = None
-) -> IssuedSession:
-    """Check a password and open a console session. Unknown email, wrong password and an
-    inactive account give the same error and cost the same time.
+@dataclass(frozen=True)
+class LoginPolicy:
+    """Lockout: after ``threshold`` consecutive failures (password or second factor) the
+    account is locked for ``lock_for``; ``threshold`` 0 never locks."""
 
-    A failed attempt on a known account is audited; the caller must still commit when this
-    raises for that record to be kept."""
+    threshold: int = 0
+    lock_for: timedelta = timedelta(minutes=15)
+
+
+class LoginLocked(RateLimited):
+    """The same message whether or not the email belongs to anyone (see docs/security.md)."""
+
+    code = "login_locked"
+
+
+LOCKED_MESSAGE = (
+    "too many failed attempts for this email: wait {minutes} minutes and try again, "
+    "or ask an admin to unlock the account"
+)
+
+
+def locked_error(minutes: int) -> LoginLocked:
+    return LoginLocked(LOCKED_MESSAGE.format(minutes=max(1, minutes)), field="email")
+
+
+def is_locked(user: StaffUser, at: datetime | None = None) -> bool:
+    return user.locked_until is not None and clock.as_utc(user.locked_until) > (at or clock.now())
+
+
+def record_failure(
+    session: Session, user: StaffUser, policy: LoginPolicy, *, step: str = "password"
+) -> None:
+    """Count one failed attempt on a known account (audited) and lock it at the threshold.
+    The caller must still commit when it then raises, for the count to be kept."""
+    user.failed_logins = (user.failed_logins or 0) + 1
+    data: dict[str, Any] = {"failures": user.failed_logins, "step": step}
+    if not user.active:
+        data["inactive"] = True
+    locked = policy.threshold > 0 and user.failed_logins >= policy.threshold
+    if locked:
+        user.locked_until = clock.now() + policy.lock_for
+    session.flush()
+    system = Principal.system("login")
+    audit.record(session, system, "auth.session.login_failed", "staff", user.id, data=data)
+    if locked:
+        audit.record(
+            session,
+            system,
+            "auth.staff.locked",
+            "staff",
+            user.id,
+            data={"until": user.locked_until, "failures": user.failed_logins},
+        )
+
+
+def verify_credentials(
+    session: Session, email: str, password: str, *, policy: LoginPolicy | None = None
+) -> StaffUser:
+    """Check an email and password. Unknown email, wrong password and an inactive account
+    give the same error and cost the same time; a locked account is refused before its
+    password is checked (so a lock also stops guessing). A failure on a known account is
+    counted and audited: the caller must still commit when this raises."""
+    policy = policy or LoginPolicy()
     try:
         email = normalize_email(email)
     except InvalidInput:
         email = ""
     user = session.scalar(select(StaffUser).where(StaffUser.email == email)) if email else None
+    if user is not None and is_locked(user):
+        remaining = clock.as_utc(user.locked_until) - clock.now()  # type: ignore[arg-type]
+        raise locked_error(int(remaining.total_seconds() // 60) + 1)
     ok = passwords.verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.active:
         if user is not None:
-            audit.record(
-                session,
-                Principal.system("login"),
-                "auth.session.login_failed",
-                "staff",
-                user.id,
-                data={"inactive": not user.active} if ok else {},
-            )
+            record_failure(session, user, policy)
         raise NotAuthenticated("email or password is wrong", code="invalid_credentials")
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
+    return user
+
+
+def open_session(
+    session: Session, user: StaffUser, *, ttl: timedelta, user_agent: str | None = None
+) -> IssuedSession:
+    """Open a console session for a person whose every factor has been checked; clears the
+    failure count."""
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     now = clock.now()
@@ -321,9 +387,55 @@ def login(
     )
     session.add(row)
     user.last_login_at = now
+    user.failed_logins = 0
+    user.locked_until = None
     session.flush()
     audit.record(session, principal_for(user), "auth.session.login", "staff", user.id)
     return IssuedSession(token, csrf, user, row.expires_at)
+
+
+def login(
+    session: Session,
+    email: str,
+    password: str,
+    *,
+    ttl: timedelta,
+    user_agent: str | None = None,
+    policy: LoginPolicy | None = None,
+) -> IssuedSession:
+    """Check a password and open a console session (one step: for accounts without a
+    second factor; the console's two-step login is in ``vigil.web.security``).
+
+    A failed attempt on a known account is audited; the caller must still commit when this
+    raises for that record to be kept."""
+    user = verify_credentials(session, email, password, policy=policy)
+    if user.totp_enabled_at is not None:
+        raise PermissionDenied(
+            "this account needs its second factor: log in from the console",
+            code="second_factor_required",
+        )
+    return open_session(session, user, ttl=ttl, user_agent=user_agent)
+
+
+def unlock_staff(
+    session: Session, actor: Principal, staff_id: int, *, reason: str | None = None
+) -> StaffUser:
+    """End a lockout (and clear the failure count) before its time."""
+    user = get_staff(session, staff_id)
+    was_locked = is_locked(user)
+    user.failed_logins = 0
+    user.locked_until = None
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "auth.staff.unlock",
+        "staff",
+        user.id,
+        reason=reason,
+        data={"was_locked": was_locked},
+    )
+    return user
 
 
 # Writing last_seen_at on every request would turn each read into a write.

@@ -8,11 +8,21 @@ filters that grow text (``replace``, ``join``, ``wordwrap``) refuse a result ove
 :class:`TemplateTooLarge` before building it; string methods that pad are not callable at all.
 The whole output is capped by the caller (``templating.render_source``) at
 :data:`MAX_RENDERED_CHARS`.
+
+Time is bounded by counting, not by a clock: inside :func:`budget` every loop iteration and
+every call (a macro, a method, ``loop()`` of a recursive loop) spends one step, and a render
+that spends more than :data:`MAX_STEPS` is refused with :class:`TemplateTooCostly`. Loops that
+print nothing (``{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}``) and macros that
+call themselves twice are therefore stopped after a bounded amount of work, whatever they
+print; deep recursion stops at the budget or at Python's recursion limit, whichever is first.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from jinja2 import nodes, pass_environment, pass_eval_context
@@ -28,10 +38,41 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 MAX_VALUE_CHARS = 100_000
 MAX_RENDERED_CHARS = 200_000
 MAX_INT_BITS = 4_096
+# Loop iterations plus calls in one render. A message template loops over a handful of items;
+# 50,000 steps take a few tens of milliseconds.
+MAX_STEPS = 50_000
+
+_steps_left: ContextVar[list[int] | None] = ContextVar("template_steps_left", default=None)
 
 
 class TemplateTooLarge(SecurityError):
     """The template would build a value or an output over the limits above."""
+
+
+class TemplateTooCostly(SecurityError):
+    """The template would do more than :data:`MAX_STEPS` steps (loop iterations and calls)."""
+
+
+@contextmanager
+def budget(steps: int = MAX_STEPS) -> Iterator[None]:
+    """Count steps while rendering inside this block; outside one, nothing is counted (the
+    shipped, reviewed templates)."""
+    token = _steps_left.set([steps])
+    try:
+        yield
+    finally:
+        _steps_left.reset(token)
+
+
+def _spend() -> None:
+    left = _steps_left.get()
+    if left is None:
+        return
+    left[0] -= 1
+    if left[0] < 0:
+        raise TemplateTooCostly(
+            f"the template does too much work (over {MAX_STEPS:,} loop steps and calls)"
+        )
 
 
 def _too_large(what: str) -> TemplateTooLarge:
@@ -60,7 +101,16 @@ _WIDE_BRACE_FORMAT = re.compile(r"\{[^{}]*:[^{}]*(?:\d{4,}|\{)")
 
 
 class _CheckedConcat(CodeGenerator):
-    """Compiles ``~`` to :meth:`Sandbox.checked_concat` instead of a bare ``str.join``."""
+    """Compiles ``~`` to :meth:`Sandbox.checked_concat` instead of a bare ``str.join``, and the
+    iterable of every ``for`` to :meth:`Sandbox.counted_iter` (each iteration is a step)."""
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        if not getattr(node, "_counted", False):
+            node.iter = nodes.Call(
+                nodes.EnvironmentAttribute("counted_iter"), [node.iter], [], None, None
+            )
+            node._counted = True  # type: ignore[attr-defined]
+        super().visit_For(node, frame)
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         self.write("environment.checked_concat((")
@@ -77,6 +127,15 @@ class Sandbox(ImmutableSandboxedEnvironment):
 
     intercepted_binops = frozenset({"*", "**", "+", "%"})
     code_generator_class = _CheckedConcat
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _spend()
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def counted_iter(self, iterable: Iterable[Any]) -> Iterator[Any]:
+        for item in iterable:
+            _spend()
+            yield item
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":

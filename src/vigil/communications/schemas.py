@@ -34,7 +34,9 @@ class CaseMessageBody(_Body):
     rendered with the case's context), or ``subject`` and ``body`` (free text, or a
     reviewer's edit of the macro named by ``macro_id``)."""
 
-    channels: list[MessageChannel] = Field(default_factory=lambda: [MessageChannel.email])
+    channels: list[MessageChannel] = Field(
+        default_factory=lambda: [MessageChannel.email], max_length=len(MessageChannel)
+    )
     macro_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     subject: str | None = Field(default=None, max_length=MAX_SUBJECT_CHARS)
     body: str | None = Field(default=None, max_length=MAX_BODY_CHARS)

@@ -38,7 +38,12 @@ from vigil.audit import service as audit
 from vigil.auth.principal import Principal
 from vigil.communications import sandbox
 from vigil.communications.models import MessageTemplate, MessageTemplateVersion
-from vigil.communications.sandbox import MAX_RENDERED_CHARS, Sandbox, TemplateTooLarge
+from vigil.communications.sandbox import (
+    MAX_RENDERED_CHARS,
+    Sandbox,
+    TemplateTooCostly,
+    TemplateTooLarge,
+)
 from vigil.dsa.service import RESTRICTION_WORDS
 from vigil.dsa.vocabulary import DecisionGround
 from vigil.kit import clock
@@ -173,8 +178,20 @@ def variables(source: str, field: str = "body") -> set[str]:
         raise _refuse_syntax(exc, field) from None
 
 
+# Tags that load another template: the environment has no loader (a message is one
+# self-contained text), so they could only fail when rendered.
+_LOADING_TAGS = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
+
+
 def validate(source: str, field: str = "body") -> None:
-    """Refuse a template that does not parse or reads a name that no context provides."""
+    """Refuse a template that does not parse, loads another template, or reads a name that
+    no context provides."""
+    if any(True for _ in _parse(source, field).find_all(_LOADING_TAGS)):
+        raise InvalidInput(
+            f"{field}: a message template cannot include, extend or import other templates",
+            field=field,
+            code="template_unsafe",
+        )
     unknown = sorted(variables(source, field) - CONTEXT_KEYS)
     if unknown:
         raise _missing(unknown, field, "the template uses variables no message context has")
@@ -216,11 +233,12 @@ def _render_capped(template: Any, values: dict[str, Any]) -> str:
     value; each value is already capped by the sandbox)."""
     chunks: list[str] = []
     size = 0
-    for chunk in template.generate(values):
-        size += len(chunk)
-        if size > MAX_RENDERED_CHARS:
-            raise TemplateTooLarge(f"the output would be over {MAX_RENDERED_CHARS} characters")
-        chunks.append(chunk)
+    with sandbox.budget():
+        for chunk in template.generate(values):
+            size += len(chunk)
+            if size > MAX_RENDERED_CHARS:
+                raise TemplateTooLarge(f"the output would be over {MAX_RENDERED_CHARS} characters")
+            chunks.append(chunk)
     return "".join(chunks)
 
 
@@ -238,6 +256,14 @@ def render_source(source: str, context: Mapping[str, Any], field: str = "body") 
             f"{field}: the template would render something too large: {exc}",
             field=field,
             code="template_too_large",
+        ) from None
+    except (TemplateTooCostly, RecursionError) as exc:
+        # A macro calling itself without end reaches Python's recursion limit before the
+        # step budget when each call is cheap; both mean the same to the author.
+        raise InvalidInput(
+            f"{field}: the template does too much work to render: {exc}",
+            field=field,
+            code="template_too_costly",
         ) from None
     except SecurityError as exc:
         raise InvalidInput(

@@ -12,6 +12,10 @@ Invariants:
 - Rows that name an account (images, hash bands) have an index leading with ``account_id``,
   so deleting an account cascades by index, not by scan.
 - ``(account_id, idempotency_key)`` is unique: a repeated submission returns the first.
+- ``fields`` and ``checks`` (everything read from the document: names, numbers, birth dates,
+  MRZ lines, AAMVA fields, and the checks' evidence quoting them) are sealed in the database
+  (``vigil.kit.sealed``, bound to the row's id and column); the code reads and writes plain
+  values. Nothing filters on them in SQL: lookups by document go through the fingerprint.
 - ``version`` moves on every change (optimistic concurrency for reviewers' decisions).
 - A verification's status moves ``pending -> processing -> approved | rejected | review |
   failed``, and ``review -> approved | rejected`` by a person; the CHECK constraints keep
@@ -21,7 +25,6 @@ Invariants:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
@@ -37,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from vigil.identity.types import DocumentKind, ImageSide, Outcome, VerificationStatus
-from vigil.kit import clock
+from vigil.kit import clock, sealed
 from vigil.kit.models import (
     Base,
     BigId,
@@ -47,6 +50,10 @@ from vigil.kit.models import (
     enum_check,
     str_enum,
 )
+from vigil.kit.sealed_orm import SealedJSON, install
+
+_FIELDS = sealed.register_column("identity_verifications", "fields")
+_CHECKS = sealed.register_column("identity_verifications", "checks")
 
 
 class IdentityVerification(IdMixin, TimestampMixin, Base):
@@ -85,9 +92,12 @@ class IdentityVerification(IdMixin, TimestampMixin, Base):
     # Reason codes behind the outcome (for reviewers) and the ones the user is told.
     reasons: Mapped[list[str]] = mapped_column(JSONList, default=list)
     user_reasons: Mapped[list[str]] = mapped_column(JSONList, default=list)
-    # Every check as ``Check.to_json()``; what each source read, and the merge.
-    checks: Mapped[list[dict[str, Any]]] = mapped_column(JSONList, default=list)
-    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Every check as ``Check.to_json()``; what each source read, and the merge. Sealed: the
+    # columns hold tokens, ``checks``/``fields`` the plain values (``kit.sealed_orm``).
+    checks_sealed: Mapped[str | None] = mapped_column("checks", Text)
+    fields_sealed: Mapped[str | None] = mapped_column("fields", Text)
+    checks = SealedJSON("checks_sealed", _CHECKS, default=list)
+    fields = SealedJSON("fields_sealed", _FIELDS, default=dict)
     document_fingerprint: Mapped[str | None] = mapped_column(String(64))
     # Hex id of the fingerprint key (``BlobStore.hash_key_id``) that made the fingerprint.
     document_fingerprint_key: Mapped[str | None] = mapped_column(String(16))
@@ -119,6 +129,9 @@ class IdentityVerification(IdMixin, TimestampMixin, Base):
         # other value (None, a plain string) leaves the key unknown.
         self.document_fingerprint_key = getattr(value, "key_id", None)
         return None if value is None else str(value)
+
+
+install(IdentityVerification)
 
 
 class IdentityImage(IdMixin, Base):

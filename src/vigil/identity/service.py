@@ -21,8 +21,9 @@ Invariants:
 - Images are revealed only to holders of ``identity:images`` (never to API keys), and every
   reveal is audited with its reason. Staff views of a verification, one or a list, are
   audited too (they hold what the document says about a person).
-- :func:`describe` shows each reader what it may see: staff with ``pii:reveal`` everything;
-  other staff the fields and the checks' evidence masked (:mod:`vigil.identity.masking`); API
+- :func:`describe` shows each reader what it may see: staff the fields and the checks'
+  evidence masked (:mod:`vigil.identity.masking`) unless revealed (``get(reveal=True)``:
+  ``pii:reveal`` and a reason, audited), then everything; API
   keys (the marketplace, about its own user) the outcome, what the user is told and the
   fields read, but no internal reason, no check, no case and no face distance. The webhook
   carries the same external view (no internal reason: no tipping-off).
@@ -501,12 +502,30 @@ def _load(session: Session, verification_id: int, *, lock: bool = False) -> Iden
     return found
 
 
-def get(session: Session, actor: Principal, verification_id: int) -> IdentityVerification:
-    """One verification; a staff view is audited (it holds what the document says)."""
+def get(
+    session: Session,
+    actor: Principal,
+    verification_id: int,
+    *,
+    reveal: bool = False,
+    reason: str | None = None,
+) -> IdentityVerification:
+    """One verification; a staff view is audited (it holds what the document says). With
+    ``reveal`` (needs ``pii:reveal`` and a reason) the view is an audited reveal
+    (``identity.verification.reveal``, the reason in the record): pass ``revealed=True`` to
+    :func:`describe` only after this returned."""
     actor.require(Permission.identity_read)
+    reason = (reason or "").strip() or None
+    if reveal and actor.is_staff:
+        actor.require(Permission.pii_reveal)
+        if reason is None:
+            raise InvalidInput(
+                "revealing personal data needs a reason", field="reason", code="reason_required"
+            )
     verification = _load(session, verification_id)
     if actor.is_staff:
-        audit.record(session, actor, "identity.verification.view", TARGET, verification.id)
+        action = "identity.verification.reveal" if reveal else "identity.verification.view"
+        audit.record(session, actor, action, TARGET, verification.id, reason=reason)
     return verification
 
 
@@ -713,18 +732,22 @@ def describe(
     actor: Principal | None = None,
     replayed: bool | None = None,
     image_rows: Sequence[IdentityImage] | None = None,
+    revealed: bool = False,
 ) -> VerificationOut:
-    """A verification as ``actor`` may see it (see the module's invariants): staff with
-    ``pii:reveal`` in full; other staff with the fields and the checks' evidence masked; API
-    keys without internal reasons, checks, case or face distance. ``actor=None`` (or the
-    system principal) is a trusted caller on this machine (the CLI, a job): the full view."""
+    """A verification as ``actor`` may see it (see the module's invariants): staff with the
+    fields and the checks' evidence masked unless ``revealed`` (an audited reveal with a
+    reason, :func:`get`); API keys without internal reasons, checks, case or face distance.
+    ``actor=None`` (or the system principal) is a trusted caller on this machine (the CLI, a
+    job): the full view."""
     account = session.get(Account, verification.account_id)
     if image_rows is None:
         image_rows = images_of(session, verification.id)
     if replayed is None:
         replayed = bool(getattr(verification, "replayed", False))
     external = actor is not None and actor.type is ActorType.api_key
-    masked = actor is not None and not external and not actor.can(Permission.pii_reveal)
+    masked = (
+        actor is not None and actor.is_staff and not (revealed and actor.can(Permission.pii_reveal))
+    )
     fields = dict(verification.fields or {})
     checks = list(verification.checks or [])
     case = None

@@ -69,16 +69,21 @@ class Outcome:
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Outcome:
-    """POST once; never raises for anything the network or the receiver does."""
+    """POST once; never raises for anything the network or the receiver does.
+
+    ``timeout`` bounds each network step (httpx restarts it on every read), and the reading
+    of the answer's body as a whole: a receiver that drips its answer a byte at a time must
+    not hold the worker (and the job's lease) for minutes. The status code decides."""
     try:
         with (
             httpx.Client(timeout=timeout, follow_redirects=False) as client,
             client.stream("POST", url, content=body, headers=headers) as response,
         ):
             read = bytearray()
+            deadline = time.monotonic() + timeout
             for chunk in response.iter_bytes():
                 read.extend(chunk)
-                if len(read) >= _READ_LIMIT:
+                if len(read) >= _READ_LIMIT or time.monotonic() > deadline:
                     break
             excerpt = read.decode("utf-8", errors="replace")[:EXCERPT_CHARS] or None
             code = response.status_code

@@ -21,6 +21,13 @@ def worker(
         "--no-scheduler",
         help="Do not take part in scheduling periodic tasks (run jobs only).",
     ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        min=0,
+        max=65535,
+        help="Serve this worker's Prometheus metrics on this port (GET /metrics).",
+    ),
 ) -> None:
     """Run background jobs until SIGTERM/SIGINT (the job in hand finishes first).
 
@@ -28,7 +35,7 @@ def worker(
     """
     from vigil.jobs.worker import main
 
-    raise typer.Exit(main(once=once, scheduler=not no_scheduler))
+    raise typer.Exit(main(once=once, scheduler=not no_scheduler, metrics_port=metrics_port))
 
 
 def _session() -> tuple[Engine, sessionmaker[Session]]:

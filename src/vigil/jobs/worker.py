@@ -40,6 +40,7 @@ from types import FrameType
 from typing import Any
 
 from sqlalchemy import ColumnElement, Executable, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from vigil.config import Settings
@@ -47,6 +48,9 @@ from vigil.jobs import registry
 from vigil.jobs.models import Job, JobStatus
 from vigil.jobs.registry import JobContext, PermanentFailure
 from vigil.kit import clock
+from vigil.ops.logging import job_context
+from vigil.ops.metrics import install_hooks as install_metric_hooks
+from vigil.ops.metrics import job_finished, serve_metrics
 
 log = logging.getLogger("vigil.jobs")
 
@@ -253,6 +257,11 @@ class Worker:
         return job
 
     def run_job(self, claimed: Claimed) -> None:
+        # Every log line of the attempt carries the job's id and kind.
+        with job_context(claimed.id, claimed.kind):
+            self._run_job(claimed)
+
+    def _run_job(self, claimed: Claimed) -> None:
         started = time.monotonic()
         session = self.sessionmaker()
         try:
@@ -264,6 +273,7 @@ class Worker:
             if fn is None:
                 self._bury(session, job, f"no handler for job kind {job.kind!r}")
                 session.commit()
+                job_finished(claimed.kind, "dead", time.monotonic() - started)
                 log.error("job #%d %s: dead, no handler for this kind", job.id, job.kind)
                 return
             try:
@@ -281,6 +291,7 @@ class Worker:
                 job.finished_at = clock.now()
                 job.locked_until = None
                 session.commit()
+                job_finished(claimed.kind, "done", time.monotonic() - started)
             except Exception as exc:
                 session.rollback()
                 self._failed(claimed, exc, time.monotonic() - started)
@@ -319,6 +330,7 @@ class Worker:
             if permanent or job.attempts >= job.max_attempts:
                 self._bury(session, job, error)
                 session.commit()
+                job_finished(claimed.kind, "dead", elapsed)
                 log.error(
                     "job #%d %s attempt %d/%d: dead after %.3fs (%s): %s",
                     job.id,
@@ -337,6 +349,7 @@ class Worker:
             job.locked_by = None
             job.locked_until = None
             session.commit()
+            job_finished(claimed.kind, "retry", elapsed)
             log.warning(
                 "job #%d %s attempt %d/%d: failed after %.3fs, retry in %.1fs: %s",
                 job.id,
@@ -365,6 +378,16 @@ class Worker:
         while not stop_event.is_set():
             try:
                 ran = self.run_once(batch, stop_event)
+            except (OperationalError, InterfaceError) as exc:
+                # The database is down or restarting: expected, and said once per poll
+                # without a traceback. The job in hand (if any) is retaken after its lease.
+                log.warning(
+                    "worker %s: database unavailable (%s); retrying in %.1fs",
+                    self.name,
+                    type(exc.orig).__name__,
+                    poll,
+                )
+                ran = 0
             except Exception:
                 log.exception("worker %s: claim failed; retrying in %.1fs", self.name, poll)
                 ran = 0
@@ -429,7 +452,13 @@ class EmbeddedWorker:
         self._threads = []
 
 
-def main(*, once: bool = False, scheduler: bool = True, settings: Settings | None = None) -> int:
+def main(
+    *,
+    once: bool = False,
+    scheduler: bool = True,
+    settings: Settings | None = None,
+    metrics_port: int | None = None,
+) -> int:
     """``vigil worker``: a worker loop, plus the scheduler loop unless ``scheduler=False``.
 
     SIGTERM or SIGINT stops after the job in hand; a second SIGINT interrupts it (the job is
@@ -448,6 +477,10 @@ def main(*, once: bool = False, scheduler: bool = True, settings: Settings | Non
     engine = make_engine(settings)
     factory = make_sessionmaker(engine)
     worker = Worker(settings, factory)
+    install_metric_hooks()
+    metrics_server = (
+        serve_metrics(settings, factory, engine, metrics_port) if metrics_port else None
+    )
     sched = Scheduler(settings, factory) if scheduler and settings.scheduler_enabled else None
     stop = threading.Event()
 
@@ -486,4 +519,7 @@ def main(*, once: bool = False, scheduler: bool = True, settings: Settings | Non
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
         engine.dispose()

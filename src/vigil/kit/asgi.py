@@ -30,12 +30,28 @@ CSP = (
 )
 
 
+# Features the console never uses, switched off for the page and anything it embeds.
+PERMISSIONS_POLICY = (
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
+)
+# Two years, the preload lists' minimum; sent only when cookies are marked Secure (HTTPS).
+HSTS = "max-age=63072000; includeSubDomains"
+
+
 class RequestContext:
     """Takes ``X-Request-ID`` from the caller when it is a safe token, else makes one; puts it
-    in the context (for logs and audit records) and on the response; adds security headers."""
+    in the context (for logs and audit records) and on the response; adds security headers.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Every response but static files gets ``Cache-Control: no-store`` unless the endpoint set
+    its own: console pages and API answers carry personal data, and a shared cache or the
+    browser's back button must not keep them. ``hsts`` (on when ``cookie_secure``) adds
+    Strict-Transport-Security. An endpoint's rate-limit decision, left in the request state
+    as ``rate_limit`` (a ``vigil.kit.ratelimit.Decision``), becomes ``RateLimit-*`` headers
+    (and ``Retry-After`` on a refusal)."""
+
+    def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
         self.app = app
+        self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,6 +61,10 @@ class RequestContext:
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = False
+        # ``request.state`` lives in this dict: made here so the endpoint's writes land in
+        # the one this middleware reads.
+        state: dict[str, Any] = scope.setdefault("state", {})
+        static = scope.get("path", "").startswith("/static/")
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
@@ -56,6 +76,16 @@ class RequestContext:
                 headers.append((b"x-frame-options", b"DENY"))
                 headers.append((b"referrer-policy", b"same-origin"))
                 headers.append((b"content-security-policy", CSP.encode()))
+                headers.append((b"permissions-policy", PERMISSIONS_POLICY.encode()))
+                headers.append((b"cross-origin-opener-policy", b"same-origin"))
+                if self.hsts:
+                    headers.append((b"strict-transport-security", HSTS.encode()))
+                if not static and not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                decision = state.get("rate_limit")
+                if decision is not None:
+                    for name, value in decision.headers().items():
+                        headers.append((name.lower().encode(), value.encode()))
                 message["headers"] = headers
             await send(message)
 

@@ -237,6 +237,11 @@ class BlobStore:
             return False
         return True
 
+    @property
+    def key_ids(self) -> list[str]:
+        """Hex ids of the configured keys, the sealing one first."""
+        return [key_id(k).hex() for k in self._keys]
+
     def key_id_of(self, key: str) -> str:
         """Hex id of the key that sealed a stored blob (for rotation reports)."""
         with self.path_of(key).open("rb") as f:

@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from vigil.api.deps import DB, AppSettings
+from vigil.auth import guard
 from vigil.auth import service as auth_service
 from vigil.auth.models import StaffSession, StaffUser
 from vigil.auth.principal import Principal
@@ -18,8 +19,16 @@ from vigil.kit.errors import PermissionDenied
 
 
 class LoginRequired(Exception):
-    def __init__(self, next_url: str) -> None:
+    """Not logged in (to the login page), or (``enrol``) logged in with a role that must
+    enrol a second factor first (to the security page)."""
+
+    def __init__(self, next_url: str, *, enrol: bool = False) -> None:
         self.next_url = next_url
+        self.enrol = enrol
+
+
+# Open to a staff member who must still enrol a second factor.
+ENROL_PATHS = ("/account/security", "/logout")
 
 
 @dataclass
@@ -40,6 +49,9 @@ def console_user(request: Request, db: DB, settings: AppSettings) -> ConsoleUser
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target if request.method == "GET" else "/")
     user, staff_session = resolved
+    if guard.needs_enrolment(settings, user) and not request.url.path.startswith(ENROL_PATHS):
+        # VIGIL_REQUIRE_TOTP_FOR_ROLES: nothing else opens until the second factor is on.
+        raise LoginRequired("/account/security", enrol=True)
     return ConsoleUser(user, staff_session, auth_service.principal_for(user))
 
 
@@ -78,7 +90,7 @@ def safe_next(value: str | None) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     def _login_required(request: Request, exc: LoginRequired) -> Response:
-        target = f"/login?next={quote(exc.next_url)}"
+        target = exc.next_url if exc.enrol else f"/login?next={quote(exc.next_url)}"
         if request.headers.get("hx-request") == "true":
             # An htmx request would swap the login page into a fragment of the old page:
             # ask htmx for a full navigation instead.

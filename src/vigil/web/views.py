@@ -17,14 +17,17 @@ from markupsafe import escape
 from sqlalchemy.orm import Session
 
 from vigil.api.deps import DB, AppSettings
+from vigil.auth import guard, totp
 from vigil.auth import service as auth_service
+from vigil.auth.models import StaffUser
 from vigil.auth.permissions import Permission
 from vigil.cases import queues as queue_service
 from vigil.cases import service as cases
 from vigil.cases.models import CaseStatus, Resolution
 from vigil.cases.timeline import add_note
+from vigil.config import Settings
 from vigil.enforcement import service as decisions
-from vigil.kit.errors import NotAuthenticated, VigilError
+from vigil.kit.errors import NotAuthenticated, RateLimited, VigilError
 from vigil.web import home as home_data
 from vigil.web.auth import Console, ConsolePost, ConsoleUser, safe_next
 from vigil.web.casepage import render_case, timeline_items
@@ -41,31 +44,37 @@ def login_form(request: Request, next: str = "/") -> HTMLResponse:
     return page(request, None, "login.html", next=safe_next(next))
 
 
-@router.post("/login", response_model=None)
-def login_submit(
-    request: Request,
-    db: DB,
-    settings: AppSettings,
-    email: Annotated[str, Form()] = "",
-    password: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "/",
+def _client_ip(request: Request) -> str | None:
+    # Behind a proxy this is the proxy unless uvicorn is told to trust its X-Forwarded-For
+    # (``--proxy-headers --forwarded-allow-ips``), see docs/security.md.
+    return request.client.host if request.client else None
+
+
+def _login_error(
+    request: Request, db: Session, exc: VigilError, *, email: str, next: str
+) -> HTMLResponse:
+    # A failed attempt's count and audit record must survive the error page.
+    db.commit()
+    return page(
+        request, None, "login.html", status_code=exc.status_code, error=exc.message,
+        email=email, next=safe_next(next),
+    )  # fmt: skip
+
+
+def start_session(
+    request: Request, db: Session, settings: Settings, user: StaffUser, next: str
 ) -> Response:
-    try:
-        issued = auth_service.login(
-            db,
-            email,
-            password,
-            ttl=timedelta(hours=settings.session_ttl_hours),
-            user_agent=request.headers.get("user-agent"),
-        )
-    except NotAuthenticated as exc:
-        # The failed attempt's audit record must survive the error page.
-        db.commit()
-        return page(
-            request, None, "login.html", status_code=401, error=exc.message, email=email,
-            next=safe_next(next),
-        )  # fmt: skip
-    response = redirect(safe_next(next))
+    """Every factor checked: open the session, set its cookie, go on (to the security page
+    first when the role needs a second factor not enrolled yet)."""
+    guard.login_succeeded(settings, user.email)
+    issued = auth_service.open_session(
+        db,
+        user,
+        ttl=timedelta(hours=settings.session_ttl_hours),
+        user_agent=request.headers.get("user-agent"),
+    )
+    target = "/account/security" if guard.needs_enrolment(settings, user) else safe_next(next)
+    response = redirect(target)
     response.set_cookie(
         settings.session_cookie,
         issued.token,
@@ -76,6 +85,70 @@ def login_submit(
         path="/",
     )
     return response
+
+
+@router.post("/login", response_model=None)
+def login_submit(
+    request: Request,
+    db: DB,
+    settings: AppSettings,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    """The password step. Throttled per client address and per email (429), refused while
+    the account is locked; with a second factor on, the code step follows (``/login/code``)
+    and no session exists until it passes."""
+    try:
+        guard.throttle_login(settings, ip=_client_ip(request), email=email)
+        user = auth_service.verify_credentials(
+            db, email, password, policy=guard.login_policy(settings)
+        )
+    except (NotAuthenticated, RateLimited) as exc:
+        return _login_error(request, db, exc, email=email, next=next)
+    if user.totp_enabled_at is not None:
+        return page(
+            request, None, "login_code.html", ticket=guard.issue_ticket(settings, user),
+            next=safe_next(next),
+        )  # fmt: skip
+    return start_session(request, db, settings, user, next)
+
+
+@router.post("/login/code", response_model=None)
+def login_code(
+    request: Request,
+    db: DB,
+    settings: AppSettings,
+    ticket: Annotated[str, Form()] = "",
+    code: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    """The second-factor step: a current TOTP code or a recovery code. Wrong codes count
+    towards the account's lockout like wrong passwords, and are rate-limited."""
+    try:
+        user = guard.read_ticket(settings, ticket, lambda staff_id: db.get(StaffUser, staff_id))
+    except NotAuthenticated as exc:
+        return _login_error(request, db, exc, email="", next=next)
+    try:
+        if auth_service.is_locked(user):
+            raise auth_service.locked_error(settings.lockout_minutes)
+        guard.throttle_second_factor(settings, user.id)
+        if totp.check_code(settings, db, user, code) is None:
+            auth_service.record_failure(
+                db, user, guard.login_policy(settings), step="second_factor"
+            )
+            raise NotAuthenticated(
+                "the code is wrong or was already used", field="code", code="invalid_code"
+            )
+    except (NotAuthenticated, RateLimited) as exc:
+        db.commit()
+        if auth_service.is_locked(user):
+            return _login_error(request, db, exc, email="", next=next)
+        return page(
+            request, None, "login_code.html", status_code=exc.status_code, error=exc.message,
+            ticket=ticket, next=safe_next(next),
+        )  # fmt: skip
+    return start_session(request, db, settings, user, next)
 
 
 @router.post("/logout")

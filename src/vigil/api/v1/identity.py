@@ -15,8 +15,8 @@ transaction (``service.prepare_images``), and a new transaction records the subm
 Files written for a submission that is then refused or rolled back are deleted again.
 
 What a reader sees of a verification is ``service.describe``'s: API keys never see images,
-internal reasons, checks, case or face distance; staff without ``pii:reveal`` see personal
-values masked.
+internal reasons, checks, case or face distance; staff see personal values masked unless
+they reveal one verification with a reason (``pii:reveal``; audited).
 """
 
 from __future__ import annotations
@@ -379,13 +379,24 @@ def list_verifications(
     "/identity/verifications/{verification_id}",
     response_model=VerificationOut,
     summary="One verification: status, outcome, checks, fields read",
+    description="Staff see the personal values read from the document (names, numbers, "
+    "birth dates, MRZ lines) masked unless they reveal them: `reveal=true` with a `reason` "
+    "(needs pii:reveal; audited as `identity.verification.reveal` with the reason). Without "
+    "a reason: 422 `reason_required`.",
 )
 def get_verification(
     verification_id: Annotated[int, Path(ge=1, le=2**62)],
     db: DB,
     actor: IdentityRead,
+    reveal: Annotated[
+        bool, Query(description="staff: show personal data unmasked (pii:reveal and a reason)")
+    ] = False,
+    reason: Annotated[
+        str | None, Query(max_length=500, description="why you look (a case id, a ticket)")
+    ] = None,
 ) -> VerificationOut:
-    return service.describe(db, service.get(db, actor, verification_id), actor=actor)
+    verification = service.get(db, actor, verification_id, reveal=reveal, reason=reason)
+    return service.describe(db, verification, actor=actor, revealed=reveal)
 
 
 @router.get(

@@ -5,10 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, status
 
 from vigil.api.deps import DB, AppSettings, CurrentPrincipal, CurrentStaff, StaffRead, StaffWrite
-from vigil.auth import service
+from vigil.auth import guard, service, totp
 from vigil.auth.models import StaffSession
 from vigil.auth.permissions import Role
-from vigil.auth.schemas import PasswordChange, StaffCreate, StaffMe, StaffOut, StaffUpdate
+from vigil.auth.schemas import (
+    PasswordChange,
+    SecondFactorReset,
+    StaffCreate,
+    StaffMe,
+    StaffOut,
+    StaffUnlock,
+    StaffUpdate,
+)
 from vigil.kit.pagination import Page
 
 router = APIRouter(tags=["staff"])
@@ -109,3 +117,29 @@ def set_password(
         current_password=body.current_password,
         keep_session_token_hash=current.token_hash if current else None,
     )
+
+
+@router.post(
+    "/staff/{staff_id}/unlock",
+    response_model=StaffOut,
+    summary="End a login lockout (and clear the failed-login count)",
+)
+def unlock_staff(
+    staff_id: int, body: StaffUnlock, db: DB, settings: AppSettings, actor: StaffWrite
+) -> StaffOut:
+    user = service.unlock_staff(db, actor, staff_id, reason=body.reason)
+    guard.login_succeeded(settings, user.email)  # the email's attempt limit starts again
+    return StaffOut.model_validate(user)
+
+
+@router.post(
+    "/staff/{staff_id}/second-factor/reset",
+    response_model=StaffOut,
+    summary="Remove a staff member's second factor (they enrol again); ends their sessions",
+)
+def reset_second_factor(
+    staff_id: int, body: SecondFactorReset, db: DB, actor: StaffWrite
+) -> StaffOut:
+    user = service.get_staff(db, staff_id)
+    totp.reset(db, actor, user, reason=body.reason)
+    return StaffOut.model_validate(user)

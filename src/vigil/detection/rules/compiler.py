@@ -139,11 +139,12 @@ class Problem:
     line: int
     column: int
     message: str
+    code: str = "rule_invalid"  # or "rule_too_costly" (see cost_problems)
 
     def as_detail(self) -> dict[str, Any]:
         return {
             "field": "expression",
-            "code": "rule_invalid",
+            "code": self.code,
             "line": self.line,
             "column": self.column,
             "message": self.message,
@@ -227,6 +228,9 @@ def check(expression: str, schema: Schema | None = None) -> tuple[Compiled | Non
         program = environment(schema).compile(expression)
     except RuntimeError as exc:
         return None, problems_of(exc, schema)
+    costly = cost_problems(expression)
+    if costly:
+        return None, costly
     result = program.return_type()
     if result != cel.Type.BOOL:
         kind = result.name().lower()
@@ -250,10 +254,203 @@ def compile_rule(expression: str, schema: Schema | None = None) -> Compiled:
         raise InvalidInput(
             f"line {first.line}, column {first.column}: {first.message}",
             field="expression",
-            code="rule_invalid",
+            code=first.code,
             details=[p.as_detail() for p in problems],
         )
     return compiled
+
+
+# --- cost bounds ----------------------------------------------------------------------------
+#
+# cel-expr-python (0.1.x) exposes no cost limit, comprehension iteration limit or evaluation
+# deadline, and a native evaluation cannot be interrupted. The cost is therefore bounded when a
+# rule is saved, from the expression's tokens (the parser already bounds its length, above,
+# and its nesting depth). What can make one evaluation expensive, and the bound on each:
+#
+# - iteration: a comprehension (``all``, ``exists``, ``exists_one``, ``map``, ``filter``) walks
+#   a list or map; one inside another multiplies the walks (a 10,000-character text split into
+#   characters, nested three deep, is 10^12 steps). At most MAX_COMPREHENSIONS per expression;
+#   in any chain of comprehensions nested in each other, at most one walks something that is
+#   not a list literal written in the rule (``["fake ", "forged "].exists(a, ...)``), and the
+#   literal lists' sizes multiplied together are at most MAX_LITERAL_PRODUCT. The work is then
+#   linear in the size of the event: at most MAX_COMPREHENSIONS x MAX_LITERAL_PRODUCT walks.
+# - growth by doubling: ``cel.bind(a, s + s, cel.bind(b, a + a, ...))`` doubles a value per
+#   binding. At most MAX_BINDINGS per expression (a value grows at most 2**MAX_BINDINGS-fold).
+# - growth by replacement: ``s.replace("", s)`` squares a text's length, and chained replaces
+#   raise it to a power. At most MAX_REPLACES calls per expression, each replacing with a
+#   string literal of at most MAX_REPLACEMENT_CHARS characters.
+#
+# Everything else CEL offers is linear in its inputs (``+`` and ``join`` sum lengths, ``split``
+# and ``matches``, which runs RE2 in linear time, read them once).
+MAX_COMPREHENSIONS = 4
+MAX_LITERAL_PRODUCT = 1_000
+MAX_BINDINGS = 4
+MAX_REPLACES = 2
+MAX_REPLACEMENT_CHARS = 32
+_COMPREHENSIONS = frozenset({"all", "exists", "exists_one", "map", "filter"})
+_TQ1, _TQ2 = "'" * 3, '"' * 3  # triple quotes
+_TOKEN = re.compile(
+    "|".join(
+        [
+            r"(?P<space>\s+|//[^\n]*)",
+            # Raw strings first: a backslash escapes nothing in them, so r"\" ends at its quote.
+            rf"(?P<raw>[bB]?[rR][bB]?(?:{_TQ1}[\s\S]*?{_TQ1}|{_TQ2}[\s\S]*?{_TQ2}"
+            r"""|'[^'\n]*'|"[^"\n]*"))""",
+            rf"(?P<string>[bB]?(?:{_TQ1}(?:\\[\s\S]|[\s\S])*?{_TQ1}"
+            rf"|{_TQ2}(?:\\[\s\S]|[\s\S])*?{_TQ2}"
+            r"""|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"))""",
+            r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)",
+            r"(?P<number>[0-9][0-9A-Za-z_.]*)",
+            r"(?P<other>.)",
+        ]
+    )
+)
+
+
+@dataclass
+class _Call:
+    kind: str  # "comprehension", "replace" or "" (any other bracket)
+    start: int  # token index of the opening bracket
+    literal_size: int | None = None  # a comprehension over a list literal: its length
+
+
+def _literal_list_size(tokens: list[tuple[str, str, int]], close: int) -> int | None:
+    """The number of elements of the list literal ending at token ``close`` (a ``]``), or
+    None when it is not a list literal (an index ``a[0]``, or anything else)."""
+    if tokens[close][1] != "]":
+        return None
+    depth, commas, items = 0, 0, 0
+    for j in range(close, -1, -1):
+        text = tokens[j][1] if tokens[j][0] == "other" else ""
+        if text in (")", "]", "}"):
+            depth += 1
+        elif text in ("(", "[", "{"):
+            depth -= 1
+            if depth == 0:
+                before = tokens[j - 1] if j > 0 else ("other", "(", 0)
+                if before[:2] == ("name", "in"):
+                    before = ("other", "(", 0)  # ``x in [...]``: an operator
+                if before[0] != "other" or before[1] in (")", "]", "}", "."):
+                    return None  # indexing (a name, a call or a literal before the bracket)
+                return commas + 1 if items else 0
+        if depth == 1 and j != close:
+            if text == ",":
+                commas += 1
+            else:
+                items += 1
+    return None
+
+
+def _tokens(expression: str) -> list[tuple[str, str, int]]:
+    found = []
+    for match in _TOKEN.finditer(expression):
+        kind = match.lastgroup or "other"
+        kind = "string" if kind == "raw" else kind
+        if kind != "space":
+            found.append((kind, match.group(), match.start()))
+    return found
+
+
+def _literal_length(token: str) -> int:
+    body = token.lstrip("rRbB")
+    quote = 3 if body[:3] in ("'''", '"""') else 1
+    return len(body) - 2 * quote
+
+
+def cost_problems(expression: str) -> list[Problem]:
+    """The cost bounds above, as problems (code ``rule_too_costly``) at the offending token.
+    Assumes ``expression`` parses (it runs after the compiler accepted it)."""
+    tokens = _tokens(expression)
+
+    def problem(offset: int, message: str) -> Problem:
+        line = expression.count("\n", 0, offset) + 1
+        column = offset - (expression.rfind("\n", 0, offset) + 1) + 1
+        return Problem(line, column, message, code="rule_too_costly")
+
+    problems: list[Problem] = []
+    stack: list[_Call] = []
+    counts = {"comprehension": 0, "bind": 0, "replace": 0}
+    for i, (kind, text, _offset) in enumerate(tokens):
+        if kind == "other" and text in "([{":
+            call = ""
+            size: int | None = None
+            if text == "(" and i >= 2 and tokens[i - 2][1] == "." and tokens[i - 1][0] == "name":
+                name, where = tokens[i - 1][1], tokens[i - 1][2]
+                if name in _COMPREHENSIONS:
+                    call = "comprehension"
+                    counts["comprehension"] += 1
+                    size = _literal_list_size(tokens, i - 3) if i >= 3 else None
+                    chain = [c.literal_size for c in stack if c.kind == "comprehension"]
+                    chain.append(size)
+                    product = math.prod(n for n in chain if n is not None)
+                    if sum(n is None for n in chain) > 1:
+                        problems.append(problem(where, (
+                            f"'{name}' inside another comprehension over event data "
+                            "multiplies the work by the size of each list; test the inner "
+                            "list in a second comprehension, or with 'in'"
+                        )))  # fmt: skip
+                    elif product > MAX_LITERAL_PRODUCT:
+                        problems.append(problem(where, (
+                            "the lists written in these nested comprehensions have "
+                            f"{product:,} combinations; at most {MAX_LITERAL_PRODUCT:,}"
+                        )))  # fmt: skip
+                    elif counts["comprehension"] == MAX_COMPREHENSIONS + 1:
+                        problems.append(problem(where, (
+                            f"at most {MAX_COMPREHENSIONS} comprehensions (all, exists, "
+                            "exists_one, map, filter) in one rule"
+                        )))  # fmt: skip
+                elif name == "bind" and i >= 3 and tokens[i - 3][1] == "cel":
+                    counts["bind"] += 1
+                    if counts["bind"] == MAX_BINDINGS + 1:
+                        problems.append(
+                            problem(where, f"at most {MAX_BINDINGS} cel.bind in one rule")
+                        )
+                elif name == "replace":
+                    call = "replace"
+                    counts["replace"] += 1
+                    if counts["replace"] == MAX_REPLACES + 1:
+                        problems.append(
+                            problem(where, f"at most {MAX_REPLACES} replace calls in one rule")
+                        )
+            stack.append(_Call(call, i, size if call == "comprehension" else None))
+        elif kind == "other" and text in ")]}" and stack:
+            closed = stack.pop()
+            if closed.kind == "replace":
+                problems.extend(_replacement_problem(tokens, closed.start, i, problem))
+    return problems
+
+
+def _replacement_problem(
+    tokens: list[tuple[str, str, int]],
+    start: int,
+    end: int,
+    problem: Callable[[int, str], Problem],
+) -> list[Problem]:
+    """The second argument of ``replace`` (tokens between ``start`` and ``end``) must be one
+    short string literal."""
+    args: list[list[tuple[str, str, int]]] = [[]]
+    depth = 0
+    for token in tokens[start + 1 : end]:
+        if token[0] == "other" and token[1] in "([{":
+            depth += 1
+        elif token[0] == "other" and token[1] in ")]}":
+            depth -= 1
+        if depth == 0 and token[:2] == ("other", ","):
+            args.append([])
+        else:
+            args[-1].append(token)
+    new = args[1] if len(args) > 1 else []
+    if (
+        len(new) == 1
+        and new[0][0] == "string"
+        and _literal_length(new[0][1]) <= (MAX_REPLACEMENT_CHARS)
+    ):
+        return []
+    where = new[0][2] if new else tokens[start][2]
+    return [problem(where, (
+        f"replace must replace with a string literal of at most {MAX_REPLACEMENT_CHARS} "
+        "characters (replacing with a variable can square the text's length)"
+    ))]  # fmt: skip
 
 
 def compile_list(expressions: Sequence[str], schema: Schema) -> cel.Expression:

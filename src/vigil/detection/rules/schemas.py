@@ -139,7 +139,7 @@ def _expression(errors: _Errors, data: Mapping[str, Any], schema: compiler.Schem
     for p in problems:
         errors.add(
             "expression",
-            "rule_invalid",
+            p.code,
             f"expression, line {p.line}, column {p.column}: {p.message}",
             line=p.line,
             column=p.column,
@@ -172,6 +172,7 @@ def _string_list(
         return []
     if len(value) > MAX_TAGS:
         errors.add(name, "too_many", f"{name} holds more than {MAX_TAGS} items")
+        return []  # checking each item of a huge list would cost O(n^2) (the ``in`` below)
     out: list[str] = []
     for i, item in enumerate(value):
         if not isinstance(item, str) or not pattern.match(item):
@@ -219,7 +220,7 @@ def validate_rule(
     score = _score(errors, data.get("score"))
 
     outcome = data.get("outcome", RuleOutcome.allow.value)
-    if outcome not in {o.value for o in RuleOutcome}:
+    if not isinstance(outcome, str) or outcome not in {o.value for o in RuleOutcome}:
         errors.add("outcome", "invalid_outcome", "outcome must be allow, review or block")
         outcome = None
 

@@ -41,7 +41,7 @@ def upgrade() -> None:
         ),
         sa.Column("display_name", sa.String(length=200), nullable=True),
         sa.Column("legal_name", sa.String(length=300), nullable=True),
-        sa.Column("date_of_birth", sa.Date(), nullable=True),
+        sa.Column("date_of_birth", sa.Text(), nullable=True),
         sa.Column("country", sa.String(length=2), nullable=True),
         sa.Column("locale", sa.String(length=16), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=True),
@@ -88,9 +88,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.create_index("ix_accounts_email", ["email"], unique=False)
-        batch_op.create_index(
-            "ix_accounts_legal_name_dob", ["legal_name", "date_of_birth"], unique=False
-        )
+        batch_op.create_index("ix_accounts_legal_name", ["legal_name"], unique=False)
         batch_op.create_index("ix_accounts_phone", ["phone"], unique=False)
         batch_op.create_index("ix_accounts_status_id", ["status", "id"], unique=False)
 
@@ -360,6 +358,16 @@ def upgrade() -> None:
         ),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("last_login_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("failed_logins", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("locked_until", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("totp_secret", sa.Text(), nullable=True),
+        sa.Column("totp_enabled_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("totp_last_step", sa.BigInteger(), nullable=True),
+        sa.Column(
+            "recovery_codes",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column(
             "id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
@@ -742,6 +750,63 @@ def upgrade() -> None:
         batch_op.create_index("ix_dsa_statements_created_at_id", ["created_at", "id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_dsa_statements_decision_id"), ["decision_id"], unique=False
+        )
+
+    op.create_table(
+        "erasure_requests",
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("account_external_id", sa.String(length=200), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "received",
+                "completed",
+                "refused",
+                name="erasurestatus",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column("reference", sa.String(length=200), nullable=True),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("requested_by_label", sa.String(length=200), nullable=False),
+        sa.Column("received_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("refused_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("refusal_reason", sa.Text(), nullable=True),
+        sa.Column("handled_by_label", sa.String(length=200), nullable=True),
+        sa.Column(
+            "result",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "status IN ('received', 'completed', 'refused')",
+            name=op.f("ck_erasure_requests_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_erasure_requests_account_id_accounts")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_erasure_requests")),
+    )
+    with op.batch_alter_table("erasure_requests", schema=None) as batch_op:
+        batch_op.create_index("ix_erasure_requests_account", ["account_id", "id"], unique=False)
+        batch_op.create_index("ix_erasure_requests_status", ["status", "id"], unique=False)
+        batch_op.create_index(
+            "uq_erasure_requests_open_account",
+            ["account_id"],
+            unique=True,
+            postgresql_where=sa.text("status = 'received'"),
+            sqlite_where=sa.text("status = 'received'"),
         )
 
     op.create_table(
@@ -2240,16 +2305,8 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column(
-            "checks",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column(
-            "fields",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("checks", sa.Text(), nullable=True),
+        sa.Column("fields", sa.Text(), nullable=True),
         sa.Column("document_fingerprint", sa.String(length=64), nullable=True),
         sa.Column("document_fingerprint_key", sa.String(length=16), nullable=True),
         sa.Column("face_distance", sa.Float(), nullable=True),
@@ -2477,6 +2534,70 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("incident_sources", schema=None) as batch_op:
         batch_op.create_index("ix_incident_sources_incident", ["incident_id", "id"], unique=False)
+
+    op.create_table(
+        "legal_holds",
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column(
+            "placed_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("placed_by_label", sa.String(length=200), nullable=False),
+        sa.Column("placed_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("review_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lifted_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "lifted_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("lifted_by_label", sa.String(length=200), nullable=True),
+        sa.Column("lift_reason", sa.Text(), nullable=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "(account_id IS NULL) <> (case_id IS NULL)", name=op.f("ck_legal_holds_one_subject")
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_legal_holds_account_id_accounts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_legal_holds_case_id_cases")
+        ),
+        sa.ForeignKeyConstraint(
+            ["lifted_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_legal_holds_lifted_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["placed_by_id"],
+            ["staff_users.id"],
+            name=op.f("fk_legal_holds_placed_by_id_staff_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_legal_holds")),
+    )
+    with op.batch_alter_table("legal_holds", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_legal_holds_account_active",
+            ["account_id"],
+            unique=False,
+            postgresql_where=sa.text("lifted_at IS NULL"),
+            sqlite_where=sa.text("lifted_at IS NULL"),
+        )
+        batch_op.create_index(
+            "ix_legal_holds_case_active",
+            ["case_id"],
+            unique=False,
+            postgresql_where=sa.text("lifted_at IS NULL"),
+            sqlite_where=sa.text("lifted_at IS NULL"),
+        )
 
     op.create_table(
         "message_template_versions",
@@ -4338,6 +4459,19 @@ def downgrade() -> None:
 
     op.drop_table("messages")
     op.drop_table("message_template_versions")
+    with op.batch_alter_table("legal_holds", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_legal_holds_case_active",
+            postgresql_where=sa.text("lifted_at IS NULL"),
+            sqlite_where=sa.text("lifted_at IS NULL"),
+        )
+        batch_op.drop_index(
+            "ix_legal_holds_account_active",
+            postgresql_where=sa.text("lifted_at IS NULL"),
+            sqlite_where=sa.text("lifted_at IS NULL"),
+        )
+
+    op.drop_table("legal_holds")
     with op.batch_alter_table("incident_sources", schema=None) as batch_op:
         batch_op.drop_index("ix_incident_sources_incident")
 
@@ -4502,6 +4636,16 @@ def downgrade() -> None:
         batch_op.drop_index("ix_goals_status_id")
 
     op.drop_table("goals")
+    with op.batch_alter_table("erasure_requests", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_erasure_requests_open_account",
+            postgresql_where=sa.text("status = 'received'"),
+            sqlite_where=sa.text("status = 'received'"),
+        )
+        batch_op.drop_index("ix_erasure_requests_status")
+        batch_op.drop_index("ix_erasure_requests_account")
+
+    op.drop_table("erasure_requests")
     with op.batch_alter_table("dsa_statements", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dsa_statements_decision_id"))
         batch_op.drop_index("ix_dsa_statements_created_at_id")
@@ -4613,7 +4757,7 @@ def downgrade() -> None:
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.drop_index("ix_accounts_status_id")
         batch_op.drop_index("ix_accounts_phone")
-        batch_op.drop_index("ix_accounts_legal_name_dob")
+        batch_op.drop_index("ix_accounts_legal_name")
         batch_op.drop_index("ix_accounts_email")
 
     op.drop_table("accounts")

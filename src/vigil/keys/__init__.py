@@ -1,0 +1,1 @@
+"""Field and blob keys: status and rotation (docs/encryption.md)."""

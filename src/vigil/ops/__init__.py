@@ -1,0 +1,1 @@
+"""Running Vigil as a service: health and readiness, Prometheus metrics, structured logs."""

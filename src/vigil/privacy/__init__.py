@@ -1,0 +1,1 @@
+"""Privacy: legal holds, retention of personal data, erasure and access requests."""
