@@ -221,7 +221,7 @@ class Settings(BaseSettings):
     page_size_default: int = 50
     page_size_max: int = 500
 
-    # --- Part F: operations (docs/observability.md, docs/deployment.md) ---
+    # Operations: logs, metrics, readiness (docs/observability.md, docs/deployment.md).
     # Log lines as JSON objects (one per line, for log shippers) or as plain text.
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
@@ -233,7 +233,7 @@ class Settings(BaseSettings):
     # Readiness fails when a check takes longer than this (seconds).
     readiness_timeout_seconds: float = 2.0
 
-    # --- Part A: access (docs/security.md) ---
+    # Access: rate limits, login throttling and lockout, second factor (docs/security.md).
     # Requests per minute per API key, and per staff member on /v1 with a session cookie;
     # 0 turns the limit off. Shared through Redis when ``redis_url`` is set.
     api_rate_limit: int = 600
@@ -253,7 +253,7 @@ class Settings(BaseSettings):
     # Second-factor codes a staff member may try per ``login_window_seconds``.
     totp_attempt_limit: int = 10
 
-    # --- Part B: field encryption and key rotation (docs/encryption.md) ---
+    # Sealed fields and key rotation (docs/encryption.md).
     # Keys of the sealed database fields (document numbers, birth dates, MRZ lines...): base64
     # keys of 32 bytes, comma-separated; the first seals, all open. Unset: one key in
     # ``data_dir/field.key`` (one machine only; several machines set this).
@@ -264,7 +264,7 @@ class Settings(BaseSettings):
     keys_rotate_batch: int = 500
     keys_rotate_interval_seconds: int = 86400
 
-    # --- Part C: privacy: retention, legal holds, erasure (docs/privacy.md) ---
+    # Privacy: retention, legal holds, erasure (docs/privacy.md).
     # Days each data class is kept (0 = kept for ever). Nothing under a legal hold goes.
     # Identity images and what was read from documents: counted from the decision.
     retention_identity_images_days: int = 90

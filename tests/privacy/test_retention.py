@@ -32,7 +32,7 @@ def _scalar(db: Session, sql: str, **params: Any) -> Any:
 
 
 def _fields(db: Session, verification_id: int) -> dict[str, Any]:
-    # Sealed in the database (part B): read through the model, fresh from the row.
+    # Sealed in the database: read through the model, fresh from the row.
     db.expire_all()
     row = db.get(IdentityVerification, verification_id)
     assert row is not None

@@ -69,7 +69,7 @@ def get_principal(
         if principal is None:
             raise NotAuthenticated("API key is unknown, revoked or expired", code="invalid_api_key")
         request.state.principal = principal
-        guard.after_authentication(request, settings, principal)  # rate limit (part A)
+        guard.after_authentication(request, settings, principal)  # the /v1 rate limit
         return principal
     cookie = request.cookies.get(settings.session_cookie)
     if cookie:
@@ -81,7 +81,7 @@ def get_principal(
             request.state.staff_session = staff_session
             principal = auth_service.principal_for(user)
             request.state.principal = principal
-            guard.after_authentication(request, settings, principal)  # part A
+            guard.after_authentication(request, settings, principal)
             return principal
     raise NotAuthenticated("log in or send an API key", code="not_authenticated")
 
