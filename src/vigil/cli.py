@@ -160,6 +160,8 @@ def serve(
         host=host or s.host,
         port=port or s.port,
         log_level=s.log_level.lower(),
+        proxy_headers=True,
+        forwarded_allow_ips=s.forwarded_allow_ips or None,
         **uvicorn_log_settings(),
     )
 

@@ -275,6 +275,8 @@ class Settings(BaseSettings):
     retention_event_payloads_days: int = 730
     # Address and body of messages sent to users (the statement of reasons stays).
     retention_messages_days: int = 730
+    # Identifiers (emails, phones, IPs, devices, payment, documents) not seen for this long.
+    retention_identifiers_days: int = 730
     # Console sessions, counted from their expiry; finished webhook deliveries.
     retention_staff_sessions_days: int = 30
     retention_webhook_deliveries_days: int = 90
@@ -284,6 +286,12 @@ class Settings(BaseSettings):
     retention_batch_size: int = 500
     retention_max_rows_per_run: int = 50_000
     retention_interval_seconds: int = 6 * 3600
+
+    # --- Part A (access), follow-up: reverse proxy (docs/security.md) ---
+    # Addresses of the reverse proxies whose X-Forwarded-For / X-Forwarded-Proto `vigil serve`
+    # trusts (uvicorn's forwarded_allow_ips: comma-separated IPs or CIDRs, "*" = any). Empty:
+    # uvicorn's default (127.0.0.1 only, or the FORWARDED_ALLOW_IPS environment variable).
+    forwarded_allow_ips: str = ""
 
     @field_validator("database_url")
     @classmethod

@@ -96,6 +96,27 @@ def test_an_unknown_email_gets_the_same_answers(
     assert answers["ghost@staff.example"] == [(401, False)] * 3 + [(429, True)]
 
 
+def test_an_unknown_email_locks_like_an_account_across_windows(
+    client: TestClient, db: Session, frozen: clock.FrozenClock
+) -> None:
+    """R1 #1: failures spread over two throttle windows lock a real account (the count has no
+    window); an unknown email must lock the same way, or the lock tells which emails exist."""
+    make_staff(db, email="real@staff.example")
+    db.commit()
+    answers: dict[str, list[tuple[int, bool]]] = {}
+    for email in ("real@staff.example", "ghost@staff.example"):
+        got = [_login(client, email, "wrong password here") for _ in range(2)]
+        frozen.advance(timedelta(minutes=31))
+        got += [_login(client, email, "wrong password here") for _ in range(2)]
+        answers[email] = [(status, LOCKED_TEXT in text) for status, text in got]
+    assert answers["real@staff.example"] == answers["ghost@staff.example"]
+    assert answers["ghost@staff.example"] == [(401, False)] * 3 + [(429, True)]
+    # Past the lock, both answer 401 again (the lock runs out the same way).
+    frozen.advance(timedelta(minutes=31))
+    assert _login(client, "ghost@staff.example", "wrong password here")[0] == 401
+    assert _login(client, "real@staff.example", "wrong password here")[0] == 401
+
+
 def test_success_clears_the_count(client: TestClient, db: Session) -> None:
     user = make_staff(db, email="bo@staff.example")
     db.commit()
@@ -156,16 +177,30 @@ def test_admin_unlocks_from_the_console_staff_page(
     admin = make_staff(db, role=Role.admin)
     user = make_staff(db, email="di@staff.example")
     db.commit()
+    user_id = user.id  # read now: a lazy load later would hold SQLite's write lock
     _lock(client, "di@staff.example")
     csrf = login_as(client, db, admin)
     staff_page = client.get("/staff")
     assert staff_page.status_code == 200
     assert f'data-staff-id="{user.id}"' in staff_page.text and "data-locked" in staff_page.text
     done = client.post(
-        f"/staff/{user.id}/unlock", data={"csrf_token": csrf}, follow_redirects=False
+        f"/staff/{user_id}/unlock",
+        data={"csrf_token": csrf, "reason": "called the desk"},
+        follow_redirects=False,
     )
     assert done.status_code == 303
-    assert _actions(db, user.id)[-1] == "auth.staff.unlock"
+    assert _actions(db, user_id)[-1] == "auth.staff.unlock"
+    db.expire_all()
+    record = db.scalars(select(AuditRecord).where(AuditRecord.action == "auth.staff.unlock")).one()
+    assert record.reason == "called the desk"
+    db.rollback()
+    # Like the API and the CLI, the console asks for a reason (tester A7).
+    refused = client.post(
+        f"/staff/{user_id}/unlock", data={"csrf_token": csrf, "reason": " "}, follow_redirects=False
+    )
+    assert refused.status_code == 422 and "needs a reason" in refused.text
+    assert _actions(db, user_id).count("auth.staff.unlock") == 1
+    db.rollback()
     assert "data-locked" not in client.get("/staff").text
 
 

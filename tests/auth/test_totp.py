@@ -10,7 +10,7 @@ import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from tests.factories import DEFAULT_PASSWORD, login_as, make_staff
 from vigil.audit.models import AuditRecord
@@ -31,9 +31,10 @@ def _enrol(client: TestClient, csrf: str) -> tuple[str, list[str]]:
     assert started.status_code == 200, started.text
     # The QR code is drawn inline (the CSP allows no external image) next to the key.
     assert "<svg" in started.text and "data-totp-qr" in started.text
-    match = re.search(r"data-totp-secret>([A-Z2-7]+)<", started.text)
+    # Shown in groups of 4 to type by hand.
+    match = re.search(r"data-totp-secret>([A-Z2-7]{4}(?: [A-Z2-7]{1,4})+)<", started.text)
     assert match is not None
-    secret = match.group(1)
+    secret = match.group(1).replace(" ", "")
     confirmed = client.post(
         "/account/security/totp/confirm", data={"csrf_token": csrf, "code": _code(secret)}
     )
@@ -260,3 +261,36 @@ def test_security_forms_need_the_csrf_token(
     client.headers.pop("X-CSRF-Token", None)
     response = client.post(path, data={})
     assert response.status_code == 403
+
+
+def test_a_code_is_spent_once_when_two_logins_race(
+    db: Session,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    frozen: clock.FrozenClock,
+) -> None:
+    """R1 #2: two logins that read the account before either spends the code (as two
+    concurrent /login/code requests do) must not both pass, for a TOTP code or a recovery
+    code. The second login's object is stale, like a read that raced the first commit."""
+    from vigil.auth import totp
+
+    user = make_staff(db, role=Role.specialist)
+    totp.begin_enrolment(settings, db, user)
+    secret = totp.pending_enrolment(settings, user)
+    assert secret is not None
+    codes = totp.confirm_enrolment(settings, db, user, _code(secret.secret))
+    db.commit()
+    frozen.advance(timedelta(seconds=60))
+    code = _code(secret.secret)
+
+    for attempt, expected in ((code, "totp"), (codes[0], "recovery")):
+        with session_factory() as first, session_factory() as second:
+            stale = second.get(StaffUser, user.id)
+            assert stale is not None
+            second.commit()  # objects are kept as read (expire_on_commit is off)
+            mine = first.get(StaffUser, user.id)
+            assert mine is not None
+            assert totp.check_code(settings, first, mine, attempt) == expected
+            first.commit()
+            assert totp.check_code(settings, second, stale, attempt) is None
+            second.commit()

@@ -120,9 +120,22 @@ def test_reset_forgets_a_key(limiter: RateLimiter, at_window_start: clock.Frozen
         limiter.hit("k", 2, 60)
     limiter.hit("keep", 1, 60)
     assert not limiter.hit("k", 2, 60).allowed
-    limiter.reset("k")
+    limiter.reset("k", 60)
     assert limiter.hit("k", 2, 60).allowed
     assert not limiter.hit("keep", 1, 60).allowed
+
+
+def test_reset_forgets_the_previous_window_too(
+    limiter: RateLimiter, at_window_start: clock.FrozenClock
+) -> None:
+    """R1 #6: reset deletes the keys it can name from the window (no SCAN), and that must
+    include the previous window, which still counts in the sliding estimate."""
+    for _ in range(2):
+        limiter.hit("k", 2, 60)
+    at_window_start.advance(timedelta(seconds=61))
+    assert not limiter.hit("k", 2, 60).allowed
+    limiter.reset("k", 60)
+    assert limiter.hit("k", 2, 60).allowed and limiter.hit("k", 2, 60).allowed
 
 
 def test_zero_means_no_limit(limiter: RateLimiter) -> None:

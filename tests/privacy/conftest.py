@@ -18,6 +18,7 @@ from vigil.accounts.models import (
     RestrictionKind,
     Side,
 )
+from vigil.analytics.clusters.models import TextCluster
 from vigil.auth.models import StaffSession
 from vigil.cases.models import Case, CaseNote, CaseType, Queue
 from vigil.communications.models import Message, MessageChannel, MessageStatus
@@ -124,6 +125,8 @@ def make_person(
         fields={"document_number": DOC_NUMBER, "surname": "SECRETA", "date_of_birth": "1990-05-17"},
         checks=[{"name": "mrz", "read": DOC_NUMBER}],
         document_fingerprint="f" * 64,
+        decision_note=f"name on card {SECRET_NAME}",
+        error=f"low contrast near {DOC_NUMBER}",
         request_sha256="0" * 64,
         submitted_by="api",
         processed_at=at,
@@ -200,7 +203,18 @@ def make_person(
         ext=other.external_id,
         counterparty=external,
     )
+    # Sent before the account existed: no account_id yet, only the marketplace's id.
+    pre_signup = event("message_sent", data={"text": SECRET_TEXT}, account_id=None)
     db.flush()
+    # A text cluster quoting the person's message verbatim.
+    cluster = TextCluster(
+        label=f"cluster {n}",
+        first_seen_at=at,
+        last_seen_at=at,
+        examples=[{"event_id": text.id, "type": "message_sent", "text": SECRET_TEXT}],
+        member_event_ids=[text.id, by_other.id],
+    )
+    db.add(cluster)
 
     decision = Decision(
         case_id=cases[0].id,
@@ -252,9 +266,22 @@ def make_person(
             status=MessageStatus.sent,
             sent_at=at,
             created_at=at,
+            last_error=f"550 mailbox {SECRET_EMAIL} unavailable",
         )
         for case_id in (cases[0].id, cases[1].id)
     ]
+    in_app = Message(
+        account_id=account.id,
+        case_id=None,
+        channel=MessageChannel.in_app,
+        locale="en",
+        subject="Your listing",
+        body=f"Dear {SECRET_NAME}, in app",
+        status=MessageStatus.sent,
+        sent_at=at,
+        created_at=at,
+    )
+    messages.append(in_app)
     db.add_all(messages)
     integration = Integration(name=f"market-{n}", url="http://127.0.0.1:9/hook", secret="s")
     db.add(integration)
@@ -275,10 +302,36 @@ def make_person(
     )
     db.add(delivery)
     db.flush()
-    db.add(
-        DeliveryAttempt(
-            delivery_id=delivery.id, number=1, started_at=at, duration_ms=3, status_code=200
+    # Copies of a message (in-app, not on a case) and of a verification's outcome.
+    copies = [
+        WebhookDelivery(
+            integration_id=integration.id,
+            event_id=f"wh-{n}-{subject_type}",
+            event_type=event_type,
+            idempotency_key=f"k-{n}-{subject_type}",
+            subject_type=subject_type,
+            subject_id=subject_id,
+            case_id=None,
+            body=json.dumps({"account_external_id": external, "body": f"Dear {SECRET_NAME}"}),
+            status=DeliveryStatus.delivered,
+            delivered_at=at,
+            created_at=at,
+            updated_at=at,
         )
+        for subject_type, subject_id, event_type in (
+            ("message", in_app.id, "message.in_app"),
+            ("identity_verification", verification.id, "identity.verification.decided"),
+        )
+    ]
+    db.add_all(copies)
+    db.flush()
+    db.add_all(
+        [
+            DeliveryAttempt(
+                delivery_id=d.id, number=1, started_at=at, duration_ms=3, status_code=200
+            )
+            for d in [delivery, *copies]
+        ]
     )
     token = None
     if staff_id is not None:
@@ -311,6 +364,13 @@ def make_person(
         statement_id=statement.id,
         delivery_id=delivery.id,
         staff_token=token,
+        extra={
+            "pre_signup_event_id": pre_signup.id,
+            "cluster_id": cluster.id,
+            "in_app_message_id": in_app.id,
+            "message_copy_delivery_id": copies[0].id,
+            "identity_copy_delivery_id": copies[1].id,
+        },
     )
 
 

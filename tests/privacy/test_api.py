@@ -10,8 +10,14 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tests.factories import auth_header, login_as, make_api_key, make_staff
-from tests.privacy.conftest import SECRET_EMAIL, Person
-from vigil.auth.permissions import Role
+from tests.privacy.conftest import SECRET_EMAIL, SECRET_TEXT, Person
+from vigil.auth.permissions import Permission, Role
+from vigil.auth.principal import Principal
+from vigil.cases.models import Case, Tier
+from vigil.dsa.order_models import AuthorityOrder, OrderKind
+from vigil.kit import clock
+from vigil.kit.errors import PermissionDenied
+from vigil.privacy import export
 from vigil.privacy.export import SECTIONS
 
 
@@ -166,7 +172,18 @@ def test_access_request_returns_every_section_and_is_audited(
     assert set(doc["sections"]) == set(SECTIONS)
     s = doc["sections"]
     assert s["account"]["email"] == SECRET_EMAIL
-    assert len(s["identifiers"]) == 3 and len(s["events"]) == 3 and len(s["messages"]) == 2
+    # Events include the one sent before the account existed (matched by external id).
+    assert len(s["identifiers"]) == 3 and len(s["events"]) == 4 and len(s["messages"]) == 3
+    assert person.extra["pre_signup_event_id"] and any(
+        e["as_sent"]["account_id"] == person.external_id and e["type"] == "message_sent"
+        for e in s["events"]
+    )
+    (decision,) = s["decisions"]
+    assert decision["id"] == person.decision_id and decision["automated"] is True
+    assert "internal_reasoning" not in decision
+    # What was sent to the marketplace about the person, and the texts quoted in clusters.
+    assert len(s["webhook_deliveries"]) == 3
+    assert [x["text"] for x in s["text_cluster_examples"]] == [SECRET_TEXT]
     (ver,) = s["identity_verifications"]
     assert ver["read_from_document"]["document_number"] and len(ver["images"]) == 2
     assert "checks" not in ver and "document_fingerprint" not in ver
@@ -178,6 +195,7 @@ def test_access_request_returns_every_section_and_is_audited(
     assert {w["data"] for w in doc["withheld"]} >= {
         "fraud_signals",
         "reports_and_messages_by_others",
+        "matters_under_authority_confidentiality",
     }
     assert (
         _count(
@@ -195,3 +213,64 @@ def test_access_request_returns_every_section_and_is_audited(
         "/v1/privacy/access-requests", json={"account_external_id": ""}, headers=auth_header(secret)
     )
     assert r.status_code == 422
+
+
+def test_access_request_by_api_key_withholds_legal_matters(
+    client: TestClient, db: Session, person_factory: Any
+) -> None:
+    """Legal-tier cases and cases named by an authority order (with their events, messages,
+    decisions and statements) never go out through the API; the withheld entry is there
+    whether or not such a matter exists, so it reveals nothing."""
+    person: Person = person_factory()
+    plain: Person = person_factory()
+    case = db.get(Case, person.case_id)
+    assert case is not None
+    case.tier = Tier.legal
+    db.add(
+        AuthorityOrder(
+            kind=OrderKind.provide_information,
+            category="fraud",
+            authority="Juzgado 3 Valencia",
+            member_state="ES",
+            legal_reference="DP 17/2026",
+            account_id=person.account_id,
+            case_id=person.other_case_id,
+            summary="confidential police inquiry",
+            received_at=clock.now(),
+        )
+    )
+    _, secret = make_api_key(db, scopes=["privacy:requests"])
+    db.commit()
+    r = client.post(
+        "/v1/privacy/access-requests",
+        json={"account_external_id": person.external_id},
+        headers=auth_header(secret),
+    )
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    s = doc["sections"]
+    assert s["cases"] == [] and s["decisions"] == [] and s["statements_of_reasons"] == []
+    assert "authority_orders" not in s and "Juzgado" not in r.text
+    assert "confidential police" not in r.text
+    # The events and messages on those cases are withheld too; the rest is there.
+    assert {m["sent_to"] for m in s["messages"]} == {None}  # the in-app message only
+    assert len(s["events"]) == 3
+    withheld = {w["data"] for w in doc["withheld"]}
+    assert "matters_under_authority_confidentiality" in withheld
+    r = client.post(
+        "/v1/privacy/access-requests",
+        json={"account_external_id": plain.external_id},
+        headers=auth_header(secret),
+    )
+    assert "matters_under_authority_confidentiality" in {w["data"] for w in r.json()["withheld"]}
+    # Legal may release them (the CLI's --include-legal-matters); an API key may not.
+    legal_user = make_staff(db, role=Role.legal)
+    legal = Principal.staff(legal_user.id, legal_user.email, legal_user.role)
+    released = export.export_person(db, legal, person.external_id, include_legal_matters=True)
+    assert len(released["sections"]["cases"]) == 2
+    assert [o["summary"] for o in released["sections"]["authority_orders"]] == [
+        "confidential police inquiry"
+    ]
+    key = Principal.api_key(1, "market", frozenset({Permission.privacy_requests}))
+    with pytest.raises(PermissionDenied):
+        export.export_person(db, key, person.external_id, include_legal_matters=True)

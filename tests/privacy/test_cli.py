@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from tests.privacy.conftest import IMAGE_BYTES, SECRET_EMAIL, Person
+from vigil.cases.models import Case, Tier
 from vigil.cli import app
 from vigil.config import Settings
 from vigil.kit import clock
@@ -93,3 +95,41 @@ def test_holds_erasure_and_export_round_trip(
     assert erased["profile"] == 1 and erased["identity_images"] == 2
     r = cli.invoke(app, ["erasure", "list", "--status", "completed"])
     assert r.exit_code == 0 and len(json.loads(r.output)) == 2
+
+
+def test_export_file_is_private_from_the_start_and_legal_matters_need_the_flag(
+    cli: CliRunner, db: Session, tmp_path: Path, person_factory: Any
+) -> None:
+    person: Person = person_factory()
+    case = db.get(Case, person.case_id)
+    assert case is not None
+    case.tier = Tier.legal
+    db.commit()
+    out = tmp_path / "export.json"
+    r = cli.invoke(app, ["export-person", person.external_id, "--output", str(out)])
+    assert r.exit_code == 0, r.output
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    document = json.loads(out.read_text())
+    assert [c["id"] for c in document["sections"]["cases"]] == [person.other_case_id]
+    assert "authority_orders" not in document["sections"]
+    # An existing file is refused (not overwritten), before anything is exported.
+    audits = "SELECT count(*) FROM audit_records WHERE action = 'privacy.access_request.export'"
+    before = db.execute(text(audits)).scalar()
+    db.rollback()
+    r = cli.invoke(app, ["export-person", person.external_id, "--output", str(out)])
+    assert r.exit_code == 2 and "exists" in r.output
+    assert db.execute(text(audits)).scalar() == before
+    db.rollback()
+    # A failed export leaves no file behind.
+    missing = tmp_path / "nobody.json"
+    r = cli.invoke(app, ["export-person", "nobody", "--output", str(missing)])
+    assert r.exit_code == 1 and not missing.exists()
+    # Legal releases the legal-tier matters explicitly (audited as such).
+    released = tmp_path / "released.json"
+    r = cli.invoke(
+        app,
+        ["export-person", person.external_id, "--include-legal-matters", "-o", str(released)],
+    )
+    assert r.exit_code == 0, r.output
+    sections = json.loads(released.read_text())["sections"]
+    assert len(sections["cases"]) == 2 and sections["authority_orders"] == []

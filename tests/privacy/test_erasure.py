@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from tests.factories import make_staff
 from tests.privacy.conftest import DOC_NUMBER, SECRET_EMAIL, SECRET_NAME, SECRET_TEXT, Person
+from vigil.analytics.clusters.models import TextCluster
 from vigil.auth.permissions import Permission, Role
 from vigil.auth.principal import Principal
 from vigil.config import Settings
@@ -103,17 +104,60 @@ def test_erasure_removes_personal_data_and_keeps_and_lists_what_the_law_needs(
     assert DOC_NUMBER not in str(
         db.execute(text("SELECT fields, checks FROM identity_verifications")).all()
     )
-    # Events: payloads stripped to what the event was; no text, no ip.
-    for (payload,) in db.execute(
-        text("SELECT payload FROM events WHERE account_id = :id"), {"id": person.account_id}
-    ):
+    # A reviewer's note and a processing error quote the document: gone too.
+    assert _one(
+        db,
+        "SELECT decision_note, error FROM identity_verifications WHERE id = :id",
+        id=person.verification_id,
+    ) == (None, None)
+    # Events (also the one sent before the account existed, matched by external id):
+    # payloads stripped to what the event was; no text, no ip.
+    payloads = db.execute(
+        text("SELECT payload FROM events WHERE account_id = :id OR account_external_id = :ext"),
+        {"id": person.account_id, "ext": person.external_id},
+    ).all()
+    assert len(payloads) == 4
+    for (payload,) in payloads:
         assert SECRET_TEXT not in str(payload) and "203.0.113.9" not in str(payload)
-    # Messages: no address, no body.
-    for recipient, body in db.execute(
-        text("SELECT recipient, body FROM messages WHERE account_id = :id"),
+    # Messages: no address, no body, no sending error (it quoted the address).
+    for recipient, body, error in db.execute(
+        text("SELECT recipient, body, last_error FROM messages WHERE account_id = :id"),
         {"id": person.account_id},
     ):
-        assert recipient is None and SECRET_NAME not in body
+        assert recipient is None and SECRET_NAME not in body and error is None
+    # Webhook copies of the in-app message and of the verification outcome: gone, with
+    # their attempts; the decision's delivery stays (listed).
+    copies = (person.extra["message_copy_delivery_id"], person.extra["identity_copy_delivery_id"])
+    for delivery_id in copies:
+        assert (
+            _scalar(db, "SELECT count(*) FROM webhook_deliveries WHERE id = :id", id=delivery_id)
+            == 0
+        )
+        assert (
+            _scalar(
+                db, "SELECT count(*) FROM delivery_attempts WHERE delivery_id = :id", id=delivery_id
+            )
+            == 0
+        )
+    quoting = "SELECT count(*) FROM webhook_deliveries WHERE body LIKE :n"
+    assert _scalar(db, quoting, n=f"%{SECRET_NAME}%") == 2  # the bystander's copies only
+    assert (
+        _scalar(db, "SELECT count(*) FROM webhook_deliveries WHERE id = :id", id=person.delivery_id)
+        == 1
+    )
+    # The text cluster no longer quotes the person nor lists their event; the other
+    # user's event stays a member.
+    assert SECRET_TEXT not in str(
+        _scalar(
+            db, "SELECT examples FROM text_clusters WHERE id = :id", id=person.extra["cluster_id"]
+        )
+    )
+    db.expire_all()
+    cluster = db.get(TextCluster, person.extra["cluster_id"])
+    assert cluster is not None and cluster.examples == []
+    assert [int(i) for i in cluster.member_event_ids] == [person.by_other_event_id]
+    bystander_cluster = db.get(TextCluster, bystander.extra["cluster_id"])
+    assert bystander_cluster is not None and len(bystander_cluster.examples) == 1
     # Kept: decisions, statements, strikes, restrictions, cases and notes, the audit log.
     assert (
         _scalar(db, "SELECT count(*) FROM decisions WHERE account_id = :id", id=person.account_id)
@@ -158,7 +202,10 @@ def test_erasure_removes_personal_data_and_keeps_and_lists_what_the_law_needs(
     erased = _erased(result)
     assert erased["profile"] == 1 and erased["identifiers"] == 3
     assert erased["identity_images"] == 2 and erased["identity_fields"] == 1
-    assert erased["events"] == 3 and erased["messages"] == 2
+    assert erased["events"] == 4 and erased["messages"] == 3
+    assert erased["webhook_deliveries"] == 2 and erased["text_cluster_examples"] == 1
+    assert kept["webhook_deliveries"]["count"] == 1 and "webhook_deliveries_held" not in kept
+    assert "91 days" in kept["velocity_state"]["reason"]
     assert result["legal_holds"] == []
     # The bystander is untouched.
     assert (
@@ -248,7 +295,7 @@ def test_a_case_hold_keeps_the_case_evidence_and_erases_the_rest(
     kept = _kept(result)
     assert kept["events"]["count"] == 1 and kept["messages"]["count"] == 1
     assert result["legal_holds"] == [hold.id]
-    assert _erased(result)["events"] == 2
+    assert _erased(result)["events"] == 3
 
 
 def test_refuse_and_closed_requests(db: Session, settings: Settings, person_factory: Any) -> None:

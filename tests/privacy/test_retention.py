@@ -70,6 +70,22 @@ def _state(db: Session, settings: Settings, p: Person) -> dict[str, Any]:
         "session": _scalar(
             db, "SELECT count(*) FROM staff_sessions WHERE token_hash = :t", t=p.staff_token
         ),
+        # Copies of an in-app message and of a verification outcome (no case).
+        "copies": _scalar(
+            db,
+            "SELECT count(*) FROM webhook_deliveries WHERE id IN (:m, :i)",
+            m=p.extra["message_copy_delivery_id"],
+            i=p.extra["identity_copy_delivery_id"],
+        ),
+        "errors": _scalar(
+            db,
+            "SELECT count(*) FROM messages WHERE account_id = :a AND last_error IS NOT NULL",
+            a=p.account_id,
+        ),
+        "example": SECRET_TEXT
+        in str(
+            _scalar(db, "SELECT examples FROM text_clusters WHERE id = :i", i=p.extra["cluster_id"])
+        ),
     }
 
 
@@ -83,6 +99,9 @@ FULL = {
     "recipients": 2,
     "delivery": 1,
     "session": 1,
+    "copies": 2,
+    "errors": 2,
+    "example": True,
 }
 
 
@@ -111,10 +130,12 @@ def test_retention_by_age_respects_holds_and_audits_one_record(
 
     report = run_retention(db, settings)
     db.commit()
-    assert report.counts() == preview.counts()
+    # A dry run cannot know which examples the texts it would remove will orphan.
+    assert {**report.counts(), "cluster_examples": 0} == preview.counts()
 
     # 400 days: images (90 d), document fields (180 d), texts (365 d), deliveries (90 d)
-    # and sessions (30 d after expiry) went; payloads and messages (730 d) not yet.
+    # and sessions (30 d after expiry) went, and the cluster example quoting the removed
+    # text; payloads and messages (730 d) not yet.
     assert _state(db, settings, old) == {
         **FULL,
         "images": 0,
@@ -124,6 +145,8 @@ def test_retention_by_age_respects_holds_and_audits_one_record(
         "case_text": False,
         "delivery": 0,
         "session": 0,
+        "copies": 0,
+        "example": False,
     }
     # 800 days: everything personal went.
     assert _state(db, settings, very_old) == {
@@ -137,6 +160,9 @@ def test_retention_by_age_respects_holds_and_audits_one_record(
         "recipients": 0,
         "delivery": 0,
         "session": 0,
+        "copies": 0,
+        "errors": 0,
+        "example": False,
     }
     assert (
         _scalar(db, "SELECT body FROM messages WHERE id = :i", i=very_old.message_ids[0])
@@ -146,8 +172,16 @@ def test_retention_by_age_respects_holds_and_audits_one_record(
     # Holds: the held account keeps everything, though 800 days old (its staff session is
     # not the person's data and goes).
     assert _state(db, settings, held) == {**FULL, "session": 0}
-    # A case hold keeps the case's event and the account's documents; its other data goes.
-    assert _state(db, settings, case_held) == {**FULL, "text": False, "delivery": 0, "session": 0}
+    # A case hold keeps the case's event and the account's documents (and the copy of the
+    # verification outcome); its other data goes.
+    assert _state(db, settings, case_held) == {
+        **FULL,
+        "text": False,
+        "delivery": 0,
+        "session": 0,
+        "copies": 1,
+        "example": False,
+    }
     # What others sent about a held account stays too.
     assert SECRET_TEXT not in str(
         _scalar(db, "SELECT payload FROM events WHERE id = :i", i=old.by_other_event_id)
@@ -157,7 +191,8 @@ def test_retention_by_age_respects_holds_and_audits_one_record(
     )
     counts = report.counts()
     assert counts["identity_images"] == 4 and counts["identity_fields"] == 2
-    assert counts["webhook_deliveries"] == 3 and counts["messages"] == 2
+    assert counts["webhook_deliveries"] == 8 and counts["messages"] == 3
+    assert counts["cluster_examples"] == 3 and counts["identifiers"] == 0
     (data,) = db.execute(
         text("SELECT data FROM audit_records WHERE action = 'privacy.retention.run'")
     ).one()

@@ -90,10 +90,10 @@ def test_legal_carries_out_an_erasure_request_in_the_console(
     assert "Carry out" in detail.text
     r = client.post(
         f"/privacy/erasure-requests/{request.id}/complete",
-        data={"csrf_token": csrf},
+        data={"csrf_token": csrf, "confirm": "yes"},
         follow_redirects=True,
     )
-    assert r.status_code == 200 and "statements_of_reasons" in r.text and "completed" in r.text
+    assert r.status_code == 200 and "Statements of reasons" in r.text and "completed" in r.text
     assert (
         _scalar(db, f"SELECT status FROM erasure_requests WHERE id = {request.id}") == "completed"
     )

@@ -230,6 +230,7 @@ def test_the_screen_lays_out_profile_fields_checks_with_images_masked(
     client: TestClient, db: Session, settings: Settings
 ) -> None:
     s = seed_review(db, settings)
+    take(db, s)
     login_as(client, db, s.agent)
     page = client.get(f"/identity/verifications/{s.verification_id}")
     assert page.status_code == 200
@@ -244,7 +245,9 @@ def test_the_screen_lays_out_profile_fields_checks_with_images_masked(
     assert "1990-04-12" in text
     reveal = _records(db, "accounts.account.reveal")
     assert len(reveal) == 1
-    assert reveal[0].reason == f"identity review of verification {s.verification_id}"
+    assert reveal[0].reason == (
+        f"identity review of verification {s.verification_id} (case {s.case_id}, assigned to me)"
+    )
     assert reveal[0].data == {"view": "identity_review"}
     assert _count(db, "identity.verification.view") == 1
     # Fields read vs the profile: the birth date row is marked as a mismatch, the name as
@@ -400,7 +403,8 @@ def test_roles_without_pii_reveal_see_the_documents_personal_data_masked(
     assert text.count("idv-source idv-differs") == 1  # compared in clear, shown masked
     assert _count(db, "accounts.account.reveal") == 0
 
-    # An agent (pii:reveal) sees every one of them, the view recorded as a reveal.
+    # The agent deciding it (pii:reveal) sees every one of them, recorded as a reveal.
+    take(db, s)
     login_as(client, db, s.agent)
     text = client.get(f"/identity/verifications/{s.verification_id}").text
     missing = {what: value for what, value in PERSONAL.items() if value not in text}
@@ -466,6 +470,7 @@ def test_reveal_all_writes_one_record_per_image_and_needs_the_csrf_token(
     client: TestClient, db: Session, settings: Settings
 ) -> None:
     s = seed_review(db, settings)
+    take(db, s)
     csrf = login_as(client, db, s.agent)
     url = f"/identity/verifications/{s.verification_id}/reveal"
     client.headers.pop("X-CSRF-Token")
@@ -819,6 +824,15 @@ def test_an_identity_case_without_a_verification_offers_no_review_button(
 # --- n: the next verification for this reviewer -----------------------------------------
 
 
+def take(db: Session, s: Seeded) -> None:
+    """Assign the seeded case to its agent: the review screen then shows personal data by
+    itself, as it does to the reviewer deciding (docs/encryption.md)."""
+    from vigil.auth.service import principal_for
+
+    cases.assign(db, principal_for(s.agent), s.case_id)
+    db.commit()
+
+
 def _assignee(db: Session, verification_id: int) -> int | None:
     db.expire_all()
     v = db.get(IdentityVerification, verification_id)
@@ -941,6 +955,7 @@ def test_reuse_evidence_links_the_other_verification_and_its_account_masked_by_r
             document_fingerprint="f" * 64)  # fmt: skip
     _change(db, other.verification_id, document_fingerprint="f" * 64)
 
+    take(db, s)
     login_as(client, db, s.agent)
     text = client.get(f"/identity/verifications/{s.verification_id}").text
     assert "image_id:" not in text and "verification_id:" not in text  # no raw dump

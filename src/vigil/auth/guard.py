@@ -120,7 +120,7 @@ def throttle_login(settings: Settings, *, ip: str | None, email: str) -> ratelim
 
 def login_succeeded(settings: Settings, email: str) -> None:
     """A person who got in is not held back by their own earlier typos."""
-    ratelimit.limiter_for(settings).reset(_email_key(email))
+    ratelimit.limiter_for(settings).reset(_email_key(email), settings.login_window_seconds)
 
 
 def throttle_second_factor(settings: Settings, staff_id: int) -> None:

@@ -52,6 +52,21 @@ class StaffUser(IdMixin, TimestampMixin, Base):
         return self.totp_enabled_at is not None
 
 
+class UnknownLoginFailures(Base):
+    """Failed logins for emails that belong to no staff member, counted exactly like
+    ``StaffUser.failed_logins`` / ``locked_until`` so that the lockout answers the same
+    whether or not an email exists (docs/security.md). Keyed by SHA-256 of the normalised
+    email, never the email itself. A row is dropped once its lock has run out and nothing
+    failed for a day (``auth.service.prune_unknown_failures``)."""
+
+    __tablename__ = "unknown_login_failures"
+
+    email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+    last_failed_at: Mapped[datetime | None]
+
+
 # Re-sealed by ``vigil keys rotate`` (vigil.kit.sealed).
 sealed.register_column("staff_users", "totp_secret")
 

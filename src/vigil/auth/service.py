@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from vigil.accounts import normalize as accounts_normalize
 from vigil.audit import service as audit
 from vigil.auth import passwords
-from vigil.auth.models import ApiKey, StaffSession, StaffUser
+from vigil.auth.models import ApiKey, StaffSession, StaffUser, UnknownLoginFailures
 from vigil.auth.permissions import API_KEY_SCOPES, Permission, Role
 from vigil.auth.principal import Principal
 from vigil.kit import clock
@@ -312,7 +312,37 @@ def locked_error(minutes: int) -> LoginLocked:
     return LoginLocked(LOCKED_MESSAGE.format(minutes=max(1, minutes)), field="email")
 
 
-def is_locked(user: StaffUser, at: datetime | None = None) -> bool:
+def _unknown_counter(session: Session, email: str) -> UnknownLoginFailures:
+    key = hashlib.sha256(email.encode()).hexdigest() if email else ""
+    found = session.get(UnknownLoginFailures, key) if key else None
+    return found or UnknownLoginFailures(email_hash=key, failed_logins=0, locked_until=None)
+
+
+def _count_unknown(session: Session, row: UnknownLoginFailures, policy: LoginPolicy) -> None:
+    """``record_failure`` for an email that belongs to no one (not audited: no account)."""
+    if row not in session:
+        session.add(row)
+    row.failed_logins = (row.failed_logins or 0) + 1
+    row.last_failed_at = clock.now()
+    if policy.threshold > 0 and row.failed_logins >= policy.threshold:
+        row.locked_until = clock.now() + policy.lock_for
+    session.flush()
+
+
+def prune_unknown_failures(session: Session, *, older_than: timedelta = timedelta(days=1)) -> int:
+    """Drop counters for unknown emails whose lock ran out and that failed nothing lately."""
+    cutoff = clock.now() - older_than
+    result = session.execute(
+        delete(UnknownLoginFailures).where(
+            UnknownLoginFailures.last_failed_at < cutoff,
+            (UnknownLoginFailures.locked_until.is_(None))
+            | (UnknownLoginFailures.locked_until < clock.now()),
+        )
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
+def is_locked(user: StaffUser | UnknownLoginFailures, at: datetime | None = None) -> bool:
     return user.locked_until is not None and clock.as_utc(user.locked_until) > (at or clock.now())
 
 
@@ -355,13 +385,19 @@ def verify_credentials(
     except InvalidInput:
         email = ""
     user = session.scalar(select(StaffUser).where(StaffUser.email == email)) if email else None
-    if user is not None and is_locked(user):
-        remaining = clock.as_utc(user.locked_until) - clock.now()  # type: ignore[arg-type]
+    # An email that belongs to no one is counted and locked exactly like an account, so
+    # the answers (and the time they take) do not tell whether it exists.
+    counter: StaffUser | UnknownLoginFailures = user or _unknown_counter(session, email)
+    if is_locked(counter):
+        passwords.verify_password(None, password)  # the same cost as any other attempt
+        remaining = clock.as_utc(counter.locked_until) - clock.now()  # type: ignore[arg-type]
         raise locked_error(int(remaining.total_seconds() // 60) + 1)
     ok = passwords.verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.active:
         if user is not None:
             record_failure(session, user, policy)
+        elif isinstance(counter, UnknownLoginFailures) and counter.email_hash:
+            _count_unknown(session, counter, policy)
         raise NotAuthenticated("email or password is wrong", code="invalid_credentials")
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)

@@ -19,6 +19,7 @@ def purge_expired_sessions(ctx: JobContext, _payload: dict[str, Any]) -> None:
     """Delete console sessions past their expiry. Expired sessions are already refused at
     every request; this only keeps the table small. Safe to run twice."""
     removed = service.purge_expired_sessions(ctx.session)
+    service.prune_unknown_failures(ctx.session)
     if removed:
         log.info("purged %d expired console sessions", removed)
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import pyotp
 import segno
+from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from vigil.audit import service as audit
@@ -160,16 +161,30 @@ def check_code(settings: Settings, session: Session, user: StaffUser, code: str)
     if user.totp_enabled_at is None:
         return None
     cleaned = _clean(code)
+    session.flush()  # the refreshes below must not drop pending changes
     try:
         secret = _open(settings, user)
     except sealed.SealedError:
         secret = ""
     step = _matching_step(secret, cleaned, user.totp_last_step) if secret else None
     if step is not None:
-        user.totp_last_step = step
-        session.flush()
-        return "totp"
+        # Spend the step with a guarded UPDATE: of two logins racing with the same code
+        # only one changes the row (the other sees rowcount 0), whatever each has read.
+        spent = session.execute(
+            update(StaffUser)
+            .where(
+                StaffUser.id == user.id,
+                or_(StaffUser.totp_last_step.is_(None), StaffUser.totp_last_step < step),
+            )
+            .values(totp_last_step=step)
+            .execution_options(synchronize_session=False)
+        )
+        session.refresh(user)
+        return "totp" if _rowcount(spent) == 1 else None
     digest = _recovery_hash(cleaned)
+    # Read the codes under a row lock (PostgreSQL; SQLite writers are serialised by
+    # BEGIN IMMEDIATE), so a recovery code spent by a concurrent login is seen as spent.
+    session.refresh(user, with_for_update=True)
     stored = list(user.recovery_codes or [])
     for i, known in enumerate(stored):
         if hmac.compare_digest(known, digest):
@@ -185,6 +200,10 @@ def check_code(settings: Settings, session: Session, user: StaffUser, code: str)
             )
             return "recovery"
     return None
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0))
 
 
 def _clear(user: StaffUser) -> None:

@@ -66,8 +66,9 @@ class RateLimiter(Protocol):
         ``window_seconds``; ``limit <= 0`` means no limit."""
         ...
 
-    def reset(self, key: str) -> None:
-        """Forget ``key`` (a successful login clears its failures)."""
+    def reset(self, key: str, window_seconds: int) -> None:
+        """Forget ``key`` as counted per ``window_seconds`` (a successful login clears its
+        failures). The window is needed so Redis can delete the two keys directly."""
         ...
 
     def close(self) -> None: ...
@@ -138,9 +139,9 @@ class MemoryLimiter:
             if (index + 2) * window <= now:  # no longer the current or the previous window
                 del self._counts[entry]
 
-    def reset(self, key: str) -> None:
+    def reset(self, key: str, window_seconds: int) -> None:
         with self._lock:
-            for entry in [e for e in self._counts if e[0] == key]:
+            for entry in [e for e in self._counts if e[0] == key and e[1] == window_seconds]:
                 del self._counts[entry]
 
     def close(self) -> None:
@@ -205,13 +206,14 @@ class RedisLimiter:
             return Decision(True, limit, limit, (1.0 - into) * window_seconds, 0.0)
         return _decide(bool(allowed), current, previous, limit, cost, window_seconds, into)
 
-    def reset(self, key: str) -> None:
+    def reset(self, key: str, window_seconds: int) -> None:
         import redis
 
+        # The keys are known from the window: delete them directly (a SCAN would walk the
+        # whole keyspace on every login).
+        index, _into = _window(window_seconds)
         try:
-            batch = list(self.client.scan_iter(match=f"{self.prefix}{{{key}}}:*", count=100))
-            if batch:
-                self.client.delete(*batch)
+            self.client.delete(self._key(key, index), self._key(key, index - 1))
         except redis.RedisError as exc:
             log.warning("rate limiter: could not reset %s (%s)", key, exc)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -135,24 +136,51 @@ def export_person(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write here (default: standard output; a zip needs a file)."
     ),
+    include_legal_matters: bool = typer.Option(
+        False,
+        "--include-legal-matters",
+        help="Also export legal-tier cases and authority orders (legal's decision to release "
+        "them; audited). Left out by default and always through the API.",
+    ),
 ) -> None:
     """Everything Vigil holds about a person, for an access request (docs/privacy.md)."""
     if images and output is None:
         typer.echo("error (--output): a zip with images needs --output FILE", err=True)
         raise typer.Exit(2)
+    # The file is created 0600 from the start (the zip holds decrypted documents), before
+    # anything is exported; an existing file is refused rather than overwritten.
+    fd: int | None = None
+    if output is not None:
+        try:
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            typer.echo(f"error (--output): {output} exists; choose a new file", err=True)
+            raise typer.Exit(2) from None
     settings = Settings()
-    with unit_of_work() as session:
-        document = export.export_person(session, ACTOR, external_id, with_images=images)
-        data = (
-            export.to_zip(session, document, settings)
-            if images
-            else (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
-        )
-    if output is None:
+    try:
+        with unit_of_work() as session:
+            document = export.export_person(
+                session,
+                ACTOR,
+                external_id,
+                with_images=images,
+                include_legal_matters=include_legal_matters,
+            )
+            data = (
+                export.to_zip(session, document, settings)
+                if images
+                else (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
+            )
+    except BaseException:
+        if fd is not None and output is not None:
+            os.close(fd)
+            output.unlink(missing_ok=True)
+        raise
+    if fd is None:
         sys.stdout.write(data.decode())
         return
-    output.write_bytes(data)
-    output.chmod(0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
     typer.echo(f"wrote {output} ({len(data)} bytes)", err=True)
 
 

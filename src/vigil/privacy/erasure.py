@@ -8,8 +8,12 @@ What goes (unless a hold keeps it, see ``privacy.service``):
   (emails, phones, devices, IPs, payment instruments, document numbers);
 - identity images (rows, hash bands, encrypted files) and what was read from documents
   (fields, checks, the document fingerprint);
-- the personal parts of the account's events (ip, device, payment instrument, data);
-- the address and body of messages Vigil sent the person.
+- the personal parts of the person's events (ip, device, payment instrument, data),
+  including events sent before the account existed (matched by the marketplace's id);
+- the address, body and last sending error of messages Vigil sent the person;
+- finished webhook deliveries whose body copies one of those messages or an identity
+  verification's outcome (in-app messages, verification results), with their attempts;
+- the person's texts quoted as examples of text clusters (and their event ids there).
 
 What stays, listed with its reason: anything under a legal hold; decisions, statements of
 reasons, strikes and restrictions (the law requires them: DSA Art. 17 and 24, and the
@@ -17,7 +21,10 @@ marketplace's defence of legal claims); cases, their notes and appeals (the reco
 those decisions); disputes (another party's rights and payment records); events others sent
 about the person (another user's report or message); the audit log (tamper evidence); the
 marketplace's own id of the account (ties the kept records to this request); velocity state
-(expires on its own).
+(see ``REASONS``: the detection store offers no per-person delete, it expires on its own).
+Authority orders about the person are kept (Art. 17(3)(b)) and deliberately NOT listed: the
+result goes back to the marketplace and the person, and an order's existence may be
+confidential (docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -25,12 +32,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import and_, delete, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from vigil.accounts.models import Account, Identifier, Restriction
 from vigil.appeals.models import Appeal
-from vigil.cases.models import Case, CaseNote
+from vigil.cases.models import Case, CaseEvent, CaseNote
 from vigil.communications.models import Message
 from vigil.config import Settings
 from vigil.detection.models import Event
@@ -45,11 +52,18 @@ from vigil.privacy import service as holds
 from vigil.privacy.blobs import delete_after_commit
 from vigil.privacy.models import LegalHold
 from vigil.privacy.retention import (
+    FINISHED,
+    account_deliveries,
     anonymize_event,
     anonymize_message,
     clear_identity_fields,
+    delete_deliveries,
+    delivery_hold_filter,
+    drop_cluster_examples,
     event_hold_filter,
     identity_hold_filter,
+    person_copy_deliveries,
+    person_events,
 )
 
 HELD = "under legal hold"
@@ -65,13 +79,15 @@ REASONS = {
     "disputes": "disputes involve another party's rights and payment records",
     "events_by_others": "events another user sent about this person (reports, messages) "
     "belong to that user's record too",
-    "webhook_deliveries": "the delivery log of actions sent to the marketplace; removed by "
-    "the webhook retention class",
+    "webhook_deliveries": "the delivery log of decisions sent to the marketplace, and "
+    "deliveries not finished yet; removed by the webhook retention class",
     "audit_log": "the audit log is append-only tamper evidence; it holds ids and actions, "
     "not profile data",
     "external_id": "the marketplace's own id of the account ties the kept records to it",
-    "velocity_state": "velocity counters hold hashed values and expire on their own "
-    "(VIGIL_VELOCITY_* windows); no copy outlives them",
+    "velocity_state": "velocity counters (in memory or Redis) hold the raw account id, IPs, "
+    "device ids, payment fingerprints and counterparty ids the marketplace sent; the store "
+    "has no per-person delete, so they are not erased but expire on their own at most 91 "
+    "days after the person's last event",
 }
 
 
@@ -195,9 +211,12 @@ def erase_account(
     cleared = 0
     for verification in verifications:
         changed = clear_identity_fields(verification)
-        if verification.document_fingerprint is not None:
-            verification.document_fingerprint = None
-            changed = True
+        # The fingerprint, a reviewer's free-text note and a processing error can quote
+        # the document (name, number).
+        for name in ("document_fingerprint", "decision_note", "error"):
+            if getattr(verification, name) is not None:
+                setattr(verification, name, None)
+                changed = True
         cleared += changed
     result.did("identity_fields", "anonymized", cleared)
     result.keep(
@@ -217,25 +236,22 @@ def erase_account(
     )
 
     # --- events and messages --------------------------------------------------------------
-    events = list(
-        session.scalars(select(Event).where(Event.account_id == account_id, *event_hold_filter()))
-    )
+    mine = person_events(account_id, account.external_id)
+    events = list(session.scalars(select(Event).where(mine, *event_hold_filter())))
     result.did("events", "anonymized", sum(anonymize_event(e) for e in events))
-    held_cases = holds.held_case_ids_query()
+    # Kept: every event of the person the hold filter keeps (a held account or case, or a
+    # held counterparty: the person's message to a held account is that account's evidence).
     result.keep(
         "events",
-        _count(
-            session,
-            select(Event.id).where(
-                Event.account_id == account_id,
-                or_(
-                    Event.case_id.in_(held_cases),
-                    Event.account_id.in_(holds.held_account_ids_query()),
-                ),
-            ),
-        ),
-        _hold_reason(hold_ids),
+        _count(session, select(Event.id).where(mine)) - len(events),
+        _hold_reason(hold_ids) if hold_ids else "under legal hold (of the other party)",
     )
+    result.did(
+        "text_cluster_examples",
+        "deleted",
+        drop_cluster_examples(session, {e.id for e in events}),
+    )
+    held_cases = holds.held_case_ids_query()
     msgs = list(
         session.scalars(
             select(Message).where(
@@ -250,6 +266,28 @@ def erase_account(
         "messages",
         _count(session, select(Message.id).where(Message.account_id == account_id)) - len(msgs),
         _hold_reason(hold_ids),
+    )
+
+    # --- copies of messages and verification outcomes in the webhook delivery log ---------
+    copies = list(
+        session.scalars(
+            select(WebhookDelivery.id).where(
+                person_copy_deliveries(account_id),
+                WebhookDelivery.status.in_(FINISHED),
+                *delivery_hold_filter(),
+            )
+        )
+    )
+    if copies:
+        delete_deliveries(session, copies)
+    result.did("webhook_deliveries", "deleted", len(copies))
+    about = select(WebhookDelivery.id).where(account_deliveries(account_id))
+    held_deliveries = _count(session, about.where(not_(and_(*delivery_hold_filter()))))
+    result.keep("webhook_deliveries_held", held_deliveries, _hold_reason(hold_ids))
+    result.keep(
+        "webhook_deliveries",
+        _count(session, about) - held_deliveries,
+        REASONS["webhook_deliveries"],
     )
 
     # --- what stays by law or for others ---------------------------------------------------
@@ -271,15 +309,13 @@ def erase_account(
             "events_by_others",
             select(Event.id).where(Event.counterparty_external_id == account.external_id),
         ),
-        (
-            "webhook_deliveries",
-            select(WebhookDelivery.id).where(WebhookDelivery.case_id.in_(case_ids)),
-        ),
     ]
     for name, query in kept:
         result.keep(name, _count(session, query), REASONS[name])
     notes = _count(session, select(CaseNote.id).where(CaseNote.case_id.in_(case_ids)))
     result.keep("case_notes", notes, REASONS["cases"])
+    history = _count(session, select(CaseEvent.id).where(CaseEvent.case_id.in_(case_ids)))
+    result.keep("case_history", history, REASONS["cases"])
     result.keep("external_id", 1, REASONS["external_id"])
     result.keep("audit_log", 1, REASONS["audit_log"])
     result.keep("velocity_state", 1, REASONS["velocity_state"])

@@ -28,13 +28,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from vigil.accounts.models import Account
+from vigil.accounts.models import Account, Identifier
+from vigil.analytics.clusters.models import TextCluster
 from vigil.audit import service as audit
 from vigil.auth.models import StaffSession
 from vigil.auth.principal import Principal
+from vigil.cases.models import Case
 from vigil.communications.models import Message, MessageStatus
 from vigil.config import Settings
 from vigil.detection.events import TEXT_TYPES
@@ -54,7 +56,12 @@ DECIDED = (VerificationStatus.approved, VerificationStatus.rejected, Verificatio
 EVENT_KEPT_KEYS = ("event_id", "type", "account_id", "occurred_at", "counterparty_id")
 # Keys of ``data`` that hold what a user wrote.
 TEXT_KEYS = ("text", "title", "description")
-REDACTED = "[removed: retention]"
+# Written by retention and by erasure alike, so it names neither.
+REDACTED = "[removed]"
+# Webhook deliveries whose body is a copy of a message to the person or of an identity
+# verification's outcome (``subject_type`` values used by communications and identity).
+MESSAGE_SUBJECT = "message"
+IDENTITY_SUBJECT = "identity_verification"
 
 
 @dataclass
@@ -134,9 +141,89 @@ def event_hold_filter() -> list[ColumnElement[bool]]:
     return [
         _not_in(Event.account_id, holds.held_account_ids_query()),
         _not_in(Event.case_id, holds.held_case_ids_query()),
+        # Events sent before the account existed carry only its external id.
+        _not_in(Event.account_external_id, _held_external_ids()),
         # Reports and messages about a held account are its evidence too.
         _not_in(Event.counterparty_external_id, _held_external_ids()),
     ]
+
+
+def person_events(account_id: int, external_id: str) -> ColumnElement[bool]:
+    """The events of a person: linked to the account, or sent before it existed (no
+    ``account_id`` yet, only the marketplace's id)."""
+    return or_(
+        Event.account_id == account_id,
+        and_(Event.account_id.is_(None), Event.account_external_id == external_id),
+    )
+
+
+def delivery_hold_filter() -> list[ColumnElement[bool]]:
+    """Webhook deliveries not under a hold: not on a held case, and not a copy of a
+    message or an identity verification of a held account or case."""
+    held_cases = holds.held_case_ids_query()
+    held_messages = select(Message.id).where(
+        or_(
+            Message.account_id.in_(holds.held_account_ids_query()),
+            Message.case_id.in_(held_cases),
+        )
+    )
+    held_verifications = select(IdentityVerification.id).where(
+        or_(
+            IdentityVerification.account_id.in_(holds.accounts_with_held_evidence_query()),
+            IdentityVerification.case_id.in_(held_cases),
+        )
+    )
+    return [
+        _not_in(WebhookDelivery.case_id, held_cases),
+        not_(
+            and_(
+                WebhookDelivery.subject_type == MESSAGE_SUBJECT,
+                WebhookDelivery.subject_id.in_(held_messages),
+            )
+        ),
+        not_(
+            and_(
+                WebhookDelivery.subject_type == IDENTITY_SUBJECT,
+                WebhookDelivery.subject_id.in_(held_verifications),
+            )
+        ),
+    ]
+
+
+def person_copy_deliveries(account_id: int) -> ColumnElement[bool]:
+    """Deliveries whose body copies a message to the account or one of its identity
+    verifications (wherever the case is, or without one)."""
+    return or_(
+        and_(
+            WebhookDelivery.subject_type == MESSAGE_SUBJECT,
+            WebhookDelivery.subject_id.in_(
+                select(Message.id).where(Message.account_id == account_id)
+            ),
+        ),
+        and_(
+            WebhookDelivery.subject_type == IDENTITY_SUBJECT,
+            WebhookDelivery.subject_id.in_(
+                select(IdentityVerification.id).where(IdentityVerification.account_id == account_id)
+            ),
+        ),
+    )
+
+
+def account_deliveries(account_id: int) -> ColumnElement[bool]:
+    """Every delivery about the account: copies of its messages and verifications, and
+    whatever was sent about its cases (decisions)."""
+    return or_(
+        person_copy_deliveries(account_id),
+        WebhookDelivery.case_id.in_(select(Case.id).where(Case.account_id == account_id)),
+    )
+
+
+FINISHED = (DeliveryStatus.delivered, DeliveryStatus.failed)
+
+
+def delete_deliveries(session: Session, ids: list[int]) -> None:
+    session.execute(delete(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(ids)))
+    session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
 
 
 def identity_hold_filter(model: Any) -> list[ColumnElement[bool]]:
@@ -278,10 +365,13 @@ def event_texts(run: _Run, days: int) -> tuple[int, bool]:
 
 
 def anonymize_message(message: Message) -> bool:
-    if message.recipient is None and message.body == REDACTED:
+    """The address, the body and the last sending error (an SMTP refusal quotes the
+    address) go; the templated subject, status and times stay."""
+    if message.recipient is None and message.body == REDACTED and message.last_error is None:
         return False
     message.recipient = None
     message.body = REDACTED
+    message.last_error = None
     return True
 
 
@@ -293,7 +383,11 @@ def messages(run: _Run, days: int) -> tuple[int, bool]:
     query = select(Message).where(
         Message.created_at < cutoff,
         Message.status.in_((MessageStatus.sent, MessageStatus.failed)),
-        or_(Message.recipient.is_not(None), Message.body != REDACTED),
+        or_(
+            Message.recipient.is_not(None),
+            Message.body != REDACTED,
+            Message.last_error.is_not(None),
+        ),
         Message.account_id.not_in(holds.held_account_ids_query()),
         _not_in(Message.case_id, holds.held_case_ids_query()),
     )
@@ -333,18 +427,94 @@ def webhook_deliveries(run: _Run, days: int) -> tuple[int, bool]:
     """Finished webhook deliveries (delivered, or failed for good) and their attempts."""
     cutoff = run.now - timedelta(days=days)
     query = select(WebhookDelivery.id).where(
-        WebhookDelivery.status.in_((DeliveryStatus.delivered, DeliveryStatus.failed)),
+        WebhookDelivery.status.in_(FINISHED),
         WebhookDelivery.created_at < cutoff,
-        _not_in(WebhookDelivery.case_id, holds.held_case_ids_query()),
+        *delivery_hold_filter(),
     )
     count = 0
     for ids in _scan(run, query, WebhookDelivery.id):
         count += len(ids)
         if run.dry_run:
             continue
-        run.session.execute(delete(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(ids)))
-        run.session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+        delete_deliveries(run.session, ids)
     return count, count >= run.cap
+
+
+def identifiers(run: _Run, days: int) -> tuple[int, bool]:
+    """Identifiers (emails, phones, IPs, devices, payment instruments, document numbers)
+    not seen for ``days``: deleted. Linking accounts by a shared value only needs values
+    still in use; an old value comes back as a new row if it is seen again."""
+    cutoff = run.now - timedelta(days=days)
+    query = select(Identifier.id).where(
+        Identifier.last_seen_at < cutoff,
+        Identifier.account_id.not_in(holds.accounts_with_held_evidence_query()),
+    )
+    count = 0
+    for ids in _scan(run, query, Identifier.id):
+        count += len(ids)
+        if not run.dry_run:
+            run.session.execute(delete(Identifier).where(Identifier.id.in_(ids)))
+    return count, count >= run.cap
+
+
+def drop_cluster_examples(session: Session, event_ids: set[int]) -> int:
+    """Remove these events from every text cluster's examples and member list; returns
+    how many clusters changed. Clusters are few (one row per group the periodic job found),
+    so they are read whole."""
+    if not event_ids:
+        return 0
+    changed = 0
+    for cluster in session.scalars(select(TextCluster).order_by(TextCluster.id)):
+        examples = [
+            e
+            for e in (cluster.examples or [])
+            if not (isinstance(e, dict) and _as_int(e.get("event_id")) in event_ids)
+        ]
+        members = [m for m in (cluster.member_event_ids or []) if _as_int(m) not in event_ids]
+        if len(examples) != len(cluster.examples or []) or len(members) != len(
+            cluster.member_event_ids or []
+        ):
+            cluster.examples = examples
+            cluster.member_event_ids = members
+            changed += 1
+    return changed
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def cluster_examples(run: _Run, days: int) -> tuple[int, bool]:
+    """Text cluster examples quote users verbatim (contact details masked): an example
+    goes when its event's text was removed (``event_texts``) or the event is gone. Runs
+    while ``event_texts`` is on (same setting)."""
+    count = 0
+    for cluster in run.session.scalars(select(TextCluster).order_by(TextCluster.id)):
+        ids = {
+            i
+            for e in (cluster.examples or [])
+            if isinstance(e, dict)
+            if (i := _as_int(e.get("event_id"))) is not None
+        }
+        if not ids:
+            continue
+        live = set(
+            run.session.scalars(select(Event.id).where(Event.id.in_(ids), _redacted().is_(None)))
+        )
+        gone = [
+            e
+            for e in cluster.examples
+            if isinstance(e, dict) and _as_int(e.get("event_id")) not in live
+        ]
+        if not gone:
+            continue
+        count += len(gone)
+        if not run.dry_run:
+            cluster.examples = [e for e in cluster.examples if e not in gone]
+    return count, False
 
 
 def referenced_blob_keys(session: Session, keys: list[str]) -> set[str]:
@@ -404,6 +574,8 @@ CLASSES: list[tuple[str, str, str, Callable[[_Run, int], tuple[int, bool]]]] = [
     ("event_texts", "anonymize", "retention_event_texts_days", event_texts),
     ("event_payloads", "anonymize", "retention_event_payloads_days", event_payloads),
     ("messages", "anonymize", "retention_messages_days", messages),
+    ("identifiers", "delete", "retention_identifiers_days", identifiers),
+    ("cluster_examples", "delete", "retention_event_texts_days", cluster_examples),
     ("staff_sessions", "delete", "retention_staff_sessions_days", staff_sessions),
     ("webhook_deliveries", "delete", "retention_webhook_deliveries_days", webhook_deliveries),
     ("orphan_blobs", "delete", "retention_orphan_blob_grace_hours", orphan_blobs),

@@ -165,14 +165,24 @@ def place_hold(
                 "review_at must be in the future", field="review_at", code="invalid_review_at"
             )
     account_id = None
+    locked: int | None = None
     if account_external_id is not None:
         try:
             account_id = account_by_external_id(session, account_external_id).id
         except NotFound as exc:
             exc.field = "account_external_id"
             raise
-    elif case_id is not None and session.get(Case, case_id) is None:
-        raise NotFound("no such case", field="case_id", code="case_not_found")
+        locked = account_id
+    elif case_id is not None:
+        case = session.get(Case, case_id)
+        if case is None:
+            raise NotFound("no such case", field="case_id", code="case_not_found")
+        locked = case.account_id
+    if locked is not None:
+        # Serialise with ``erasure.erase_account``, which locks the same row first and then
+        # reads the holds: an erasure running now finishes before this hold exists, and one
+        # that starts after waits for this transaction and then sees the hold.
+        session.execute(select(Account.id).where(Account.id == locked).with_for_update())
     hold = LegalHold(
         account_id=account_id,
         case_id=case_id,

@@ -233,19 +233,19 @@ def _checks_view(
 
 
 def _other_accounts(
-    db: Session, p: Principal, v: IdentityVerification, account_ids: Sequence[int]
-) -> dict[int, dict[str, Any]]:
+    db: Session, p: Principal, v: IdentityVerification, account_ids: Sequence[int],
+    reason: str | None,
+) -> dict[int, dict[str, Any]]:  # fmt: skip
     """The other accounts a reuse check names, as the viewer may see them: the legal name
-    in clear for staff who may reveal personal data (recorded as a reveal, with this
-    verification as its reason, as the profile's is), masked for everyone else."""
-    unmask = p.can(Permission.pii_reveal)
+    in clear when the screen's personal data is shown (``reason``: recorded as a reveal, as
+    the profile's is), masked otherwise."""
+    unmask = reason is not None and p.can(Permission.pii_reveal)
     out: dict[int, dict[str, Any]] = {}
     for account_id in dict.fromkeys(account_ids):
         try:
             account, unmasked = accounts.get_account(
                 db, p, account_id=account_id, reveal=unmask,
-                reason=(f"identity review of verification {v.id}: the same document or image"
-                        if unmask else None),
+                reason=f"{reason}: the same document or image" if unmask else None,
                 view="identity_review",
             )  # fmt: skip
         except NotFound:
@@ -265,8 +265,9 @@ def _int(value: Any) -> int | None:
 
 
 def _reuse_view(
-    db: Session, p: Principal, v: IdentityVerification, checks: dict[str, dict[str, Any]]
-) -> dict[str, list[dict[str, Any]]]:
+    db: Session, p: Principal, v: IdentityVerification, checks: dict[str, dict[str, Any]],
+    reason: str | None,
+) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
     """What a failed reuse check points at, one row per other verification: its id (a link
     to its review screen), its account (a link to the account's verifications, the name
     masked as the viewer's role requires), and for an image, which side matched which and
@@ -324,7 +325,7 @@ def _reuse_view(
             ]
         found[CheckName.document_reuse.value] = rows
     wanted = [r["account_id"] for rows in found.values() for r in rows if r["account_id"]]
-    others = _other_accounts(db, p, v, wanted) if wanted else {}
+    others = _other_accounts(db, p, v, wanted, reason) if wanted else {}
     for rows in found.values():
         for r in rows:
             r["account"] = others.get(r["account_id"]) if r["account_id"] else None
@@ -437,14 +438,44 @@ def _field_rows(
     return rows, source_keys
 
 
-def _profile(db: Session, p: Principal, v: IdentityVerification) -> dict[str, Any]:
-    """The account's profile values to compare with. Comparing is the point of the screen,
-    so staff who may reveal personal data see them unmasked, recorded as a reveal with the
-    verification as its reason; everyone else sees them masked (and the view is recorded)."""
-    unmask = p.can(Permission.pii_reveal)
+def _working_on(db: Session, p: Principal, v: IdentityVerification) -> bool:
+    """Whether the viewer is deciding this verification now: it waits for a decision, they
+    may decide it, and its case is assigned to them (docs/encryption.md: the one place the
+    console shows personal data without a typed reason, because comparing is the task)."""
+    if v.status != VerificationStatus.review or v.case_id is None:
+        return False
+    if not (p.can(Permission.identity_decide) and p.can(Permission.pii_reveal)):
+        return False
+    case = db.get(Case, v.case_id)
+    return (
+        case is not None
+        and case.status == CaseStatus.assigned
+        and case.assignee_id is not None
+        and case.assignee_id == p.staff_id
+    )
+
+
+def reveal_reason(
+    db: Session, p: Principal, v: IdentityVerification, typed: str | None
+) -> str | None:
+    """The reason personal data is shown on the review screen, or ``None`` (masked): the
+    reviewer's own words from the Reveal form, else the assigned review itself."""
+    if typed is not None:
+        return typed
+    if _working_on(db, p, v):
+        return f"identity review of verification {v.id} (case {v.case_id}, assigned to me)"
+    return None
+
+
+def _profile(
+    db: Session, p: Principal, v: IdentityVerification, reason: str | None
+) -> dict[str, Any]:
+    """The account's profile values to compare with: unmasked (recorded as a reveal with
+    ``reason``) when the screen shows personal data, masked otherwise (the view recorded).
+    A blank typed reason is refused by ``accounts.get_account`` (422 ``reason_required``)."""
+    unmask = reason is not None
     account, unmasked = accounts.get_account(
-        db, p, account_id=v.account_id, reveal=unmask,
-        reason=f"identity review of verification {v.id}" if unmask else None,
+        db, p, account_id=v.account_id, reveal=unmask, reason=reason if unmask else None,
         view="identity_review",
     )  # fmt: skip
     dob: date | None = account.date_of_birth
@@ -555,6 +586,7 @@ def _render(
     verification_id: int,
     *,
     revealed: Revealed | None = None,
+    reveal_typed: str | None = None,
     error: str | None = None,
     error_field: str | None = None,
     form: dict[str, Any] | None = None,
@@ -563,7 +595,8 @@ def _render(
 ) -> HTMLResponse:
     p = who.principal
     v = service.get(db, p, verification_id)
-    profile = _profile(db, p, v)
+    reason = reveal_reason(db, p, v, reveal_typed)
+    profile = _profile(db, p, v, reason)
     checks_raw = list(v.checks or [])
     by_name = {str(c.get("name")): c for c in checks_raw}
     fields, source_keys = _field_rows(v, profile, by_name)
@@ -585,7 +618,7 @@ def _render(
         fields=fields,
         sources=[(s, SOURCE_LABELS[s]) for s in source_keys],
         checks=_checks_view(
-            checks_raw, unmasked=profile["unmasked"], reuse=_reuse_view(db, p, v, by_name)
+            checks_raw, unmasked=profile["unmasked"], reuse=_reuse_view(db, p, v, by_name, reason)
         ),
         counts={
             s.value: sum(1 for c in checks_raw if c.get("status") == s.value) for s in CheckStatus
@@ -610,6 +643,7 @@ def _render(
         form=form,
         notice=notice,
         can_next=_can_pull(p),
+        can_reveal_data=p.can(Permission.pii_reveal) and not profile["unmasked"],
     )
 
 
@@ -837,12 +871,20 @@ def account_verifications(
     """An account's verifications, newest first: where a reuse check's account link leads.
     The profile is shown as the review screen shows one (masked unless the viewer may
     reveal personal data, the reveal recorded)."""
+    return _account_page(request, db, who, external_id, cursor=cursor)
+
+
+def _account_page(
+    request: Request, db: Session, who: ConsoleUser, external_id: str, *,
+    cursor: str | None = None, reason: str | None = None, error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:  # fmt: skip
+    """The account page: personal data masked unless ``reason`` (typed by the viewer in the
+    Reveal form) is given, in which case the reveal is recorded with it."""
     p = who.principal
     p.require(Permission.identity_read)
-    unmask = p.can(Permission.pii_reveal)
     account, unmasked = accounts.get_account(
-        db, p, external_id=external_id, reveal=unmask,
-        reason="identity verifications of the account" if unmask else None,
+        db, p, external_id=external_id, reveal=reason is not None, reason=reason,
         view="identity_review",
     )  # fmt: skip
     rows, next_cursor = service.list_for_account(db, p, external_id, cursor=cursor, limit=50)
@@ -867,6 +909,49 @@ def account_verifications(
         ],
         next_cursor=next_cursor,
         notice=None,
+        can_reveal_data=p.can(Permission.pii_reveal) and not unmasked,
+        error=error,
+        status_code=status_code,
+    )
+
+
+@router.post("/identity/accounts/{external_id}/reveal")
+def reveal_account(
+    request: Request, db: DB, who: ConsolePost,
+    external_id: Annotated[str, Path(min_length=1, max_length=200)],
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:  # fmt: skip
+    """Show the account's personal data for a reason the viewer types (needs
+    ``pii:reveal``; recorded as ``accounts.account.reveal`` with that reason). A blank
+    reason is refused (422 ``reason_required``) and the page stays masked."""
+    who.principal.require(Permission.pii_reveal)
+    if not reason.strip():
+        return _no_store(
+            _account_page(
+                request, db, who, external_id, status_code=422,
+                error="Revealing personal data needs a reason.",
+            )
+        )  # fmt: skip
+    return _no_store(_account_page(request, db, who, external_id, reason=reason.strip()))
+
+
+@router.post("/identity/verifications/{verification_id}/reveal-data")
+def reveal_data(
+    request: Request, db: DB, settings: AppSettings, who: ConsolePost,
+    verification_id: VerificationId, reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:  # fmt: skip
+    """Show the review screen's personal data (profile, what the document says, the MRZ)
+    for a reason the viewer types; recorded as a reveal with that reason."""
+    who.principal.require(Permission.pii_reveal)
+    if not reason.strip():
+        return _no_store(
+            _render(
+                request, db, who, settings, verification_id, status_code=422,
+                error="revealing personal data needs a reason", error_field="reason",
+            )
+        )  # fmt: skip
+    return _no_store(
+        _render(request, db, who, settings, verification_id, reveal_typed=reason.strip())
     )
 
 

@@ -9,7 +9,7 @@ with the error's message, nothing written.
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -22,6 +22,7 @@ from vigil.cases.models import Case
 from vigil.kit.errors import NotFound, VigilError
 from vigil.privacy import service
 from vigil.privacy.models import ErasureStatus
+from vigil.web import privacy_view as view
 from vigil.web.auth import Console, ConsolePost
 from vigil.web.common import page, redirect
 from vigil.web.render import templates
@@ -34,12 +35,29 @@ MESSAGES = {
     "lifted": "Legal hold lifted.",
     "completed": "Erasure carried out: what was erased and what was kept is listed below.",
     "refused": "Erasure request refused.",
+    "received": "Erasure request filed. Check it, then carry it out or refuse it.",
+    "already_open": "This account already has an open erasure request; here it is.",
 }
+HOLD_MESSAGES = {"placed": "Legal hold placed.", "lifted": "Legal hold lifted."}
 
 
 def _back(url: str, **params: str) -> RedirectResponse:
     sep = "&" if "?" in url else "?"
     return redirect(url + sep + urlencode(params))
+
+
+def _panel_params(request: Request) -> dict[str, str]:
+    """What the last hold form left in the page's address (``hold``, ``hold_error``,
+    ``hold_id``): the panel is fetched by htmx, which names the page in ``HX-Current-URL``;
+    the panel's own query wins (a direct fetch)."""
+    found: dict[str, str] = {}
+    page_url = request.headers.get("HX-Current-URL", "")[:2000]
+    for key, values in parse_qs(urlsplit(page_url).query).items():
+        found[key] = values[0]
+    for key in ("hold", "hold_error", "hold_id"):
+        if key in request.query_params:
+            found[key] = request.query_params[key]
+    return found
 
 
 def _safe_back(value: str) -> str:
@@ -60,46 +78,95 @@ def privacy_home(
     wanted = ErasureStatus(status) if status and status in ErasureStatus.__members__ else None
     requests, _ = service.list_erasure_requests(db, status=wanted, limit=200)
     holds, _ = service.list_holds(db, active=True, limit=200)
+    open_ids = {r.account_id for r in requests if r.status is ErasureStatus.received}
     return page(
         request,
         who,
         "privacy/index.html",
         requests=requests,
+        outcomes={r.id: view.outcome(r) for r in requests},
+        held_accounts=view.held_accounts(db, open_ids),
         holds=holds,
+        hold_accounts=view.external_ids(db, {h.account_id for h in holds if h.account_id}),
         status=wanted.value if wanted else "",
         statuses=[s.value for s in ErasureStatus],
         can_hold=p.can(Permission.legal_holds_write),
         message=MESSAGES.get(request.query_params.get("done", "")),
-        error=request.query_params.get("error"),
+        error=view.error_text(request.query_params.get("error")),
+        account=request.query_params.get("account", "")[:200],
     )
+
+
+@router.post("/privacy/erasure-requests")
+def erasure_file(
+    db: DB,
+    who: ConsolePost,
+    account: Annotated[str, Form(max_length=200)] = "",
+    reference: Annotated[str, Form(max_length=200)] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> RedirectResponse:
+    """File a request that came in outside the API (an email to the DPO, a letter)."""
+    who.principal.require(Permission.privacy_requests)
+    external_id = account.strip()
+    if not external_id:
+        return _back("/privacy", error="account_required")
+    try:
+        found, new = service.receive_erasure_request(
+            db, who.principal, account_external_id=external_id, reference=reference, note=note
+        )
+    except VigilError as exc:
+        db.rollback()
+        return _back("/privacy", error=exc.code, account=external_id)
+    url = f"/privacy/erasure-requests/{found.id}"
+    return _back(url, done="received" if new else "already_open")
 
 
 @router.get("/privacy/erasure-requests/{request_id}")
 def erasure_page(request: Request, db: DB, who: Console, request_id: Id) -> HTMLResponse:
     who.principal.require(Permission.privacy_requests)
     found = service.get_erasure_request(db, request_id)
+    result = found.result or {}
+    done = request.query_params.get("done", "")
+    outcome = view.outcome(found)
     return page(
         request,
         who,
         "privacy/request.html",
         req=found,
-        message=MESSAGES.get(request.query_params.get("done", "")),
-        error=request.query_params.get("error"),
+        outcome=outcome,
+        # Carried out under a hold: the outcome says so, never a plain "carried out".
+        message=None if done == "completed" and outcome.held else MESSAGES.get(done),
+        error=view.error_text(request.query_params.get("error")),
+        holds=view.holds_on_account(db, found.account_id)
+        if found.status is ErasureStatus.received
+        else [],
+        erased=view.erased_rows(result),
+        kept=view.kept_rows(result),
+        can_erase=who.principal.can(Permission.privacy_erase),
     )
 
 
 @router.post("/privacy/erasure-requests/{request_id}/complete")
 def erasure_complete(
-    db: DB, settings: AppSettings, who: ConsolePost, request_id: Id
+    db: DB,
+    settings: AppSettings,
+    who: ConsolePost,
+    request_id: Id,
+    confirm: Annotated[str, Form(max_length=10)] = "",
 ) -> RedirectResponse:
+    """Carry out: irreversible, so only with the "I understand" box ticked."""
     url = f"/privacy/erasure-requests/{request_id}"
+    who.principal.require(Permission.privacy_erase)
+    if confirm != "yes":
+        service.get_erasure_request(db, request_id)  # 404 for an unknown request
+        return _back(url, error="confirm_required")
     try:
         service.complete_erasure_request(db, who.principal, request_id, settings=settings)
     except NotFound:
         raise
     except VigilError as exc:
         db.rollback()
-        return _back(url, error=exc.message)
+        return _back(url, error=exc.code)
     return _back(url, done="completed")
 
 
@@ -114,7 +181,7 @@ def erasure_refuse(
         raise
     except VigilError as exc:
         db.rollback()
-        return _back(url, error=exc.message)
+        return _back(url, error=exc.code)
     return _back(url, done="refused")
 
 
@@ -141,9 +208,13 @@ def holds_panel(
             holds += service.holds_for(db, case_id=case_id)
         if account_id is not None:
             holds += service.holds_for(db, account_id=account_id)
+        shown = _panel_params(request)
         context.update(
             visible=True,
             holds=holds,
+            hold_error=view.error_text(shown.get("hold_error")),
+            hold_error_for=shown.get("hold_id"),
+            hold_message=HOLD_MESSAGES.get(shown.get("hold", "")),
             case_id=case_id,
             account=account,
             back=f"/cases/{case_id}" if case_id else f"/identity/accounts/{account}",
@@ -168,7 +239,7 @@ def place_hold(
         )
     except VigilError as exc:
         db.rollback()
-        return _back(url, hold_error=exc.message)
+        return _back(url, hold_error=exc.code)
     return _back(url, hold="placed")
 
 
@@ -185,5 +256,5 @@ def lift_hold(
         service.lift_hold(db, who.principal, hold_id, reason=reason)
     except VigilError as exc:
         db.rollback()
-        return _back(url, hold_error=exc.message)
-    return _back(url, hold="lifted")
+        return _back(url, hold_error=exc.code, hold_id=str(hold_id))
+    return _back(url, hold="lifted", hold_id=str(hold_id))

@@ -17,7 +17,7 @@ from vigil.auth import guard, totp
 from vigil.auth import service as auth_service
 from vigil.auth.permissions import Permission
 from vigil.kit import clock
-from vigil.kit.errors import VigilError
+from vigil.kit.errors import InvalidInput, VigilError
 from vigil.web.auth import Console, ConsolePost, ConsoleUser
 from vigil.web.common import page, redirect
 
@@ -129,9 +129,19 @@ def staff_list(request: Request, db: DB, who: Console, cursor: str | None = None
 
 
 @router.post("/staff/{staff_id}/unlock")
-def staff_unlock(db: DB, settings: AppSettings, who: ConsolePost, staff_id: StaffId) -> Response:
+def staff_unlock(
+    request: Request,
+    db: DB,
+    settings: AppSettings,
+    who: ConsolePost,
+    staff_id: StaffId,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """End a lockout early; like the API and the CLI, it needs a reason (audited)."""
     who.principal.require(Permission.staff_write)
-    user = auth_service.unlock_staff(db, who.principal, staff_id)
+    if not reason.strip():
+        raise InvalidInput("Unlocking needs a reason.", field="reason", code="reason_required")
+    user = auth_service.unlock_staff(db, who.principal, staff_id, reason=reason.strip())
     guard.login_succeeded(settings, user.email)  # the email's attempt limit starts again
     return redirect("/staff?done=unlocked")
 

@@ -413,6 +413,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name=op.f("pk_trend_rollup_state")),
     )
     op.create_table(
+        "unknown_login_failures",
+        sa.Column("email_hash", sa.String(length=64), nullable=False),
+        sa.Column("failed_logins", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("locked_until", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_failed_at", vigil.kit.models.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("email_hash", name=op.f("pk_unknown_login_failures")),
+    )
+    op.create_table(
         "api_keys",
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("prefix", sa.String(length=16), nullable=False),
@@ -4711,6 +4719,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_api_keys_prefix"))
 
     op.drop_table("api_keys")
+    op.drop_table("unknown_login_failures")
     op.drop_table("trend_rollup_state")
     with op.batch_alter_table("trend_counts", schema=None) as batch_op:
         batch_op.drop_index("ix_trend_counts_bucket")
