@@ -151,6 +151,7 @@ def test_workers_killed_mid_job_again_and_again_leave_every_job_done_once_in_eff
         return log.exists() and " started" in log.read_text(errors="replace")
 
     def someone_holds_a_job() -> bool:
+        holding.clear()  # never a worker seen holding a job on an earlier round (maybe killed)
         if not _unfinished(session_factory):
             return True
         # With two workers, kill one only while the other is up, so work goes on while
