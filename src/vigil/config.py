@@ -287,7 +287,7 @@ class Settings(BaseSettings):
     retention_max_rows_per_run: int = 50_000
     retention_interval_seconds: int = 6 * 3600
 
-    # --- Part A (access), follow-up: reverse proxy (docs/security.md) ---
+    # Behind a reverse proxy (docs/security.md).
     # Addresses of the reverse proxies whose X-Forwarded-For / X-Forwarded-Proto `vigil serve`
     # trusts (uvicorn's forwarded_allow_ips: comma-separated IPs or CIDRs, "*" = any). Empty:
     # uvicorn's default (127.0.0.1 only, or the FORWARDED_ALLOW_IPS environment variable).
