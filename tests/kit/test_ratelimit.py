@@ -3,7 +3,6 @@ limit across several limiters (as several ``vigil serve`` processes hold)."""
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -12,27 +11,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests.redis_server import REDIS_URL, redis_client
 from vigil.config import Settings
 from vigil.kit import clock, ratelimit
 from vigil.kit.ratelimit import MemoryLimiter, RateLimiter, RedisLimiter
-
-REDIS_URL = os.environ.get("VIGIL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def redis_client() -> Any:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        client.close()
-        reason = f"Redis not reachable at {REDIS_URL}: {exc.__class__.__name__}"
-        if IN_CI:
-            pytest.fail(f"CI=true but {reason}", pytrace=False)
-        pytest.skip(reason)
-    return client
 
 
 @pytest.fixture

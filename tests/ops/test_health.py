@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from tests.detection.features.conftest import REDIS_URL, _redis_client
+from tests.redis_server import REDIS_URL, redis_client
 from vigil.app import create_app
 from vigil.config import Settings
 from vigil.ops import health as checks
@@ -102,7 +102,7 @@ def test_an_unreachable_database_fails_readiness_not_liveness(tmp_path: Path) ->
 @pytest.mark.parametrize("reachable", [True, False], ids=["redis-up", "redis-down"])
 def test_redis_is_checked_when_configured(settings: Settings, reachable: bool) -> None:
     if reachable:
-        _redis_client().close()  # skips (or fails under CI) without a server
+        redis_client().close()  # skips (or fails under CI) without a server
     url = REDIS_URL if reachable else "redis://127.0.0.1:9/0"
     for client in _client(settings.model_copy(update={"redis_url": url})):
         ready = client.get("/readyz")

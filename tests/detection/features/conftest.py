@@ -8,7 +8,6 @@ the test. Outside CI the Redis half skips with a reason when no server answers; 
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,30 +16,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FROZEN_AT, IN_CI
+from tests.conftest import FROZEN_AT
+from tests.redis_server import redis_client
 from vigil.detection.features.store import MemoryStore, RedisStore, VelocityStore
-
-REDIS_URL = os.environ.get("VIGIL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _redis_client() -> Any:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        client.close()
-        reason = f"Redis not reachable at {REDIS_URL}: {exc.__class__.__name__}"
-        if IN_CI:
-            pytest.fail(f"CI=true but {reason}", pytrace=False)
-        pytest.skip(reason)
-    return client
 
 
 @pytest.fixture
 def redis_store() -> Iterator[RedisStore]:
-    client = _redis_client()
+    client = redis_client()
     store = RedisStore(client, prefix=f"vigil-test:{uuid.uuid4().hex}:")
     yield store
     store.delete_all()
