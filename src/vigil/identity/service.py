@@ -40,8 +40,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import threading
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -101,6 +99,7 @@ from vigil.kit.pagination import (
     encode_cursor,
     encode_time_id_cursor,
 )
+from vigil.kit.per_settings import PerSettings
 
 __all__ = [
     "PROCESS_JOB",
@@ -141,21 +140,8 @@ SIDE_ORDER = (ImageSide.front, ImageSide.back, ImageSide.selfie)
 
 # --- the blob store, one per Settings --------------------------------------------------------
 
-_stores: dict[int, BlobStore] = {}
-_stores_lock = threading.Lock()
-
-
-def blob_store(settings: Settings) -> BlobStore:
-    """The blob store for these settings (built once: the key file is read once)."""
-    key = id(settings)
-    found = _stores.get(key)
-    if found is None:
-        with _stores_lock:
-            found = _stores.get(key)
-            if found is None:
-                found = _stores[key] = BlobStore.from_settings(settings)
-                weakref.finalize(settings, _stores.pop, key, None)
-    return found
+# The blob store for given settings, built once (the key file is read once).
+blob_store: PerSettings[BlobStore] = PerSettings(lambda settings: BlobStore.from_settings(settings))
 
 
 _PENDING_BLOBS = "vigil.identity.pending_blobs"

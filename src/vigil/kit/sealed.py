@@ -30,8 +30,6 @@ import binascii
 import hashlib
 import json
 import secrets
-import threading
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,6 +38,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vigil.kit.blobs import key_from_file, parse_keys
+from vigil.kit.per_settings import PerSettings
 
 if TYPE_CHECKING:
     from vigil.config import Settings
@@ -173,21 +172,8 @@ class Keyring:
 
 # --- one keyring per Settings --------------------------------------------------------------
 
-_keyrings: dict[int, Keyring] = {}
-_keyrings_lock = threading.Lock()
-
-
-def keyring(settings: Settings) -> Keyring:
-    """The keyring for these settings, built once (the key file is read once)."""
-    key = id(settings)
-    found = _keyrings.get(key)
-    if found is None:
-        with _keyrings_lock:
-            found = _keyrings.get(key)
-            if found is None:
-                found = _keyrings[key] = Keyring.from_settings(settings)
-                weakref.finalize(settings, _keyrings.pop, key, None)
-    return found
+# The keyring for given settings, built once (the key file is read once).
+keyring: PerSettings[Keyring] = PerSettings(lambda settings: Keyring.from_settings(settings))
 
 
 # --- the registry of sealed columns (what rotation walks) ----------------------------------
